@@ -1,0 +1,82 @@
+"""Placement: which runnable jobs start now, and on which compute environment and devices.
+
+Rules (AWS Batch's, plus genobatch's documented backfill):
+
+* Queues are considered in descending ``priority``; within a queue, jobs in (scheduling priority
+  desc, submission order) - FIFO unless ``schedulingPriorityOverride`` says otherwise.
+* A job goes to the first compute environment of its queue (in ``order``) that fits it *now*.
+* Backfill: a job that does not fit now does not block smaller jobs behind it. To keep a pass
+  cheap with a million queued jobs, a pass skips every job of a resource shape that already failed
+  to fit, stops a queue as soon as none of its compute environments has a free vCPU, and looks at
+  most ``BACKFILL_WINDOW`` non-fitting jobs past the head of each queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from genobatch.core.compute_environment import ComputeEnvironment
+from genobatch.core.job import Job, Resources
+from genobatch.core.queue import JobQueue
+
+BACKFILL_WINDOW = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    job_id: str
+    compute_environment: str
+    cpus: tuple[int, ...]
+    gpus: tuple[int, ...]
+
+
+def _first_fit(targets: list[ComputeEnvironment], need: Resources) -> ComputeEnvironment | None:
+    return next((ce for ce in targets if ce.fits_now(need)), None)
+
+
+def place_queue(queue: JobQueue, targets: list[ComputeEnvironment], jobs: Mapping[str, Job]) -> list[Placement]:
+    """Place what fits from one queue, reserving capacity; removes placed jobs from the queue."""
+    placements: list[Placement] = []
+    placed_keys = []
+    blocked: set[Resources] = set()
+    misses = 0
+    for key in queue.runnable:
+        if not any(ce.has_room() for ce in targets) or misses >= BACKFILL_WINDOW:
+            break
+        job = jobs[key[-1]]
+        need = job.resources
+        ce = None if need in blocked else _first_fit(targets, need)
+        if ce is None:
+            blocked.add(need)
+            misses += 1
+            continue
+        cpus, gpus = ce.pool.take(need)
+        ce.used_vcpus += need.vcpus
+        placements.append(Placement(job.id, ce.name, cpus, gpus))
+        placed_keys.append(key)
+    for key in placed_keys:
+        queue.runnable.remove(key)
+    return placements
+
+
+def place(
+    queues: Iterable[JobQueue], compute_environments: Mapping[str, ComputeEnvironment], jobs: Mapping[str, Job]
+) -> list[Placement]:
+    """One placement pass over every queue, highest priority first."""
+    placements: list[Placement] = []
+    for queue in sorted(queues, key=lambda q: -q.priority):
+        if not queue.runnable:
+            continue
+        targets = [compute_environments[n] for n in queue.compute_environments if n in compute_environments]
+        placements.extend(place_queue(queue, targets, jobs))
+    return placements
+
+
+def could_ever_run(need: Resources, queue: JobQueue, compute_environments: Mapping[str, ComputeEnvironment]) -> bool:
+    """Whether any compute environment of ``queue`` could run ``need`` when idle."""
+    return any(
+        compute_environments[name].could_ever_fit(need)
+        for name in queue.compute_environments
+        if name in compute_environments
+    )

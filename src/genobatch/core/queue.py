@@ -1,0 +1,31 @@
+"""The scheduler's view of a job queue: its runnable jobs, in the order they are considered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedList
+
+from genobatch.core.job import Job
+
+
+@dataclass(slots=True)
+class JobQueue:
+    """Runnable jobs ordered by (priority desc, submission order, array index).
+
+    ``parked`` holds RUNNABLE jobs that no compute environment of this queue could ever run; they
+    are reconsidered when the queue or its compute environments change.
+    """
+
+    name: str
+    priority: int
+    compute_environments: tuple[str, ...]  # in ``order``
+    enabled: bool = True
+    runnable: SortedList = field(default_factory=SortedList)
+    parked: set[str] = field(default_factory=set)
+
+    def add(self, job: Job) -> None:
+        self.runnable.add((*job.sort_key(), job.id))
+
+    def remove(self, job: Job) -> None:
+        self.runnable.discard((*job.sort_key(), job.id))

@@ -1,0 +1,418 @@
+"""The scheduling core: job state changes and placement as plain functions of (state, event, now).
+
+No I/O and no wall clock: every method takes ``now`` (epoch milliseconds) and returns the
+:class:`Action` s the shell must carry out. Changed jobs are collected in ``dirty`` for the shell
+to persist. The same object runs under the server (real clock) and, later, under a simulator
+(virtual clock).
+
+All status changes go through :meth:`Scheduler._transition`, which checks the table in
+:mod:`genobatch.core.status` and applies the consequences (queue membership, capacity release,
+dependents, array parent summary) through a work list, so 10,000-long SEQUENTIAL chains do not
+recurse.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from genobatch.core import retry
+from genobatch.core.compute_environment import ComputeEnvironment
+from genobatch.core.job import (
+    DEPENDENCY_FAILED,
+    RESOURCE_MISCONFIGURATION,
+    TIMEOUT_REASON,
+    Attempt,
+    Job,
+)
+from genobatch.core.placement import could_ever_run, place
+from genobatch.core.pool import HostPool
+from genobatch.core.queue import JobQueue
+from genobatch.core.status import ACTIVE, CANCELLABLE, TERMINAL, JobStatus, check_transition
+
+S = JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StartAttempt:
+    """Start attempt ``attempt`` of ``job_id`` on ``compute_environment`` with these devices."""
+
+    job_id: str
+    attempt: int
+    compute_environment: str
+    cpus: tuple[int, ...]
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StopAttempt:
+    """Stop a running attempt (SIGTERM, then SIGKILL after the grace period)."""
+
+    job_id: str
+    attempt: int
+
+
+Action = StartAttempt | StopAttempt
+
+
+class Scheduler:
+    """Owns the live (non-final) jobs, the queues, compute environments and host pools."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.queues: dict[str, JobQueue] = {}
+        self.compute_environments: dict[str, ComputeEnvironment] = {}
+        self.pools: dict[str, HostPool] = {}
+        self.dirty: set[str] = set()
+        self._deadlines: list[tuple[int, str, int]] = []  # (deadline ms, job id, attempt)
+        self._placement_due = False
+        self._work: deque[tuple[Job, JobStatus, str | None, int]] = deque()
+        self._children_of: dict[str, list[str]] = {}  # array parent id -> live child ids
+        self._final: list[str] = []  # became final since the last eviction
+
+    # ----------------------------------------------------------------- configuration
+    def set_pool(self, pool: HostPool) -> None:
+        self.pools[pool.name] = pool
+        self._placement_due = True
+
+    def set_compute_environment(self, name: str, pool: str, max_vcpus: int, enabled: bool) -> None:
+        """Create or update a compute environment (its running attempts keep their capacity)."""
+        existing = self.compute_environments.get(name)
+        used = existing.used_vcpus if existing else 0
+        self.compute_environments[name] = ComputeEnvironment(
+            name, self.pools[pool], max_vcpus, enabled, used_vcpus=used
+        )
+        self._reconsider_parked()
+
+    def remove_compute_environment(self, name: str) -> None:
+        self.compute_environments.pop(name, None)
+        self._placement_due = True
+
+    def set_queue(self, name: str, priority: int, compute_environments: Iterable[str], enabled: bool) -> None:
+        """Create or update a job queue; its runnable jobs are kept."""
+        old = self.queues.get(name)
+        queue = JobQueue(name, priority, tuple(compute_environments), enabled)
+        if old is not None:
+            queue.runnable, queue.parked = old.runnable, old.parked
+        self.queues[name] = queue
+        self._reconsider_parked()
+
+    def remove_queue(self, name: str) -> None:
+        self.queues.pop(name, None)
+
+    def queue_has_live_jobs(self, name: str) -> bool:
+        return any(job.queue == name for job in self.jobs.values())
+
+    # ----------------------------------------------------------------- jobs in
+    def submit(self, jobs: list[Job], known: Mapping[str, JobStatus], now: int) -> None:
+        """Accept newly submitted jobs (a plain job, or an array parent followed by its children).
+
+        ``known`` gives the status of dependencies that are no longer live (already final).
+        The caller has validated that every dependency exists.
+        """
+        for job in jobs:
+            self.jobs[job.id] = job
+            self.dirty.add(job.id)
+            if job.is_array_parent:
+                job.summary = {status.value: 0 for status in JobStatus}
+                self._push(job, S.PENDING, None, now)
+                continue
+            if job.parent_id is not None:
+                self.jobs[job.parent_id].summary[S.SUBMITTED] += 1
+                self._children_of.setdefault(job.parent_id, []).append(job.id)
+            failed = self._wire_dependencies(job, known)
+            if failed:
+                self._push(job, S.FAILED, DEPENDENCY_FAILED, now)
+            elif job.waiting_on:
+                self._push(job, S.PENDING, None, now)
+            else:
+                self._push(job, S.RUNNABLE, None, now)
+        self._drain(now)
+
+    def _wire_dependencies(self, job: Job, known: Mapping[str, JobStatus]) -> bool:
+        """Record unmet dependencies; return True if one already failed."""
+        for dep_id, _type in job.depends_on:
+            dep = self.jobs.get(dep_id)
+            status = dep.status if dep is not None else known[dep_id]
+            if status == S.FAILED:
+                return True
+            if status != S.SUCCEEDED:
+                job.waiting_on.add(dep_id)
+                dep.dependents.append(job.id)
+        return False
+
+    def restore(self, jobs: list[Job], known: Mapping[str, JobStatus]) -> list[Job]:
+        """Rebuild live state from the store after a restart; return jobs with an attempt in flight.
+
+        Capacity held by in-flight attempts is reserved again; the shell reconciles them with the
+        backend and feeds the outcome back as :meth:`started` / :meth:`exited`.
+        """
+        in_flight = []
+        for job in sorted(jobs, key=lambda j: (j.seq, j.array_index or -1)):
+            self.jobs[job.id] = job
+            if job.parent_id is not None:
+                self._children_of.setdefault(job.parent_id, []).append(job.id)
+        for job in self.jobs.values():
+            if job.is_array_parent:
+                continue
+            if job.status == S.PENDING:
+                if self._wire_dependencies(job, known):
+                    self._push(job, S.FAILED, DEPENDENCY_FAILED, job.created_at)
+                elif not job.waiting_on:
+                    self._push(job, S.RUNNABLE, None, job.created_at)
+            elif job.status == S.RUNNABLE:
+                self._enqueue(job)
+            elif job.status in ACTIVE:
+                attempt = job.current
+                ce = self.compute_environments.get(attempt.compute_environment) if attempt else None
+                if ce is not None:
+                    ce.used_vcpus += job.resources.vcpus
+                    ce.pool.reserve(attempt.cpus, attempt.gpus, job.resources.memory_mib)
+                if attempt is not None and attempt.started_at is not None and job.timeout_s:
+                    self._add_deadline(job, attempt)
+                in_flight.append(job)
+        self._drain(max((j.created_at for j in jobs), default=0))
+        return in_flight
+
+    # ----------------------------------------------------------------- user requests
+    def cancel(self, job_id: str, reason: str, now: int) -> None:
+        """CancelJob: ends jobs that have not started; running ones are left alone."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        targets = self._children(job) if job.is_array_parent else [job]
+        for target in targets:
+            if target.status in CANCELLABLE:
+                target.is_cancelled = True
+                self._push(target, S.FAILED, reason, now)
+        self._drain(now)
+
+    def terminate(self, job_id: str, reason: str, now: int) -> list[Action]:
+        """TerminateJob: stops running attempts (no retry) and cancels jobs that have not started."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return []
+        actions: list[Action] = []
+        targets = self._children(job) if job.is_array_parent else [job]
+        if job.is_array_parent:
+            job.is_terminated = True
+        for target in targets:
+            if target.status in CANCELLABLE:
+                target.is_terminated = True
+                self._push(target, S.FAILED, reason, now)
+            elif target.status in ACTIVE and target.stop_reason is None:
+                target.is_terminated = True
+                target.stop_reason = reason
+                self.dirty.add(target.id)
+                actions.append(StopAttempt(target.id, target.current.number))
+        self._drain(now)
+        return actions
+
+    def _children(self, parent: Job) -> list[Job]:
+        return [self.jobs[cid] for cid in self._children_of.get(parent.id, ()) if cid in self.jobs]
+
+    # ----------------------------------------------------------------- backend events
+    def started(self, job_id: str, attempt: int, at: int, info: dict) -> list[Action]:
+        """The attempt's process exists: STARTING -> RUNNING."""
+        job = self.jobs.get(job_id)
+        current = job.current if job else None
+        if current is None or current.number != attempt or job.status != S.STARTING:
+            return []
+        current.started_at = at
+        current.info = dict(info)
+        job.started_at = at
+        self._push(job, S.RUNNING, None, at)
+        self._drain(at)
+        if job.timeout_s:
+            self._add_deadline(job, current)
+        # TerminateJob may have arrived while the attempt was still STARTING.
+        return [StopAttempt(job.id, attempt)] if job.stop_reason else []
+
+    def exited(self, job_id: str, attempt: int, at: int, info: retry.ExitInfo, usage: dict) -> None:
+        """The attempt ended: success, retry or failure."""
+        job = self.jobs.get(job_id)
+        current = job.current if job else None
+        if current is None or current.number != attempt:
+            return  # a late duplicate, or an attempt already settled
+        current.stopped_at = at
+        current.exit_code, current.reason, current.status_reason = info.exit_code, info.reason, info.status_reason
+        current.usage = dict(usage)
+        self._release(job, current)
+        if job.status == S.STARTING and info.exit_code is not None:
+            # It ran while we were not looking (e.g. during a restart): record that it ran.
+            current.started_at = current.started_at or current.placed_at
+            job.started_at = current.started_at
+            self._push(job, S.RUNNING, None, at)
+        if info.exit_code == 0 and not current.timed_out and job.stop_reason is None:
+            self._push(job, S.SUCCEEDED, info.status_reason, at)
+        elif current.timed_out:
+            self._push(job, S.FAILED, TIMEOUT_REASON, at)
+        elif job.stop_reason is not None:
+            self._push(job, S.FAILED, job.stop_reason, at)
+        elif len(job.attempts) < job.max_attempts and retry.decide(job.evaluate_on_exit, info) == retry.RETRY:
+            self._push(job, S.RUNNABLE, info.status_reason, at)
+        else:
+            self._push(job, S.FAILED, info.status_reason, at)
+        self._drain(at)
+
+    def tick(self, now: int) -> list[Action]:
+        """Expire attempts past their timeout; returns the stops to carry out."""
+        actions: list[Action] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, job_id, attempt = heapq.heappop(self._deadlines)
+            job = self.jobs.get(job_id)
+            current = job.current if job else None
+            if current is None or current.number != attempt or current.timed_out:
+                continue
+            current.timed_out = True
+            self.dirty.add(job_id)
+            actions.append(StopAttempt(job_id, attempt))
+        return actions
+
+    def next_deadline(self) -> int | None:
+        """When :meth:`tick` next has work (epoch ms), or None."""
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def _add_deadline(self, job: Job, attempt: Attempt) -> None:
+        heapq.heappush(self._deadlines, (attempt.started_at + job.timeout_s * 1000, job.id, attempt.number))
+
+    # ----------------------------------------------------------------- placement
+    def schedule(self, now: int) -> list[Action]:
+        """Start what fits. Cheap when nothing changed since the last call."""
+        if not self._placement_due:
+            return []
+        self._placement_due = False
+        actions: list[Action] = []
+        for placement in place(self.queues.values(), self.compute_environments, self.jobs):
+            job = self.jobs[placement.job_id]
+            attempt = Attempt(
+                number=len(job.attempts) + 1,
+                compute_environment=placement.compute_environment,
+                cpus=placement.cpus,
+                gpus=placement.gpus,
+                placed_at=now,
+            )
+            job.attempts.append(attempt)
+            self._push(job, S.STARTING, None, now)
+            actions.append(
+                StartAttempt(job.id, attempt.number, placement.compute_environment, placement.cpus, placement.gpus)
+            )
+        self._drain(now)
+        return actions
+
+    # ----------------------------------------------------------------- persistence hooks
+    def take_dirty(self) -> list[Job]:
+        """Jobs changed since the last call (the shell persists them)."""
+        jobs = [self.jobs[job_id] for job_id in self.dirty if job_id in self.jobs]
+        self.dirty.clear()
+        return jobs
+
+    def evict_final(self) -> None:
+        """Forget final jobs once persisted: the store answers for them from now on."""
+        for job_id in self._final:
+            job = self.jobs.pop(job_id, None)
+            if job is not None and job.is_array_parent:
+                self._children_of.pop(job_id, None)
+        self._final.clear()
+
+    # ----------------------------------------------------------------- transitions
+    def _push(self, job: Job, new: JobStatus, reason: str | None, now: int) -> None:
+        self._work.append((job, new, reason, now))
+
+    def _drain(self, now: int) -> None:
+        while self._work:
+            job, new, reason, at = self._work.popleft()
+            if job.status == new or job.status in TERMINAL:
+                continue
+            self._transition(job, new, reason, at)
+
+    def _transition(self, job: Job, new: JobStatus, reason: str | None, now: int) -> None:
+        old = job.status
+        check_transition(old, new, array_parent=job.is_array_parent)
+        if old == S.RUNNABLE:
+            self._dequeue(job)
+        job.status = new
+        job.status_reason = reason if reason is not None else job.status_reason
+        self.dirty.add(job.id)
+        if new == S.RUNNABLE:
+            job.status_reason = None
+            self._enqueue(job)
+        elif new == S.FAILED and job.current is not None:
+            # Failed while placed but not started (cancel never reaches here; a vanished start can).
+            self._release(job, job.current)
+            job.current.stopped_at = now
+        if new in TERMINAL:
+            job.stopped_at = now
+            self._final.append(job.id)
+            self._notify_dependents(job, now)
+        if job.parent_id is not None:
+            self._update_parent(job, old, new, now)
+
+    def _enqueue(self, job: Job) -> None:
+        queue = self.queues[job.queue]
+        if could_ever_run(job.resources, queue, self.compute_environments):
+            queue.add(job)
+            self._placement_due = True
+            return
+        queue.parked.add(job.id)
+        job.status_reason = (
+            f"{RESOURCE_MISCONFIGURATION} - The job resource requirement ({job.resources.describe()}) "
+            f"is higher than that can be met by the compute environment(s) of job queue {job.queue}"
+        )
+        self.dirty.add(job.id)
+
+    def _dequeue(self, job: Job) -> None:
+        queue = self.queues.get(job.queue)
+        if queue is not None:
+            queue.remove(job)
+            queue.parked.discard(job.id)
+
+    def _reconsider_parked(self) -> None:
+        self._placement_due = True
+        for queue in self.queues.values():
+            for job_id in list(queue.parked):
+                job = self.jobs[job_id]
+                if could_ever_run(job.resources, queue, self.compute_environments):
+                    queue.parked.discard(job_id)
+                    job.status_reason = None
+                    self.dirty.add(job_id)
+                    queue.add(job)
+
+    def _release(self, job: Job, attempt: Attempt) -> None:
+        ce = self.compute_environments.get(attempt.compute_environment)
+        if ce is None or attempt.info.get("released"):
+            return
+        attempt.info["released"] = True
+        ce.used_vcpus = max(0, ce.used_vcpus - job.resources.vcpus)
+        ce.pool.release(attempt.cpus, attempt.gpus, job.resources.memory_mib)
+        self._placement_due = True
+
+    def _notify_dependents(self, job: Job, now: int) -> None:
+        for dependent_id in job.dependents:
+            dependent = self.jobs.get(dependent_id)
+            if dependent is None or dependent.status in TERMINAL:
+                continue
+            dependent.waiting_on.discard(job.id)
+            if job.status == S.FAILED:
+                self._push(dependent, S.FAILED, DEPENDENCY_FAILED, now)
+            elif not dependent.waiting_on and dependent.status == S.PENDING:
+                self._push(dependent, S.RUNNABLE, None, now)
+        job.dependents.clear()
+
+    def _update_parent(self, child: Job, old: JobStatus, new: JobStatus, now: int) -> None:
+        parent = self.jobs.get(child.parent_id)
+        if parent is None or parent.summary is None:
+            return
+        parent.summary[old] -= 1
+        parent.summary[new] += 1
+        self.dirty.add(parent.id)
+        if new == S.RUNNING and parent.started_at is None:
+            parent.started_at = now
+        done = parent.summary[S.SUCCEEDED] + parent.summary[S.FAILED]
+        if done == parent.array_size:
+            if parent.summary[S.FAILED]:
+                self._push(parent, S.FAILED, "Array Child Job failed", now)
+            else:
+                self._push(parent, S.SUCCEEDED, None, now)

@@ -1,0 +1,236 @@
+"""Job rows: writing the scheduler's jobs, loading live ones on restart, and queries for the API."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
+
+from genobatch.core.job import Attempt, Job, Resources
+from genobatch.core.status import TERMINAL, JobStatus
+from genobatch.store.schema import jobs as jobs_table
+
+_ATTEMPT_FIELDS = tuple(Attempt.__dataclass_fields__)
+
+
+def _state(job: Job) -> dict:
+    return {
+        "status_reason": job.status_reason,
+        "started_at": job.started_at,
+        "stopped_at": job.stopped_at,
+        "is_cancelled": job.is_cancelled,
+        "is_terminated": job.is_terminated,
+        "stop_reason": job.stop_reason,
+        "summary": job.summary,
+        "depends_on": [list(dep) for dep in job.depends_on],
+        "attempts": [{**asdict(a), "cpus": list(a.cpus), "gpus": list(a.gpus)} for a in job.attempts],
+    }
+
+
+def scheduling_spec(job: Job) -> dict:
+    """The immutable scheduling inputs of a job, stored in its spec and read back on restart."""
+    return {
+        "vcpus": job.resources.vcpus,
+        "memory_mib": job.resources.memory_mib,
+        "gpus": job.resources.gpus,
+        "priority": job.priority,
+        "max_attempts": job.max_attempts,
+        "evaluate_on_exit": list(job.evaluate_on_exit),
+        "timeout_s": job.timeout_s,
+        "array_size": job.array_size,
+    }
+
+
+def insert_jobs(conn: Connection, new: Sequence[tuple[Job, str, str | None, dict | None]]) -> None:
+    """Insert new jobs: (job, definition ARN, share identifier, spec or None for array children)."""
+    if not new:
+        return
+    conn.execute(
+        jobs_table.insert(),
+        [
+            {
+                "id": job.id,
+                "seq": job.seq,
+                "name": job.name,
+                "queue": job.queue,
+                "status": job.status.value,
+                "created_at": job.created_at,
+                "parent_id": job.parent_id,
+                "array_index": job.array_index,
+                "definition_arn": definition_arn,
+                "share_identifier": share,
+                "spec": spec,
+                "state": _state(job),
+            }
+            for job, definition_arn, share, spec in new
+        ],
+    )
+
+
+def update_jobs(conn: Connection, changed: Iterable[Job]) -> None:
+    """Write the status and state of jobs the scheduler changed (one batched statement)."""
+    rows = [{"b_id": job.id, "status": job.status.value, "state": _state(job)} for job in changed]
+    if rows:
+        statement = jobs_table.update().where(jobs_table.c.id == bindparam("b_id"))
+        conn.execute(statement.values(status=bindparam("status"), state=bindparam("state")), rows)
+
+
+def _attempt_from(data: Mapping) -> Attempt:
+    values = {key: data.get(key) for key in _ATTEMPT_FIELDS if key in data}
+    values["cpus"] = tuple(values.get("cpus") or ())
+    values["gpus"] = tuple(values.get("gpus") or ())
+    values["info"] = values.get("info") or {}
+    values["usage"] = values.get("usage") or {}
+    return Attempt(**values)
+
+
+def job_from_row(row: Mapping, spec: Mapping) -> Job:
+    """Rebuild the scheduler's record of a job from its row and its (or its parent's) spec."""
+    sched = spec["scheduling"]
+    state = row["state"]
+    is_parent = row["parent_id"] is None and sched.get("array_size") is not None
+    return Job(
+        id=row["id"],
+        name=row["name"],
+        queue=row["queue"],
+        seq=row["seq"],
+        created_at=row["created_at"],
+        resources=Resources(sched["vcpus"], sched["memory_mib"], sched["gpus"]),
+        priority=sched["priority"],
+        max_attempts=sched["max_attempts"],
+        evaluate_on_exit=tuple(sched["evaluate_on_exit"]),
+        timeout_s=sched["timeout_s"],
+        status=JobStatus(row["status"]),
+        status_reason=state.get("status_reason"),
+        parent_id=row["parent_id"],
+        array_index=row["array_index"],
+        array_size=sched["array_size"] if is_parent else None,
+        depends_on=tuple((dep[0], dep[1]) for dep in state.get("depends_on", [])),
+        started_at=state.get("started_at"),
+        stopped_at=state.get("stopped_at"),
+        is_cancelled=state.get("is_cancelled", False),
+        is_terminated=state.get("is_terminated", False),
+        stop_reason=state.get("stop_reason"),
+        attempts=[_attempt_from(a) for a in state.get("attempts", [])],
+        summary=state.get("summary"),
+    )
+
+
+def load_live(conn: Connection) -> list[Job]:
+    """Every job that is not final, with array children taking their parent's spec."""
+    final = [status.value for status in TERMINAL]
+    rows = conn.execute(select(jobs_table).where(jobs_table.c.status.not_in(final))).mappings().all()
+    specs = {row["id"]: row["spec"] for row in rows if row["spec"] is not None}
+    missing = {row["parent_id"] for row in rows if row["spec"] is None and row["parent_id"] not in specs}
+    if missing:
+        for row in conn.execute(select(jobs_table.c.id, jobs_table.c.spec).where(jobs_table.c.id.in_(missing))):
+            specs[row.id] = row.spec
+    return [job_from_row(row, specs[row["id"]] if row["spec"] is not None else specs[row["parent_id"]]) for row in rows]
+
+
+def statuses(conn: Connection, ids: Iterable[str]) -> dict[str, JobStatus]:
+    """Status of each known id (unknown ids are absent)."""
+    ids = list(set(ids))
+    found: dict[str, JobStatus] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = select(jobs_table.c.id, jobs_table.c.status).where(jobs_table.c.id.in_(chunk))
+        found.update({row.id: JobStatus(row.status) for row in conn.execute(query)})
+    return found
+
+
+def array_size_of(conn: Connection, job_id: str) -> int | None:
+    """The array size of ``job_id`` if it is an array parent."""
+    spec = conn.execute(select(jobs_table.c.spec).where(jobs_table.c.id == job_id)).scalar()
+    return None if spec is None else spec["scheduling"].get("array_size")
+
+
+def get_rows(conn: Connection, ids: Sequence[str]) -> list[dict]:
+    """Rows for the given ids, each with ``spec`` filled from the parent for array children."""
+    if not ids:
+        return []
+    rows = [dict(r) for r in conn.execute(select(jobs_table).where(jobs_table.c.id.in_(list(ids)))).mappings()]
+    _fill_parent_specs(conn, rows)
+    return rows
+
+
+def _fill_parent_specs(conn: Connection, rows: list[dict]) -> None:
+    parents = {row["parent_id"] for row in rows if row["spec"] is None}
+    if not parents:
+        return
+    query = select(jobs_table.c.id, jobs_table.c.spec).where(jobs_table.c.id.in_(parents))
+    specs = {row.id: row.spec for row in conn.execute(query)}
+    for row in rows:
+        if row["spec"] is None:
+            row["spec"] = specs.get(row["parent_id"], {})
+
+
+def encode_token(seq: int, index: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([seq, index]).encode()).decode()
+
+
+def decode_token(token: str) -> tuple[int, int]:
+    """Raises ValueError for a token this server did not issue."""
+    try:
+        seq, index = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(seq), int(index)
+    except Exception as exc:  # noqa: BLE001 - any malformed token is the same user error
+        raise ValueError("nextToken is not valid") from exc
+
+
+def list_rows(
+    conn: Connection,
+    *,
+    queue: str | None = None,
+    parent_id: str | None = None,
+    statuses_wanted: Sequence[str] | None = None,
+    name_prefix: str | None = None,
+    name_exact: str | None = None,
+    definition_like: str | None = None,
+    created_before: int | None = None,
+    created_after: int | None = None,
+    share_identifier: str | None = None,
+    after_token: str | None = None,
+    limit: int = 100,
+) -> tuple[list[dict], str | None]:
+    """ListJobs: newest first (array children by index), keyset-paged; returns (rows, next token)."""
+    t = jobs_table
+    conditions = []
+    if queue is not None:
+        conditions.append(t.c.queue == queue)
+    if parent_id is not None:
+        conditions.append(t.c.parent_id == parent_id)
+    if statuses_wanted:
+        conditions.append(t.c.status.in_(list(statuses_wanted)))
+    if name_prefix is not None:
+        conditions.append(func.lower(t.c.name).startswith(name_prefix.lower(), autoescape=True))
+    if name_exact is not None:
+        conditions.append(func.lower(t.c.name) == name_exact.lower())
+    if definition_like is not None:
+        conditions.append(t.c.definition_arn.like(definition_like))
+    if created_before is not None:
+        conditions.append(t.c.created_at < created_before)
+    if created_after is not None:
+        conditions.append(t.c.created_at > created_after)
+    if share_identifier is not None:
+        conditions.append(t.c.share_identifier == share_identifier)
+    index = func.coalesce(t.c.array_index, -1)
+    if after_token:
+        seq, last_index = decode_token(after_token)
+        conditions.append(or_(t.c.seq < seq, and_(t.c.seq == seq, index > last_index)))
+    query = select(t).where(*conditions).order_by(t.c.seq.desc(), index.asc()).limit(limit + 1)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    token = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        token = encode_token(last["seq"], -1 if last["array_index"] is None else last["array_index"])
+    _fill_parent_specs(conn, rows)
+    return rows, token
+
+
+def max_seq(conn: Connection) -> int:
+    return conn.execute(select(func.coalesce(func.max(jobs_table.c.seq), 0))).scalar_one()

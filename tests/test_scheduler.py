@@ -1,0 +1,284 @@
+"""The pure scheduling core, driven with a virtual clock: no processes, no database."""
+
+from __future__ import annotations
+
+import pytest
+
+from genobatch.core.job import DEPENDENCY_FAILED, N_TO_N, RESOURCE_MISCONFIGURATION, TIMEOUT_REASON, Job, Resources
+from genobatch.core.pool import HostPool
+from genobatch.core.retry import ExitInfo, decide, glob_matches
+from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
+from genobatch.core.status import IllegalTransition, JobStatus, check_transition
+
+S = JobStatus
+OK = ExitInfo(0, None, "Essential container in task exited")
+
+
+def fail(code: int = 1, reason: str | None = None, status_reason: str = "Essential container in task exited"):
+    return ExitInfo(code, reason, status_reason)
+
+
+def make(cpus: int = 2, gpus: int = 0, memory: int = 8192, max_vcpus: int | None = None) -> Scheduler:
+    scheduler = Scheduler()
+    scheduler.set_pool(HostPool("local", tuple(range(cpus)), memory, tuple(range(gpus))))
+    scheduler.set_compute_environment("ce", "local", max_vcpus or cpus, True)
+    scheduler.set_queue("q", 1, ["ce"], True)
+    return scheduler
+
+
+_seq = iter(range(1, 10**6))
+
+
+def job(job_id: str, **kwargs) -> Job:
+    return Job(id=job_id, name=job_id, queue=kwargs.pop("queue", "q"), seq=next(_seq), created_at=0, **kwargs)
+
+
+def array(job_id: str, size: int, deps=(), **kwargs) -> list[Job]:
+    parent = job(job_id, array_size=size, **kwargs)
+    children = []
+    for i in range(size):
+        child_deps = []
+        for dep_id, dep_type in deps:
+            if dep_type == N_TO_N:
+                child_deps.append((f"{dep_id}:{i}", N_TO_N))
+            elif dep_type == "SEQUENTIAL":
+                if i:
+                    child_deps.append((f"{job_id}:{i - 1}", "SEQUENTIAL"))
+            else:
+                child_deps.append((dep_id, None))
+        children.append(
+            Job(
+                id=f"{job_id}:{i}",
+                name=job_id,
+                queue="q",
+                seq=parent.seq,
+                created_at=0,
+                parent_id=job_id,
+                array_index=i,
+                depends_on=tuple(child_deps),
+                resources=parent.resources,
+                max_attempts=parent.max_attempts,
+            )
+        )
+    return [parent, *children]
+
+
+def run_to_end(scheduler: Scheduler, now: int = 1, outcome=lambda job_id: OK) -> list[str]:
+    """Start and finish everything that becomes runnable; return job ids in start order."""
+    order = []
+    while True:
+        starts = [a for a in scheduler.schedule(now) if isinstance(a, StartAttempt)]
+        if not starts:
+            return order
+        for action in starts:
+            order.append(action.job_id)
+            scheduler.started(action.job_id, action.attempt, now, {})
+            scheduler.exited(action.job_id, action.attempt, now + 1, outcome(action.job_id), {})
+        now += 2
+
+
+def test_transition_table_refuses_illegal_changes():
+    check_transition(S.RUNNING, S.RUNNABLE)  # a retry
+    with pytest.raises(IllegalTransition):
+        check_transition(S.SUCCEEDED, S.RUNNING)
+    with pytest.raises(IllegalTransition):
+        check_transition(S.PENDING, S.RUNNING, array_parent=True)
+
+
+def test_plain_job_runs_and_succeeds():
+    scheduler = make()
+    j = job("a")
+    scheduler.submit([j], {}, 0)
+    assert j.status == S.RUNNABLE
+    (start,) = scheduler.schedule(0)
+    assert isinstance(start, StartAttempt) and start.cpus == (0,)
+    assert j.status == S.STARTING
+    scheduler.started("a", 1, 5, {"pid": 1})
+    assert j.status == S.RUNNING and j.started_at == 5
+    scheduler.exited("a", 1, 9, OK, {})
+    assert j.status == S.SUCCEEDED and j.stopped_at == 9
+
+
+def test_dependency_failure_propagates_down_a_chain():
+    scheduler = make()
+    a, b, c = job("a"), job("b", depends_on=(("a", None),)), job("c", depends_on=(("b", None),))
+    scheduler.submit([a, b, c], {}, 0)
+    assert (a.status, b.status, c.status) == (S.RUNNABLE, S.PENDING, S.PENDING)
+    run_to_end(scheduler, outcome=lambda _: fail())
+    assert a.status == S.FAILED
+    assert b.status == c.status == S.FAILED and b.status_reason == DEPENDENCY_FAILED
+
+
+def test_dependency_on_already_finished_jobs():
+    scheduler = make()
+    ok, bad = job("ok", depends_on=(("done", None),)), job("bad", depends_on=(("broken", None),))
+    scheduler.submit([ok, bad], {"done": S.SUCCEEDED, "broken": S.FAILED}, 0)
+    assert ok.status == S.RUNNABLE and bad.status == S.FAILED
+
+
+def test_n_to_n_child_waits_for_same_index_only():
+    scheduler = make()
+    first = array("A", 3)
+    second = array("B", 3, deps=[("A", N_TO_N)])
+    scheduler.submit(first, {}, 0)
+    scheduler.submit(second, {}, 0)
+    assert all(child.status == S.PENDING for child in second[1:])
+    scheduler.schedule(0)
+    scheduler.started("A:1", 1, 1, {})
+    scheduler.exited("A:1", 1, 2, OK, {})
+    assert second[2].status == S.RUNNABLE
+    assert second[1].status == S.PENDING and second[3].status == S.PENDING
+
+
+def test_sequential_array_runs_in_index_order_even_with_spare_capacity():
+    scheduler = make(cpus=4)
+    jobs = array("S", 4, deps=[("", "SEQUENTIAL")])
+    scheduler.submit(jobs, {}, 0)
+    assert run_to_end(scheduler) == ["S:0", "S:1", "S:2", "S:3"]
+    assert jobs[0].status == S.SUCCEEDED and jobs[0].summary["SUCCEEDED"] == 4
+
+
+def test_long_sequential_chain_fails_without_recursion():
+    scheduler = make()
+    jobs = array("L", 5000, deps=[("", "SEQUENTIAL")])
+    scheduler.submit(jobs, {}, 0)
+    (start,) = scheduler.schedule(0)
+    scheduler.started(start.job_id, 1, 1, {})
+    scheduler.exited(start.job_id, 1, 2, fail(), {})
+    assert jobs[-1].status == S.FAILED and jobs[0].status == S.FAILED
+    assert jobs[0].summary["FAILED"] == 5000
+
+
+def test_array_parent_fails_when_a_child_fails_and_summary_counts():
+    scheduler = make()
+    jobs = array("P", 3)
+    scheduler.submit(jobs, {}, 0)
+    assert jobs[0].status == S.PENDING and jobs[0].summary["RUNNABLE"] == 3
+    run_to_end(scheduler, outcome=lambda jid: fail() if jid == "P:1" else OK)
+    assert jobs[0].status == S.FAILED
+    assert jobs[0].summary["SUCCEEDED"] == 2 and jobs[0].summary["FAILED"] == 1
+
+
+def test_retry_until_attempts_exhausted_then_fail():
+    scheduler = make()
+    j = job("r", max_attempts=3)
+    scheduler.submit([j], {}, 0)
+    run_to_end(scheduler, outcome=lambda _: fail(2))
+    assert j.status == S.FAILED and len(j.attempts) == 3
+
+
+def test_evaluate_on_exit_exit_branch_stops_retries():
+    scheduler = make()
+    rules = ({"onExitCode": "3", "action": "EXIT"}, {"onReason": "*", "action": "RETRY"})
+    j = job("r", max_attempts=5, evaluate_on_exit=rules)
+    scheduler.submit([j], {}, 0)
+    run_to_end(scheduler, outcome=lambda _: fail(3))
+    assert j.status == S.FAILED and len(j.attempts) == 1
+
+
+def test_evaluate_on_exit_no_match_means_retry():
+    assert decide([{"onExitCode": "7", "action": "EXIT"}], fail(1)) == "RETRY"
+    assert (
+        decide([{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}], fail())
+        == "EXIT"
+    )
+    assert glob_matches("Out*", "OutOfMemoryError: x") and not glob_matches("Out", "OutOfMemory")
+
+
+def test_timeout_stops_attempt_and_is_not_retried():
+    scheduler = make()
+    j = job("t", timeout_s=60, max_attempts=3)
+    scheduler.submit([j], {}, 0)
+    scheduler.schedule(0)
+    scheduler.started("t", 1, 1000, {})
+    assert scheduler.next_deadline() == 61_000
+    assert scheduler.tick(60_999) == []
+    assert scheduler.tick(61_000) == [StopAttempt("t", 1)]
+    scheduler.exited("t", 1, 61_500, fail(143), {})
+    assert j.status == S.FAILED and j.status_reason == TIMEOUT_REASON and len(j.attempts) == 1
+
+
+def test_cancel_and_terminate_by_state():
+    scheduler = make(cpus=1)
+    running, queued, pending = job("run"), job("queued"), job("pend", depends_on=(("run", None),))
+    scheduler.submit([running, queued, pending], {}, 0)
+    scheduler.schedule(0)
+    scheduler.started("run", 1, 1, {})
+    scheduler.cancel("run", "no", 2)
+    assert running.status == S.RUNNING  # CancelJob leaves running jobs alone
+    scheduler.cancel("queued", "user cancel", 2)
+    assert queued.status == S.FAILED and queued.is_cancelled and queued.status_reason == "user cancel"
+    assert scheduler.terminate("run", "stop it", 3) == [StopAttempt("run", 1)]
+    scheduler.exited("run", 1, 4, fail(143), {})
+    assert running.status == S.FAILED and running.is_terminated and running.status_reason == "stop it"
+    assert pending.status == S.FAILED and pending.status_reason == DEPENDENCY_FAILED
+
+
+def test_terminate_while_starting_stops_once_started():
+    scheduler = make()
+    j = job("s")
+    scheduler.submit([j], {}, 0)
+    scheduler.schedule(0)
+    assert scheduler.terminate("s", "bye", 1) == [StopAttempt("s", 1)]
+    assert scheduler.started("s", 1, 2, {}) == [StopAttempt("s", 1)]
+
+
+def test_gpus_assigned_exclusively_and_released():
+    scheduler = make(cpus=8, gpus=4)
+    jobs = [job(f"g{i}", resources=Resources(1, 100, 2)) for i in range(3)]
+    scheduler.submit(jobs, {}, 0)
+    starts = scheduler.schedule(0)
+    assert [s.gpus for s in starts] == [(0, 1), (2, 3)]
+    scheduler.started("g0", 1, 1, {})
+    scheduler.exited("g0", 1, 2, OK, {})
+    (third,) = scheduler.schedule(3)
+    assert third.job_id == "g2" and third.gpus == (0, 1)
+
+
+def test_backfill_small_jobs_past_a_head_that_does_not_fit_now():
+    scheduler = make(cpus=4)
+    big1, big2, small = job("big1", resources=Resources(3)), job("big2", resources=Resources(3)), job("small")
+    scheduler.submit([big1, big2, small], {}, 0)
+    assert [s.job_id for s in scheduler.schedule(0)] == ["big1", "small"]
+
+
+def test_job_that_can_never_fit_gets_misconfiguration_reason_at_once():
+    scheduler = make(cpus=2)
+    huge = job("huge", resources=Resources(vcpus=64))
+    scheduler.submit([huge], {}, 0)
+    assert huge.status == S.RUNNABLE and huge.status_reason.startswith(RESOURCE_MISCONFIGURATION)
+    assert scheduler.schedule(0) == []
+    scheduler.set_pool(HostPool("big", tuple(range(64)), 1 << 20))
+    scheduler.set_compute_environment("ce2", "big", 64, True)
+    scheduler.set_queue("q", 1, ["ce", "ce2"], True)
+    assert huge.status_reason is None and [s.job_id for s in scheduler.schedule(1)] == ["huge"]
+
+
+def test_priority_override_and_queue_priority():
+    scheduler = make(cpus=1)
+    scheduler.set_queue("high", 10, ["ce"], True)
+    low, urgent, other = job("low"), job("urgent", priority=50), job("other", queue="high")
+    scheduler.submit([low, urgent, other], {}, 0)
+    assert run_to_end(scheduler) == ["other", "urgent", "low"]
+
+
+def test_max_vcpus_caps_a_compute_environment():
+    scheduler = make(cpus=4, max_vcpus=1)
+    scheduler.submit([job("x"), job("y")], {}, 0)
+    assert len(scheduler.schedule(0)) == 1
+
+
+def test_restore_reserves_capacity_of_in_flight_attempts():
+    scheduler = make(cpus=1)
+    j = job("a")
+    scheduler.submit([j], {}, 0)
+    scheduler.schedule(0)
+    scheduler.started("a", 1, 1, {})
+    fresh = make(cpus=1)
+    waiting = job("b")
+    waiting.status = S.RUNNABLE
+    in_flight = fresh.restore([j, waiting], {})
+    assert in_flight == [j]
+    assert fresh.schedule(2) == []  # the restored attempt still holds the only CPU
+    fresh.exited("a", 1, 3, OK, {})
+    assert [s.job_id for s in fresh.schedule(4)] == ["b"]
