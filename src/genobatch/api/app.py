@@ -1,0 +1,145 @@
+"""The HTTP surface: the AWS Batch wire API under ``/v1/`` and genobatch's native API under
+``/genobatch/v1/``. A thin layer: authenticate, route, validate against botocore's model, then hand
+writes to the engine thread and run reads on a store connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from genobatch.api import compute_environments, job_definitions, job_queries, job_queues, jobs, native, tags
+from genobatch.api.auth import AuthError, verify_sigv4
+from genobatch.api.errors import (
+    ApiError,
+    ClientException,
+    UnknownOperationException,
+    error_response,
+    new_request_id,
+)
+from genobatch.api.model import match_route, parse_request
+from genobatch.context import Context
+from genobatch.engine import Engine, now_ms
+
+log = logging.getLogger("genobatch.api")
+MAX_SUBMIT_BYTES = 30 * 1024
+
+#: Operation name -> (handler, whether it changes state and so runs on the engine thread).
+HANDLERS: dict[str, tuple[Callable[[Context, dict], dict], bool]] = {
+    "CreateComputeEnvironment": (compute_environments.create_compute_environment, True),
+    "UpdateComputeEnvironment": (compute_environments.update_compute_environment, True),
+    "DeleteComputeEnvironment": (compute_environments.delete_compute_environment, True),
+    "DescribeComputeEnvironments": (compute_environments.describe_compute_environments, False),
+    "CreateJobQueue": (job_queues.create_job_queue, True),
+    "UpdateJobQueue": (job_queues.update_job_queue, True),
+    "DeleteJobQueue": (job_queues.delete_job_queue, True),
+    "DescribeJobQueues": (job_queues.describe_job_queues, False),
+    "RegisterJobDefinition": (job_definitions.register_job_definition, True),
+    "DeregisterJobDefinition": (job_definitions.deregister_job_definition, True),
+    "DescribeJobDefinitions": (job_definitions.describe_job_definitions, False),
+    "SubmitJob": (jobs.submit_job, True),
+    "CancelJob": (jobs.cancel_job, True),
+    "TerminateJob": (jobs.terminate_job, True),
+    "DescribeJobs": (job_queries.describe_jobs, False),
+    "ListJobs": (job_queries.list_jobs, False),
+    "TagResource": (tags.tag_resource, True),
+    "UntagResource": (tags.untag_resource, True),
+    "ListTagsForResource": (tags.list_tags_for_resource, False),
+}
+
+
+def _auth_response(error: AuthError, request_id: str) -> Response:
+    headers = {"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id}
+    return Response(json.dumps({"message": error.message}), error.status, headers, "application/json")
+
+
+class Api:
+    """Binds the handlers to one engine and one key store."""
+
+    def __init__(self, engine: Engine, secret_for: Callable[[str], str | None] | None) -> None:
+        self.engine = engine
+        self.secret_for = secret_for
+
+    def authenticate(self, request: Request, body: bytes) -> None:
+        if self.secret_for is None:
+            return
+        verify_sigv4(
+            request.method,
+            request.scope["raw_path"].decode("latin-1"),
+            request.scope["query_string"].decode("latin-1"),
+            request.headers,
+            body,
+            self.secret_for,
+        )
+
+    async def run(self, handler: Callable[[Context, dict], dict], params: dict, write: bool) -> dict:
+        if write:
+            return await asyncio.wrap_future(self.engine.call(handler, params))
+        return await run_in_threadpool(self.read, handler, params)
+
+    def read(self, handler: Callable[[Context, dict], dict], params: dict) -> dict:
+        with self.engine.database.connect() as conn:
+            return handler(Context(conn, self.engine.settings, now_ms()), params)
+
+    async def batch(self, request: Request) -> Response:
+        """Every AWS Batch operation."""
+        request_id = new_request_id()
+        body = await request.body()
+        try:
+            self.authenticate(request, body)
+            route = match_route(request.method, request.scope["raw_path"])
+            if route is None:
+                raise UnknownOperationException(f"No operation at {request.method} {request.url.path}")
+            operation, labels = route
+            if operation not in HANDLERS:
+                raise ClientException(f"{operation} is not supported by genobatch")
+            if operation == "SubmitJob" and len(body) > MAX_SUBMIT_BYTES:
+                raise ClientException("SubmitJob request is larger than 30 KiB")
+            params = parse_request(operation, body, labels, parse_qs(request.url.query))
+            handler, write = HANDLERS[operation]
+            result = await self.run(handler, params, write)
+        except AuthError as error:
+            log.info("refused request: %s %s", error.code, error.message)
+            return _auth_response(error, request_id)
+        except ApiError as error:
+            return error_response(error, request_id)
+        except Exception:  # noqa: BLE001 - answered as ServerException, logged with traceback
+            log.exception("internal error")
+            return error_response(ApiError("Internal server error"), request_id)
+        return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
+
+    async def native(self, request: Request) -> Response:
+        """genobatch's own endpoints (logs, attempt details), authenticated like the wire API."""
+        request_id = new_request_id()
+        try:
+            self.authenticate(request, b"")
+            result = await run_in_threadpool(native.dispatch, self.engine, request)
+        except AuthError as error:
+            return _auth_response(error, request_id)
+        except ApiError as error:
+            return error_response(error, request_id)
+        return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
+
+
+async def health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(engine: Engine, secret_for: Callable[[str], str | None] | None) -> Starlette:
+    """The ASGI application. ``secret_for`` None disables authentication (``--no-auth``)."""
+    api = Api(engine, secret_for)
+    return Starlette(
+        routes=[
+            Route("/genobatch/v1/health", health, methods=["GET"]),
+            Route("/genobatch/v1/{path:path}", api.native, methods=["GET"]),
+            Route("/v1/{path:path}", api.batch, methods=["GET", "POST", "DELETE", "PUT"]),
+        ]
+    )

@@ -1,0 +1,118 @@
+"""Compute environment operations: Create, Update, Delete, Describe."""
+
+from __future__ import annotations
+
+import uuid
+
+from genobatch.api.errors import ClientException
+from genobatch.api.paging import page
+from genobatch.context import Context
+from genobatch.engine import apply_compute_environment
+from genobatch.store import catalog
+
+KIND = "compute-environment"
+MAX_COMPUTE_ENVIRONMENTS = 50
+
+
+def _require(ctx: Context, reference: str) -> dict:
+    document = catalog.get_document(ctx.conn, KIND, reference)
+    if document is None:
+        raise ClientException(f"computeEnvironment {reference} does not exist")
+    return document
+
+
+def _check_vcpus(resources: dict) -> None:
+    low, high = resources.get("minvCpus", 0), resources.get("maxvCpus")
+    if high is not None and high < 1:
+        raise ClientException("computeResources.maxvCpus must be at least 1")
+    if high is not None and low > high:
+        raise ClientException("computeResources.minvCpus must not exceed computeResources.maxvCpus")
+    desired = resources.get("desiredvCpus")
+    if desired is not None and high is not None and not low <= desired <= high:
+        raise ClientException("computeResources.desiredvCpus must be between minvCpus and maxvCpus")
+
+
+def create_compute_environment(ctx: Context, request: dict) -> dict:
+    name = request["computeEnvironmentName"]
+    if catalog.get_document(ctx.conn, KIND, name) is not None:
+        raise ClientException(f"Object already exists: computeEnvironment {name}")
+    if len(catalog.list_documents(ctx.conn, KIND)) >= MAX_COMPUTE_ENVIRONMENTS:
+        raise ClientException(f"Limit exceeded: at most {MAX_COMPUTE_ENVIRONMENTS} compute environments")
+    resources = request.get("computeResources")
+    if request["type"] == "MANAGED":
+        if not resources:
+            raise ClientException("computeResources is required for a MANAGED compute environment")
+        if "maxvCpus" not in resources:
+            raise ClientException("computeResources.maxvCpus is required")
+        _check_vcpus(resources)
+    arn = ctx.arn("compute-environment", name)
+    document = {
+        "computeEnvironmentName": name,
+        "computeEnvironmentArn": arn,
+        "ecsClusterArn": ctx.arn("cluster", name).replace(":batch:", ":ecs:"),
+        "tags": request.get("tags", {}),
+        "type": request["type"],
+        "state": request.get("state", "ENABLED"),
+        "status": "VALID",
+        "statusReason": "ComputeEnvironment Healthy",
+        "serviceRole": request.get("serviceRole", ""),
+        "uuid": str(uuid.uuid4()),
+        "containerOrchestrationType": "ECS",
+    }
+    if resources:
+        document["computeResources"] = resources
+    if "unmanagedvCpus" in request:
+        document["unmanagedvCpus"] = request["unmanagedvCpus"]
+    if "context" in request:
+        document["context"] = request["context"]
+    catalog.put_document(ctx.conn, KIND, document, ctx.now, new=True)
+    catalog.set_tags(ctx.conn, arn, request.get("tags", {}))
+    apply_compute_environment(ctx.writable, document)
+    return {"computeEnvironmentName": name, "computeEnvironmentArn": arn}
+
+
+def update_compute_environment(ctx: Context, request: dict) -> dict:
+    document = dict(_require(ctx, request["computeEnvironment"]))
+    if "state" in request:
+        document["state"] = request["state"]
+    if "computeResources" in request:
+        merged = {**document.get("computeResources", {}), **request["computeResources"]}
+        _check_vcpus(merged)
+        document["computeResources"] = merged
+    for key in ("unmanagedvCpus", "serviceRole", "context"):
+        if key in request:
+            document[key] = request[key]
+    catalog.put_document(ctx.conn, KIND, document, ctx.now, new=False)
+    apply_compute_environment(ctx.writable, document)
+    return {
+        "computeEnvironmentName": document["computeEnvironmentName"],
+        "computeEnvironmentArn": document["computeEnvironmentArn"],
+    }
+
+
+def delete_compute_environment(ctx: Context, request: dict) -> dict:
+    document = _require(ctx, request["computeEnvironment"])
+    name, arn = document["computeEnvironmentName"], document["computeEnvironmentArn"]
+    if document.get("state") != "DISABLED":
+        raise ClientException(f"Cannot delete, computeEnvironment {name} is not DISABLED")
+    for queue in catalog.list_documents(ctx.conn, "job-queue"):
+        if any(item["computeEnvironment"] == arn for item in queue.get("computeEnvironmentOrder", [])):
+            raise ClientException(
+                f"Cannot delete, computeEnvironment {name} is used by job queue {queue['jobQueueName']}"
+            )
+    ce = ctx.writable.compute_environments.get(name)
+    if ce is not None and ce.used_vcpus:
+        raise ClientException(f"Cannot delete, computeEnvironment {name} still has running jobs")
+    catalog.delete_document(ctx.conn, KIND, name)
+    catalog.remove_tags(ctx.conn, arn, list(catalog.get_tags(ctx.conn, arn)))
+    ctx.writable.remove_compute_environment(name)
+    return {}
+
+
+def describe_compute_environments(ctx: Context, request: dict) -> dict:
+    documents = catalog.list_documents(ctx.conn, KIND, request.get("computeEnvironments", []))
+    items, token = page(documents, request.get("maxResults"), request.get("nextToken"), limit=100)
+    response: dict = {"computeEnvironments": items}
+    if token:
+        response["nextToken"] = token
+    return response

@@ -1,0 +1,87 @@
+"""Job definition operations: Register (new revision), Deregister (INACTIVE), Describe."""
+
+from __future__ import annotations
+
+from genobatch.api import limits
+from genobatch.api.errors import ClientException
+from genobatch.context import Context
+from genobatch.store import catalog
+
+MAX_DEFINITION_BYTES = 24 * 1024
+
+
+def register_job_definition(ctx: Context, request: dict) -> dict:
+    name = request["jobDefinitionName"]
+    limits.check_name("jobDefinitionName", name)
+    if request["type"] != "container":
+        raise ClientException(f"type {request['type']}: only 'container' job definitions are supported")
+    container = request.get("containerProperties")
+    if not container:
+        raise ClientException("containerProperties is required for a container job definition")
+    if len(str(request)) > MAX_DEFINITION_BYTES:
+        raise ClientException("Job definition is larger than 24 KiB")
+    limits.check_resource_requirements(
+        "containerProperties.resourceRequirements", container.get("resourceRequirements")
+    )
+    limits.check_environment("containerProperties.environment", container.get("environment"))
+    limits.check_retry_strategy("retryStrategy", request.get("retryStrategy"))
+    limits.check_timeout("timeout", request.get("timeout"))
+    limits.check_tags("tags", request.get("tags"))
+    revision = catalog.next_revision(ctx.conn, name)
+    arn = ctx.arn("job-definition", f"{name}:{revision}")
+    document = {
+        "jobDefinitionName": name,
+        "jobDefinitionArn": arn,
+        "revision": revision,
+        "status": "ACTIVE",
+        "type": "container",
+        "parameters": request.get("parameters", {}),
+        "containerProperties": container,
+        "tags": request.get("tags", {}),
+        "propagateTags": request.get("propagateTags", False),
+        "platformCapabilities": request.get("platformCapabilities", ["EC2"]),
+        "containerOrchestrationType": "ECS",
+    }
+    for key in ("retryStrategy", "timeout", "schedulingPriority"):
+        if key in request:
+            document[key] = request[key]
+    catalog.insert_definition(ctx.conn, document)
+    catalog.set_tags(ctx.conn, arn, request.get("tags", {}))
+    return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision}
+
+
+def deregister_job_definition(ctx: Context, request: dict) -> dict:
+    reference = request["jobDefinition"]
+    document = catalog.find_definition(ctx.conn, reference)
+    if document is None:
+        raise ClientException(f"jobDefinition {reference} does not exist")
+    updated = {**document, "status": "INACTIVE"}
+    catalog.set_definition_status(ctx.conn, document["jobDefinitionArn"], updated)
+    return {}
+
+
+def _split_reference(reference: str) -> tuple[str, int | None]:
+    name, _, revision = reference.partition(":")
+    if revision and not revision.isdigit():
+        raise ClientException(f"jobDefinitions: {reference!r} is not name, name:revision or an ARN")
+    return name, int(revision) if revision else None
+
+
+def describe_job_definitions(ctx: Context, request: dict) -> dict:
+    references = request.get("jobDefinitions", [])
+    arns = [r for r in references if r.startswith("arn:")]
+    name_revisions = [_split_reference(r) for r in references if not r.startswith("arn:")]
+    limit = min(request.get("maxResults") or 100, 100)
+    documents = catalog.query_definitions(
+        ctx.conn,
+        arns=arns,
+        name_revisions=name_revisions,
+        name=request.get("jobDefinitionName"),
+        status=request.get("status"),
+        after_arn=request.get("nextToken"),
+        limit=limit,
+    )
+    response: dict = {"jobDefinitions": documents[:limit]}
+    if len(documents) > limit:
+        response["nextToken"] = documents[limit - 1]["jobDefinitionArn"]
+    return response

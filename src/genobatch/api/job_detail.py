@@ -1,0 +1,110 @@
+"""Rendering job rows as AWS Batch ``JobDetail`` and ``JobSummary`` documents."""
+
+from __future__ import annotations
+
+from genobatch.core.status import JobStatus
+
+STATUSES = [status.value for status in JobStatus]
+
+
+def log_stream_name(row: dict, attempt: int) -> str:
+    """``<definition name>/default/<job id>/<attempt>``: the CloudWatch stream shape, one per attempt."""
+    definition_name = row["definition_arn"].rsplit("/", 1)[-1].split(":")[0]
+    return f"{definition_name}/default/{row['id']}/{attempt}"
+
+
+def _attempt_detail(row: dict, attempt: dict) -> dict:
+    container = {"logStreamName": log_stream_name(row, attempt["number"])}
+    if attempt.get("exit_code") is not None:
+        container["exitCode"] = attempt["exit_code"]
+    if attempt.get("reason"):
+        container["reason"] = attempt["reason"]
+    detail = {"container": container}
+    for key, field in (("startedAt", "started_at"), ("stoppedAt", "stopped_at"), ("statusReason", "status_reason")):
+        if attempt.get(field) is not None:
+            detail[key] = attempt[field]
+    return detail
+
+
+def _array_properties(row: dict) -> dict | None:
+    state, spec = row["state"], row["spec"]
+    if state.get("summary") is not None:
+        summary = {status: state["summary"].get(status, 0) for status in STATUSES}
+        return {"statusSummary": summary, "size": spec["arrayProperties"]["size"]}
+    if row["array_index"] is not None:
+        return {"index": row["array_index"], "size": spec["arrayProperties"]["size"]}
+    return None
+
+
+def job_detail(row: dict, region_account_arn: str) -> dict:
+    """One ``JobDetail``. ``region_account_arn`` is the job ARN prefix ``arn:aws:batch:<r>:<a>:job/``."""
+    spec, state = row["spec"], row["state"]
+    attempts = state.get("attempts", [])
+    finished = [a for a in attempts if a.get("stopped_at") is not None and a.get("started_at") is not None]
+    container = dict(spec.get("container", {}))
+    if attempts:
+        last = attempts[-1]
+        container["logStreamName"] = log_stream_name(row, last["number"])
+        if last.get("exit_code") is not None:
+            container["exitCode"] = last["exit_code"]
+        if last.get("reason"):
+            container["reason"] = last["reason"]
+    detail = {
+        "jobArn": region_account_arn + row["id"],
+        "jobName": row["name"],
+        "jobId": row["id"],
+        "jobQueue": spec["jobQueue"],
+        "status": row["status"],
+        "attempts": [_attempt_detail(row, a) for a in finished],
+        "createdAt": row["created_at"],
+        "retryStrategy": spec.get("retryStrategy") or {"attempts": 1},
+        "dependsOn": [{"jobId": d[0], "type": d[1]} if d[1] else {"jobId": d[0]} for d in state.get("depends_on", [])]
+        if row["array_index"] is not None
+        else spec.get("dependsOn", []),
+        "jobDefinition": row["definition_arn"],
+        "parameters": spec.get("parameters", {}),
+        "container": container,
+        "tags": spec.get("tags", {}),
+        "propagateTags": spec.get("propagateTags", False),
+        "platformCapabilities": spec.get("platformCapabilities", ["EC2"]),
+        "schedulingPriority": spec.get("schedulingPriority", 0),
+        "isCancelled": bool(state.get("is_cancelled")),
+        "isTerminated": bool(state.get("is_terminated")),
+    }
+    if spec.get("timeout"):
+        detail["timeout"] = spec["timeout"]
+    if row.get("share_identifier"):
+        detail["shareIdentifier"] = row["share_identifier"]
+    for key, field in (("statusReason", "status_reason"), ("startedAt", "started_at"), ("stoppedAt", "stopped_at")):
+        if state.get(field) is not None:
+            detail[key] = state[field]
+    array = _array_properties(row)
+    if array is not None:
+        detail["arrayProperties"] = array
+    return detail
+
+
+def job_summary(row: dict, region_account_arn: str) -> dict:
+    """One ``JobSummary`` for ListJobs."""
+    state, spec = row["state"], row["spec"]
+    summary = {
+        "jobArn": region_account_arn + row["id"],
+        "jobId": row["id"],
+        "jobName": row["name"],
+        "createdAt": row["created_at"],
+        "status": row["status"],
+        "jobDefinition": row["definition_arn"],
+    }
+    for key, field in (("statusReason", "status_reason"), ("startedAt", "started_at"), ("stoppedAt", "stopped_at")):
+        if state.get(field) is not None:
+            summary[key] = state[field]
+    attempts = state.get("attempts", [])
+    if attempts and attempts[-1].get("exit_code") is not None:
+        summary["container"] = {"exitCode": attempts[-1]["exit_code"]}
+        if attempts[-1].get("reason"):
+            summary["container"]["reason"] = attempts[-1]["reason"]
+    if state.get("summary") is not None:
+        summary["arrayProperties"] = {"size": spec["arrayProperties"]["size"]}
+    elif row["array_index"] is not None:
+        summary["arrayProperties"] = {"index": row["array_index"], "size": spec["arrayProperties"]["size"]}
+    return summary

@@ -1,0 +1,116 @@
+"""Job queue operations: Create, Update, Delete, Describe."""
+
+from __future__ import annotations
+
+from genobatch.api.errors import ClientException
+from genobatch.api.paging import page
+from genobatch.context import Context
+from genobatch.engine import apply_job_queue
+from genobatch.store import catalog
+
+KIND = "job-queue"
+MAX_QUEUES = 50
+MAX_COMPUTE_ENVIRONMENTS_PER_QUEUE = 3
+
+
+def _require(ctx: Context, reference: str) -> dict:
+    document = catalog.get_document(ctx.conn, KIND, reference)
+    if document is None:
+        raise ClientException(f"jobQueue {reference} does not exist")
+    return document
+
+
+def _resolve_order(ctx: Context, order: list[dict]) -> list[dict]:
+    """Validate computeEnvironmentOrder and return it with ARNs, sorted by ``order``."""
+    if not order:
+        raise ClientException("computeEnvironmentOrder must name at least one compute environment")
+    if len(order) > MAX_COMPUTE_ENVIRONMENTS_PER_QUEUE:
+        raise ClientException(
+            f"computeEnvironmentOrder may name at most {MAX_COMPUTE_ENVIRONMENTS_PER_QUEUE} compute environments"
+        )
+    if len({item["order"] for item in order}) != len(order):
+        raise ClientException("computeEnvironmentOrder: each entry needs a distinct order")
+    resolved = []
+    for item in sorted(order, key=lambda entry: entry["order"]):
+        document = catalog.get_document(ctx.conn, "compute-environment", item["computeEnvironment"])
+        if document is None:
+            raise ClientException(
+                f"computeEnvironmentOrder: computeEnvironment {item['computeEnvironment']} does not exist"
+            )
+        resolved.append({"order": item["order"], "computeEnvironment": document["computeEnvironmentArn"]})
+    return resolved
+
+
+def _check_time_limit_actions(actions: list[dict]) -> None:
+    for action in actions:
+        if not 600 <= action["maxTimeSeconds"] <= 86400:
+            raise ClientException("jobStateTimeLimitActions.maxTimeSeconds must be between 600 and 86400")
+
+
+def create_job_queue(ctx: Context, request: dict) -> dict:
+    name = request["jobQueueName"]
+    if catalog.get_document(ctx.conn, KIND, name) is not None:
+        raise ClientException(f"Object already exists: jobQueue {name}")
+    if len(catalog.list_documents(ctx.conn, KIND)) >= MAX_QUEUES:
+        raise ClientException(f"Limit exceeded: at most {MAX_QUEUES} job queues")
+    if "schedulingPolicyArn" in request:
+        raise ClientException("schedulingPolicyArn: fair-share scheduling policies are not supported yet")
+    _check_time_limit_actions(request.get("jobStateTimeLimitActions", []))
+    arn = ctx.arn("job-queue", name)
+    document = {
+        "jobQueueName": name,
+        "jobQueueArn": arn,
+        "state": request.get("state", "ENABLED"),
+        "status": "VALID",
+        "statusReason": "JobQueue Healthy",
+        "priority": request["priority"],
+        "computeEnvironmentOrder": _resolve_order(ctx, request["computeEnvironmentOrder"]),
+        "tags": request.get("tags", {}),
+        "jobStateTimeLimitActions": request.get("jobStateTimeLimitActions", []),
+    }
+    catalog.put_document(ctx.conn, KIND, document, ctx.now, new=True)
+    catalog.set_tags(ctx.conn, arn, request.get("tags", {}))
+    apply_job_queue(ctx.writable, document)
+    return {"jobQueueName": name, "jobQueueArn": arn}
+
+
+def update_job_queue(ctx: Context, request: dict) -> dict:
+    document = dict(_require(ctx, request["jobQueue"]))
+    if "schedulingPolicyArn" in request:
+        raise ClientException("schedulingPolicyArn: fair-share scheduling policies are not supported yet")
+    if "computeEnvironmentOrder" in request:
+        document["computeEnvironmentOrder"] = _resolve_order(ctx, request["computeEnvironmentOrder"])
+    if "jobStateTimeLimitActions" in request:
+        _check_time_limit_actions(request["jobStateTimeLimitActions"])
+        document["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]
+    for key in ("state", "priority"):
+        if key in request:
+            document[key] = request[key]
+    catalog.put_document(ctx.conn, KIND, document, ctx.now, new=False)
+    apply_job_queue(ctx.writable, document)
+    return {"jobQueueName": document["jobQueueName"], "jobQueueArn": document["jobQueueArn"]}
+
+
+def delete_job_queue(ctx: Context, request: dict) -> dict:
+    """AWS requires the queue DISABLED first; its remaining jobs are terminated."""
+    document = _require(ctx, request["jobQueue"])
+    name = document["jobQueueName"]
+    if document.get("state") != "DISABLED":
+        raise ClientException(f"Cannot delete, jobQueue {name} is not DISABLED")
+    scheduler = ctx.writable
+    for job_id in [job.id for job in scheduler.jobs.values() if job.queue == name and job.parent_id is None]:
+        ctx.actions.extend(scheduler.terminate(job_id, "Job queue deleted", ctx.now))
+    catalog.delete_document(ctx.conn, KIND, name)
+    catalog.remove_tags(ctx.conn, document["jobQueueArn"], list(catalog.get_tags(ctx.conn, document["jobQueueArn"])))
+    if not scheduler.queue_has_live_jobs(name):
+        scheduler.remove_queue(name)
+    return {}
+
+
+def describe_job_queues(ctx: Context, request: dict) -> dict:
+    documents = catalog.list_documents(ctx.conn, KIND, request.get("jobQueues", []))
+    items, token = page(documents, request.get("maxResults"), request.get("nextToken"), limit=100)
+    response: dict = {"jobQueues": items}
+    if token:
+        response["nextToken"] = token
+    return response

@@ -1,0 +1,235 @@
+"""Job write operations: SubmitJob, CancelJob, TerminateJob.
+
+SubmitJob resolves the request against its queue and definition, checks every documented limit,
+and only then builds the scheduler's records (an array parent and its children, with N_TO_N and
+SEQUENTIAL dependencies resolved to concrete child ids). Nothing is written for a bad request.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from genobatch.api import limits
+from genobatch.api.errors import ClientException
+from genobatch.context import Context
+from genobatch.core.job import N_TO_N, SEQUENTIAL, Job
+from genobatch.core.status import JobStatus
+from genobatch.store import catalog
+from genobatch.store import jobs as job_rows
+
+MAX_DEPENDENCIES = 20
+ARRAY_MIN, ARRAY_MAX = 2, 10_000
+MAX_PRIORITY = 9999
+REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")
+
+
+def substitute(command: list[str], parameters: dict[str, str]) -> list[str]:
+    """Replace ``Ref::name`` placeholders with parameter values; unknown names stay as written."""
+    return [REF.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg) for arg in command]
+
+
+def _queue(ctx: Context, reference: str) -> dict:
+    queue = catalog.get_document(ctx.conn, "job-queue", reference)
+    if queue is None:
+        raise ClientException(f"jobQueue {reference} does not exist")
+    if queue.get("state") != "ENABLED":
+        raise ClientException(f"jobQueue {queue['jobQueueName']} is DISABLED and does not accept new jobs")
+    return queue
+
+
+def _definition(ctx: Context, reference: str) -> dict:
+    definition = catalog.find_definition(ctx.conn, reference)
+    if definition is None:
+        raise ClientException(f"jobDefinition {reference} does not exist or has no ACTIVE revision")
+    if definition["status"] != "ACTIVE":
+        raise ClientException(f"jobDefinition {definition['jobDefinitionArn']} is INACTIVE")
+    return definition
+
+
+def _container(definition: dict, overrides: dict, parameters: dict[str, str]) -> dict:
+    """The definition's container with the submit-time overrides merged over it."""
+    base = definition["containerProperties"]
+    limits.check_resource_requirements("containerOverrides.resourceRequirements", overrides.get("resourceRequirements"))
+    limits.check_environment("containerOverrides.environment", overrides.get("environment"))
+    environment = {item["name"]: item["value"] for item in base.get("environment", [])}
+    environment.update({item["name"]: item["value"] for item in overrides.get("environment", [])})
+    container = {key: value for key, value in base.items() if key not in ("command", "environment")}
+    container["command"] = substitute(overrides.get("command", base.get("command", [])), parameters)
+    container["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
+    container["resourceRequirements"] = limits.merge_requirements(
+        base.get("resourceRequirements"), overrides.get("resourceRequirements")
+    )
+    for legacy in ("vcpus", "memory"):
+        if legacy in overrides:
+            container[legacy] = overrides[legacy]
+    if "instanceType" in overrides:
+        container["instanceType"] = overrides["instanceType"]
+    if not container["command"]:
+        raise ClientException("command: neither the job definition nor containerOverrides give a command")
+    return container
+
+
+def _dependency_statuses(
+    ctx: Context, depends_on: list[dict], array_size: int | None
+) -> tuple[list[tuple[str, str | None]], dict[str, JobStatus]]:
+    """Validate dependsOn; return the (id, type) list and the stored status of each non-live id."""
+    if len(depends_on) > MAX_DEPENDENCIES:
+        raise ClientException(f"dependsOn: at most {MAX_DEPENDENCIES} dependencies per job")
+    scheduler = ctx.writable
+    resolved: list[tuple[str, str | None]] = []
+    for entry in depends_on:
+        dep_type, dep_id = entry.get("type"), entry.get("jobId")
+        if dep_type == SEQUENTIAL:
+            if array_size is None:
+                raise ClientException("dependsOn: SEQUENTIAL applies only to array jobs")
+            if dep_id:
+                raise ClientException("dependsOn: a SEQUENTIAL dependency takes no jobId")
+            resolved.append(("", SEQUENTIAL))
+            continue
+        if not dep_id:
+            raise ClientException("dependsOn: jobId is required")
+        resolved.append((dep_id, dep_type))
+    ids = [dep_id for dep_id, dep_type in resolved if dep_type != SEQUENTIAL]
+    stored = job_rows.statuses(ctx.conn, [i for i in ids if i not in scheduler.jobs])
+    for dep_id, dep_type in resolved:
+        if dep_type == SEQUENTIAL:
+            continue
+        if dep_id not in scheduler.jobs and dep_id not in stored:
+            raise ClientException(f"dependsOn: job {dep_id} does not exist")
+        if dep_type == N_TO_N:
+            dep = scheduler.jobs.get(dep_id)
+            dep_size = dep.array_size if dep is not None else job_rows.array_size_of(ctx.conn, dep_id)
+            if array_size is None or dep_size != array_size:
+                raise ClientException(
+                    f"dependsOn: N_TO_N needs both jobs to be arrays of the same size ({dep_id} has "
+                    f"{dep_size or 'no array'}, this job {array_size or 'no array'})"
+                )
+    # Children of N_TO_N dependencies that are no longer live are looked up in one query.
+    child_ids = [f"{dep_id}:{i}" for dep_id, t in resolved if t == N_TO_N for i in range(array_size or 0)]
+    stored.update(job_rows.statuses(ctx.conn, [c for c in child_ids if c not in scheduler.jobs]))
+    return resolved, stored
+
+
+def _validate_scalars(request: dict, queue: dict) -> None:
+    limits.check_name("jobName", request["jobName"])
+    size = request.get("arrayProperties", {}).get("size")
+    if size is not None and not ARRAY_MIN <= size <= ARRAY_MAX:
+        raise ClientException(f"arrayProperties.size must be between {ARRAY_MIN} and {ARRAY_MAX}")
+    limits.check_retry_strategy("retryStrategy", request.get("retryStrategy"))
+    limits.check_timeout("timeout", request.get("timeout"))
+    limits.check_tags("tags", request.get("tags"))
+    priority = request.get("schedulingPriorityOverride")
+    if priority is not None and not 0 <= priority <= MAX_PRIORITY:
+        raise ClientException(f"schedulingPriorityOverride must be between 0 and {MAX_PRIORITY}")
+    if request.get("shareIdentifier") and not queue.get("schedulingPolicyArn"):
+        raise ClientException("shareIdentifier is only allowed on job queues with a fair-share scheduling policy")
+
+
+def submit_job(ctx: Context, request: dict) -> dict:
+    queue = _queue(ctx, request["jobQueue"])
+    _validate_scalars(request, queue)
+    definition = _definition(ctx, request["jobDefinition"])
+    parameters = {**definition.get("parameters", {}), **request.get("parameters", {})}
+    container = _container(definition, request.get("containerOverrides", {}), parameters)
+    array_size = request.get("arrayProperties", {}).get("size")
+    depends_on, known = _dependency_statuses(ctx, request.get("dependsOn", []), array_size)
+    retry = request.get("retryStrategy") or definition.get("retryStrategy") or {}
+    timeout = request.get("timeout") or definition.get("timeout") or {}
+    priority = request.get("schedulingPriorityOverride", definition.get("schedulingPriority", 0))
+    tags = {**(definition.get("tags", {}) if request.get("propagateTags") else {}), **request.get("tags", {})}
+
+    job_id = str(uuid.uuid4())
+    job = Job(
+        id=job_id,
+        name=request["jobName"],
+        queue=queue["jobQueueName"],
+        seq=ctx.allocate_seq(1),
+        created_at=ctx.now,
+        resources=limits.resources_of(container),
+        priority=priority,
+        max_attempts=retry.get("attempts", 1),
+        evaluate_on_exit=tuple(retry.get("evaluateOnExit", ())),
+        timeout_s=timeout.get("attemptDurationSeconds"),
+        array_size=array_size,
+        depends_on=tuple((dep_id, t) for dep_id, t in depends_on if t != SEQUENTIAL),
+    )
+    spec = {
+        "jobArn": ctx.arn("job", job_id),
+        "jobQueue": queue["jobQueueArn"],
+        "jobDefinition": definition["jobDefinitionArn"],
+        "parameters": parameters,
+        "container": container,
+        "dependsOn": request.get("dependsOn", []),
+        "retryStrategy": retry,
+        "timeout": timeout,
+        "tags": tags,
+        "propagateTags": bool(request.get("propagateTags", False)),
+        "platformCapabilities": definition.get("platformCapabilities", ["EC2"]),
+        "schedulingPriority": priority,
+        "scheduling": job_rows.scheduling_spec(job),
+    }
+    if array_size:
+        spec["arrayProperties"] = {"size": array_size}
+    records = [job] + (_children(job, depends_on) if array_size else [])
+    ctx.writable.submit(records, known, ctx.now)
+    share = request.get("shareIdentifier")
+    definition_arn = definition["jobDefinitionArn"]
+    ctx.new_jobs.extend((r, definition_arn, share, spec if r is job else None) for r in records)
+    catalog.set_tags(ctx.conn, spec["jobArn"], tags)
+    return {"jobArn": spec["jobArn"], "jobName": job.name, "jobId": job_id}
+
+
+def _children(parent: Job, depends_on: list[tuple[str, str | None]]) -> list[Job]:
+    """Array children ``<parent>:<i>`` with their per-index dependencies."""
+    children = []
+    for index in range(parent.array_size):
+        deps: list[tuple[str, str | None]] = []
+        for dep_id, dep_type in depends_on:
+            if dep_type == N_TO_N:
+                deps.append((f"{dep_id}:{index}", N_TO_N))
+            elif dep_type == SEQUENTIAL:
+                if index > 0:
+                    deps.append((f"{parent.id}:{index - 1}", SEQUENTIAL))
+            else:
+                deps.append((dep_id, dep_type))
+        children.append(
+            Job(
+                id=f"{parent.id}:{index}",
+                name=parent.name,
+                queue=parent.queue,
+                seq=parent.seq,
+                created_at=parent.created_at,
+                resources=parent.resources,
+                priority=parent.priority,
+                max_attempts=parent.max_attempts,
+                evaluate_on_exit=parent.evaluate_on_exit,
+                timeout_s=parent.timeout_s,
+                parent_id=parent.id,
+                array_index=index,
+                depends_on=tuple(deps),
+            )
+        )
+    return children
+
+
+def _require_job(ctx: Context, job_id: str) -> bool:
+    """True if the job is live (in the scheduler); False if it exists but is final."""
+    if job_id in ctx.writable.jobs:
+        return True
+    if job_rows.statuses(ctx.conn, [job_id]):
+        return False
+    raise ClientException(f"jobId {job_id} does not exist")
+
+
+def cancel_job(ctx: Context, request: dict) -> dict:
+    if _require_job(ctx, request["jobId"]):
+        ctx.writable.cancel(request["jobId"], request["reason"], ctx.now)
+    return {}
+
+
+def terminate_job(ctx: Context, request: dict) -> dict:
+    """Terminating a finished job succeeds and changes nothing (clients do it on every job)."""
+    if _require_job(ctx, request["jobId"]):
+        ctx.actions.extend(ctx.writable.terminate(request["jobId"], request["reason"], ctx.now))
+    return {}

@@ -1,0 +1,90 @@
+"""genobatch's native read API, for what AWS Batch keeps elsewhere (CloudWatch logs, host details).
+
+* ``GET /genobatch/v1/jobs/{jobId}`` - per attempt: compute environment, pinned CPUs/GPUs, where
+  and how it ran (host process or container runtime, pid, hostname, image), measured usage.
+* ``GET /genobatch/v1/jobs/{jobId}/logs?attempt=N&offset=K`` - the attempt's combined
+  stdout/stderr from byte ``offset``; ``complete`` says whether the attempt has ended.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from genobatch.api.errors import ClientException, UnknownOperationException
+from genobatch.backends.local import read_log
+from genobatch.engine import Engine
+from genobatch.store import jobs as job_rows
+
+LOG_CHUNK = 1 << 20
+
+
+def _row(engine: Engine, job_id: str) -> dict:
+    with engine.database.connect() as conn:
+        rows = job_rows.get_rows(conn, [job_id])
+    if not rows:
+        raise ClientException(f"jobId {job_id} does not exist")
+    return rows[0]
+
+
+def job_attempts(engine: Engine, job_id: str) -> dict:
+    row = _row(engine, job_id)
+    attempts = []
+    for attempt in row["state"].get("attempts", []):
+        info = {k: v for k, v in attempt.get("info", {}).items() if k != "released"}
+        attempts.append(
+            {
+                "attempt": attempt["number"],
+                "computeEnvironment": attempt["compute_environment"],
+                "cpus": attempt["cpus"],
+                "gpus": attempt["gpus"],
+                "placedAt": attempt["placed_at"],
+                "startedAt": attempt.get("started_at"),
+                "stoppedAt": attempt.get("stopped_at"),
+                "exitCode": attempt.get("exit_code"),
+                "timedOut": attempt.get("timed_out", False),
+                "execution": info,
+                "usage": attempt.get("usage", {}),
+                "attemptDir": str(engine.attempt_dir(job_id, attempt["number"])),
+            }
+        )
+    image = (row["spec"] or {}).get("container", {}).get("image")
+    return {"jobId": job_id, "status": row["status"], "image": image, "attempts": attempts}
+
+
+def job_logs(engine: Engine, job_id: str, attempt: int | None, offset: int) -> dict:
+    row = _row(engine, job_id)
+    attempts = row["state"].get("attempts", [])
+    if not attempts:
+        return {"jobId": job_id, "attempt": None, "offset": 0, "nextOffset": 0, "data": "", "complete": False}
+    number = attempt or attempts[-1]["number"]
+    if not 1 <= number <= len(attempts):
+        raise ClientException(f"attempt must be between 1 and {len(attempts)}")
+    data, next_offset = read_log(str(engine.attempt_dir(job_id, number)), offset, LOG_CHUNK)
+    complete = attempts[number - 1].get("stopped_at") is not None
+    return {
+        "jobId": job_id,
+        "attempt": number,
+        "offset": offset,
+        "nextOffset": next_offset,
+        "data": data.decode("utf-8", errors="replace"),
+        "complete": complete and len(data) < LOG_CHUNK,
+    }
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ClientException(f"{name} must be a non-negative integer")
+    return int(value)
+
+
+def dispatch(engine: Engine, request: Request) -> dict:
+    """Route a native GET request."""
+    parts = request.path_params["path"].split("/")
+    if len(parts) == 2 and parts[0] == "jobs":
+        return job_attempts(engine, parts[1])
+    if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "logs":
+        return job_logs(engine, parts[1], _int_param(request, "attempt"), _int_param(request, "offset") or 0)
+    raise UnknownOperationException(f"No native endpoint at {request.url.path}")

@@ -1,0 +1,825 @@
+"""The local backend: every attempt is a process tree on this host (optionally a container).
+
+Life of an attempt
+------------------
+``start`` hands the spec to a small thread pool, which runs
+``[taskset -c CPUS] /bin/sh wrapper.sh ATTEMPT_DIR CMD...`` with :class:`subprocess.Popen` in a
+new session (no ``preexec_fn``: it would force a slow fork in Python). The wrapper (see
+``wrapper.sh``) starts the command with ``setsid`` in its own session and process group, writes
+``wrapper.pid``, ``child.pid`` and ``output.log``, tells the server the command's pid over a pipe
+and, once it has reaped the command, writes ``exit_status`` atomically. Because the wrapper is in
+its own session, a crash of the server leaves it running and the status is recovered later by
+:meth:`LocalBackend.reconcile`.
+
+Threads
+-------
+* spawn pool (``spawn_threads``): directories, ``attempt.json``, ``Popen``, ``AttemptStarted``.
+* watcher: one :mod:`selectors` loop over ``pidfd_open`` descriptors of the wrappers (it works for
+  processes that are not our children, so adopted attempts take the same path; polling is the
+  fallback), plus the heap of pending SIGKILL escalations. It emits ``AttemptExited``.
+* monitor: every ``monitor_interval_s`` one pass over ``/proc`` for all running attempts, summing
+  RSS per command tree, killing trees over their memory limit and keeping usage peaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import psutil
+
+from genobatch.backends.base import (
+    AttemptExited,
+    AttemptSpec,
+    AttemptStarted,
+    Backend,
+    BackendEvent,
+    EventSink,
+    Inventory,
+)
+from genobatch.backends.nvml import discover_gpus
+from genobatch.backends.usage import (
+    ExitRecord,
+    ProcessTable,
+    UsageAccumulator,
+    build_usage,
+    read_exit_record,
+    sample_tree,
+    scan_processes,
+)
+
+log = logging.getLogger(__name__)
+
+SHELL = "/bin/sh"
+WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
+WRAPPER_PID_FILE = "wrapper.pid"
+CHILD_PID_FILE = "child.pid"
+LOG_FILE = "output.log"
+SPEC_FILE = "attempt.json"
+OOM_MARKER = "oom_killed"  # written before an OOM kill, so the reason survives a restart
+MARKER_ENV = "GENOBATCH_ATTEMPT_DIR"  # identifies an attempt's processes in /proc/<pid>/environ
+
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+EXITED = "Essential container in task exited"
+FAILED_TO_START = "Task failed to start"
+STOPPED_BEFORE_START = "Task stopped before it started"
+VANISHED = "Host process vanished: the attempt's wrapper ended without recording an exit status"
+VANISHED_RESTART = "Host process vanished (server restarted and the attempt was not found)"
+
+_MIB = 1024 * 1024
+# What a job inherits from the server's environment; everything else comes from its spec.
+_INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+_GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def container_name(job_id: str, attempt: int) -> str:
+    """The container name of an attempt: ``gb-<job id with unsafe characters as '-'>-<attempt>``."""
+    return f"gb-{_NAME_UNSAFE.sub('-', job_id)[:200]}-{attempt}"
+
+
+def container_command(
+    runtime: str, spec: AttemptSpec, *, name: str, workdir: str, env_keys: Iterable[str]
+) -> list[str]:
+    """The ``<runtime> run`` command line that runs ``spec`` in its image.
+
+    Variables are passed as ``-e KEY`` so their values come from the wrapper's environment and
+    never appear on a command line. GPUs are requested by host index (``--gpus "device=..."`` for
+    Docker, CDI devices for Podman); inside the container they are renumbered from 0, which is
+    why the host's ``CUDA_VISIBLE_DEVICES`` is not passed in for GPU jobs.
+    """
+    kind = os.path.basename(runtime)
+    cmd = [runtime, "run", "--rm", "--name", name]
+    if spec.cpus:
+        cmd += ["--cpuset-cpus", ",".join(map(str, spec.cpus))]
+    if spec.memory_mib > 0:
+        # memory-swap equal to memory: a hard limit without swap, as on AWS Batch.
+        cmd += ["--memory", f"{spec.memory_mib}m", "--memory-swap", f"{spec.memory_mib}m"]
+    if spec.gpus:
+        if kind == "podman":
+            for gpu in spec.gpus:
+                cmd += ["--device", f"nvidia.com/gpu={gpu}"]
+        else:
+            # Docker parses --gpus as CSV: a device list needs the inner quotes.
+            cmd += ["--gpus", '"device=' + ",".join(map(str, spec.gpus)) + '"']
+    for key in sorted(set(env_keys)):
+        cmd += ["-e", key]
+    cmd += ["-v", f"{workdir}:{workdir}", "-w", workdir, str(spec.image), *spec.command]
+    return cmd
+
+
+def read_log(attempt_dir: str, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
+    """Read an attempt's combined stdout/stderr from ``offset``; return (data, next offset).
+
+    A log that does not exist yet reads as empty, so callers can poll from the start.
+    """
+    try:
+        with open(os.path.join(attempt_dir, LOG_FILE), "rb") as fh:
+            fh.seek(max(0, offset))
+            data = fh.read() if limit is None else fh.read(max(0, limit))
+    except FileNotFoundError:
+        return b"", offset
+    return data, offset + len(data)
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _mtime_ms(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns // 1_000_000
+    except OSError:
+        return None
+
+
+def _is_wrapper_of(pid: int, attempt_dir: str) -> bool:
+    """True if ``pid`` runs wrapper.sh for ``attempt_dir`` (defeats pid reuse after a restart)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = [a.decode(errors="replace") for a in fh.read().split(b"\0")]
+    except OSError:
+        return False
+    for i, arg in enumerate(args[:-1]):
+        if os.path.basename(arg) == "wrapper.sh":
+            return args[i + 1] == attempt_dir
+    return False
+
+
+def _find_wrapper(attempt_dir: str) -> int | None:
+    """Look for the wrapper of ``attempt_dir`` among all processes (its pid file is missing)."""
+    for name in os.listdir("/proc"):
+        if name.isdigit() and _is_wrapper_of(int(name), attempt_dir):
+            return int(name)
+    return None
+
+
+def _carries_marker(pid: int, attempt_dir: str) -> bool:
+    """True if ``pid`` was started with this attempt's marker variable (so it is ours to kill)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            environ = fh.read()
+    except OSError:
+        return False
+    return f"{MARKER_ENV}={attempt_dir}".encode() in environ.split(b"\0")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@dataclass(eq=False)
+class _Attempt:
+    """The backend's state for one attempt (guarded by ``LocalBackend._lock``)."""
+
+    job_id: str
+    attempt: int
+    attempt_dir: str
+    memory_mib: int
+    runtime: str = "host"
+    container: str | None = None  # container name when run by a container runtime
+    state: str = "pending"  # pending (not spawned) -> running -> done
+    popen: subprocess.Popen | None = None  # None for adopted attempts
+    wrapper_pid: int | None = None
+    child_pid: int | None = None
+    started_ms: int | None = None
+    stop_grace: float | None = None  # a stop that arrived before the spawn
+    term_sent: bool = False
+    kill_at: float | None = None  # monotonic deadline of the SIGKILL escalation
+    oom: bool = False
+    usage: UsageAccumulator = field(default_factory=UsageAccumulator)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.job_id, self.attempt)
+
+    def leader(self) -> int | None:
+        """The command's pid (= its process group and session), read lazily for adopted ones."""
+        if self.child_pid is None:
+            self.child_pid = _read_int(os.path.join(self.attempt_dir, CHILD_PID_FILE))
+        return self.child_pid
+
+
+class LocalBackend(Backend):
+    """Runs attempts as host processes pinned to their CPUs, with memory limits and usage."""
+
+    def __init__(
+        self,
+        *,
+        cpus: int | None = None,
+        memory_mib: int | None = None,
+        gpus: int | None = None,
+        container_runtime: str | None = None,
+        spawn_threads: int = 2,
+        monitor_interval_s: float = 0.25,
+    ) -> None:
+        """Configure the capacity (None: discover it) and start the watcher and monitor threads.
+
+        ``container_runtime`` (e.g. ``"docker"``) is used for attempts with an image when it is
+        found on PATH; otherwise every attempt runs on the host.
+        """
+        if spawn_threads < 1:
+            raise ValueError("spawn_threads must be at least 1")
+        if monitor_interval_s <= 0:
+            raise ValueError("monitor_interval_s must be positive")
+        self._cfg_cpus, self._cfg_memory, self._cfg_gpus = cpus, memory_mib, gpus
+        self._inventory: Inventory | None = None
+        self._host_cpus = tuple(sorted(os.sched_getaffinity(0)))
+        self._hostname = socket.gethostname()
+        self._taskset = shutil.which("taskset")
+        self._runtime = shutil.which(container_runtime) if container_runtime else None
+        if container_runtime and self._runtime is None:
+            log.warning("container runtime %r not found on PATH; images run on the host", container_runtime)
+        self._base_env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
+        self._interval = monitor_interval_s
+        self._sink: EventSink | None = None
+        self._lock = threading.Lock()
+        self._attempts: dict[tuple[str, int], _Attempt] = {}
+        self._closing = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=spawn_threads, thread_name_prefix="genobatch-spawn")
+        # Watcher state: only the watcher thread touches the selector; others queue and wake it.
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._to_watch: deque[tuple[_Attempt, int | None]] = deque()
+        self._polled: list[_Attempt] = []
+        self._kills: list[tuple[float, int, _Attempt]] = []  # heap, guarded by _lock
+        self._seq = itertools.count()
+        self._watcher = threading.Thread(target=self._watch_loop, name="genobatch-watch", daemon=True)
+        self._monitor = threading.Thread(target=self._monitor_loop, name="genobatch-monitor", daemon=True)
+        self._watcher.start()
+        self._monitor.start()
+
+    # -- Backend API -------------------------------------------------------------------------
+
+    def bind(self, sink: EventSink) -> None:
+        """Set the callable that receives AttemptStarted/AttemptExited (from any thread)."""
+        self._sink = sink
+
+    def inventory(self) -> Inventory:
+        """Host CPU indices (first ``cpus`` if configured), memory in MiB and GPU indices."""
+        if self._inventory is None:
+            cpus = self._host_cpus if self._cfg_cpus is None else self._host_cpus[: self._cfg_cpus]
+            memory = self._cfg_memory or psutil.virtual_memory().total // _MIB
+            gpus = tuple(range(self._cfg_gpus)) if self._cfg_gpus is not None else discover_gpus()
+            self._inventory = Inventory(cpus=cpus, memory_mib=int(memory), gpus=gpus)
+        return self._inventory
+
+    def start(self, spec: AttemptSpec) -> None:
+        """Queue the attempt for spawning; events follow through the sink."""
+        if self._closing.is_set():
+            raise RuntimeError("backend is closed")
+        attempt_dir = os.path.abspath(spec.attempt_dir)
+        use_container = bool(self._runtime and spec.image)
+        att = _Attempt(
+            job_id=spec.job_id,
+            attempt=spec.attempt,
+            attempt_dir=attempt_dir,
+            memory_mib=spec.memory_mib,
+            runtime=os.path.basename(self._runtime) if use_container and self._runtime else "host",
+            container=container_name(spec.job_id, spec.attempt) if use_container else None,
+        )
+        with self._lock:
+            if att.key in self._attempts:
+                raise ValueError(f"attempt {att.key} is already known to this backend")
+            self._attempts[att.key] = att
+        self._pool.submit(self._spawn, spec, att)
+
+    def stop(self, job_id: str, attempt: int, grace_s: float = 30.0) -> None:
+        """SIGTERM the command's process group now and SIGKILL its whole tree after ``grace_s``.
+
+        A stop that arrives before the process was spawned cancels the spawn. Repeated calls do
+        not repeat SIGTERM but may bring the SIGKILL forward.
+        """
+        with self._lock:
+            att = self._attempts.get((job_id, attempt))
+            if att is None or att.state == "done":
+                return
+            if att.state == "pending":
+                # The spawn thread acts on this: before Popen it skips the spawn, after it stops.
+                att.stop_grace = grace_s if att.stop_grace is None else min(att.stop_grace, grace_s)
+                return
+            self._begin_stop(att, grace_s)
+
+    def reconcile(self, job_id: str, attempt: int, attempt_dir: str, info: dict) -> AttemptExited | None:
+        """Settle or adopt an attempt found after a restart; never starts anything.
+
+        The adopted attempt's AttemptExited comes from the watcher thread and may be delivered
+        before this call returns.
+        """
+        attempt_dir = os.path.abspath(attempt_dir)
+        with self._lock:
+            known = self._attempts.get((job_id, attempt))
+            if known is not None and known.state != "done":
+                return None
+        record = read_exit_record(attempt_dir)
+        if record is not None:
+            return self._recovered(job_id, attempt, attempt_dir, record)
+        pid = _read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
+        if pid is None and isinstance(info.get("pid"), int):
+            pid = info["pid"]
+        if pid is None:
+            pid = _find_wrapper(attempt_dir)  # the server died before the wrapper wrote its pid
+        pidfd: int | None = None
+        if pid is not None:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                pid = None
+            except OSError:
+                pidfd = None  # no pidfd support: the watcher polls
+            # Checked after pidfd_open: if the pid is our wrapper now, the pidfd refers to it.
+            if pid is not None and not _is_wrapper_of(pid, attempt_dir):
+                if pidfd is not None:
+                    os.close(pidfd)
+                pid = pidfd = None
+        if pid is not None:
+            meta = self._read_spec_file(attempt_dir)
+            att = _Attempt(
+                job_id=job_id,
+                attempt=attempt,
+                attempt_dir=attempt_dir,
+                memory_mib=int(meta.get("memory_mib") or 0),
+                runtime=str(meta.get("runtime") or info.get("runtime") or "host"),
+                container=meta.get("container_name"),
+                state="running",
+                wrapper_pid=pid,
+                started_ms=_mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
+            )
+            att.leader()
+            with self._lock:
+                self._attempts[att.key] = att
+            self._watch(att, pidfd)
+            return None
+        # The wrapper may have finished between the first look and the liveness check.
+        record = read_exit_record(attempt_dir)
+        if record is not None:
+            return self._recovered(job_id, attempt, attempt_dir, record)
+        self._kill_orphans(attempt_dir, _read_int(os.path.join(attempt_dir, CHILD_PID_FILE)))
+        return AttemptExited(
+            job_id=job_id,
+            attempt=attempt,
+            at_ms=_now_ms(),
+            exit_code=None,
+            status_reason=VANISHED_RESTART,
+            usage={"hostname": self._hostname, "samples": 0},
+        )
+
+    def close(self) -> None:
+        """Stop the threads; attempts keep running and are adopted by the next ``reconcile``.
+
+        Attempts queued but not yet spawned are dropped (reconcile reports them vanished).
+        """
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        self._wake()
+        self._watcher.join()
+        self._monitor.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for key in list(self._selector.get_map().values()):
+            if key.data is not None:
+                os.close(key.fd)
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- spawning ----------------------------------------------------------------------------
+
+    def _environment(self, spec: AttemptSpec, attempt_dir: str) -> tuple[dict[str, str], set[str]]:
+        """The job's environment, and the keys a container must receive (not the host basics)."""
+        batch = {"AWS_BATCH_JOB_ID": spec.job_id, "AWS_BATCH_JOB_ATTEMPT": str(spec.attempt)}
+        if spec.compute_environment:
+            batch["AWS_BATCH_CE_NAME"] = spec.compute_environment
+        env = {**self._base_env, **batch, **spec.environment, MARKER_ENV: attempt_dir}
+        # GPU pinning overrides the job's own settings: a job must not reach GPUs it was not given.
+        if spec.gpus:
+            devices = ",".join(map(str, spec.gpus))
+            env.update(CUDA_VISIBLE_DEVICES=devices, NVIDIA_VISIBLE_DEVICES=devices)
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # so CUDA numbers GPUs like NVML does
+        else:
+            # Empty hides every device from CUDA; "void" keeps the NVIDIA container hook out.
+            env.update(CUDA_VISIBLE_DEVICES="", NVIDIA_VISIBLE_DEVICES="void")
+        keys = set(batch) | set(spec.environment) | {MARKER_ENV}
+        if spec.gpus:
+            keys -= set(_GPU_ENV)  # the runtime maps the devices; host indices are wrong inside
+        else:
+            keys |= {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"}  # override image defaults
+        return env, keys
+
+    def _spawn(self, spec: AttemptSpec, att: _Attempt) -> None:
+        try:
+            self._spawn_attempt(spec, att)
+        except Exception as exc:  # an unexpected error must still end the attempt exactly once
+            log.exception("spawning %s failed", att.key)
+            self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
+
+    def _spawn_attempt(self, spec: AttemptSpec, att: _Attempt) -> None:
+        with self._lock:
+            cancelled = att.stop_grace is not None
+        if cancelled:
+            self._finish(att, None, status=STOPPED_BEFORE_START)
+            return
+        if not spec.command:
+            self._finish(att, None, reason="CannotStartContainerError: empty command", status=FAILED_TO_START)
+            return
+        work = os.path.join(att.attempt_dir, "work")
+        os.makedirs(work, exist_ok=True)
+        env, container_keys = self._environment(spec, att.attempt_dir)
+        if att.container and self._runtime:
+            command = container_command(self._runtime, spec, name=att.container, workdir=work, env_keys=container_keys)
+        else:
+            command = list(spec.command)
+        argv = [SHELL, WRAPPER, att.attempt_dir, *command]
+        # Pinning costs an extra exec, so it is skipped when the job may use every host CPU anyway.
+        if spec.cpus and self._taskset and set(spec.cpus) != set(self._host_cpus):
+            argv = [self._taskset, "-c", ",".join(map(str, spec.cpus)), *argv]
+        self._write_spec_file(spec, att, command)
+        try:
+            popen = subprocess.Popen(
+                argv,
+                cwd=work,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
+            return
+        # The wrapper prints the command's pid once it exists, or closes the pipe without it.
+        assert popen.stdout is not None
+        try:
+            line = popen.stdout.readline()
+        finally:
+            popen.stdout.close()
+        try:
+            child_pid = int(line)
+        except ValueError:
+            att.popen = popen
+            self._reap(att)
+            record = read_exit_record(att.attempt_dir)
+            if record is not None and record.status == "notfound":
+                reason = f"CannotStartContainerError: executable file not found in $PATH: {command[0]}"
+            else:
+                reason = "CannotStartContainerError: the wrapper ended before starting the command"
+            self._finish(att, None, reason=reason, status=FAILED_TO_START)
+            return
+        with self._lock:
+            att.popen, att.wrapper_pid, att.child_pid = popen, popen.pid, child_pid
+            att.started_ms = _now_ms()
+            att.state = "running"
+        info = {
+            "pid": popen.pid,
+            "child_pid": child_pid,
+            "runtime": att.runtime,
+            "image": spec.image,
+            "hostname": self._hostname,
+            "attempt_dir": att.attempt_dir,
+        }
+        if att.container:
+            info["container_name"] = att.container
+        self._emit(AttemptStarted(att.job_id, att.attempt, att.started_ms, info))
+        self._watch(att, None)
+        with self._lock:
+            if att.stop_grace is not None and att.state == "running":
+                self._begin_stop(att, att.stop_grace)
+
+    def _write_spec_file(self, spec: AttemptSpec, att: _Attempt, command: list[str]) -> None:
+        """Write ``attempt.json`` (for humans and reconcile; variable values are left out)."""
+        meta = {
+            "job_id": spec.job_id,
+            "attempt": spec.attempt,
+            "command": list(spec.command),
+            "argv": command,
+            "environment_keys": sorted(spec.environment),
+            "attempt_dir": att.attempt_dir,
+            "vcpus": spec.vcpus,
+            "memory_mib": spec.memory_mib,
+            "cpus": list(spec.cpus),
+            "gpus": list(spec.gpus),
+            "image": spec.image,
+            "compute_environment": spec.compute_environment,
+            "runtime": att.runtime,
+            "container_name": att.container,
+            "hostname": self._hostname,
+            "created_ms": _now_ms(),
+        }
+        path = os.path.join(att.attempt_dir, SPEC_FILE)
+        with open(path + ".tmp", "w", encoding="utf-8") as fh:
+            json.dump(meta, fh)
+        os.replace(path + ".tmp", path)
+
+    @staticmethod
+    def _read_spec_file(attempt_dir: str) -> dict:
+        try:
+            with open(os.path.join(attempt_dir, SPEC_FILE), encoding="utf-8") as fh:
+                meta = json.load(fh)
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _emit(self, event: BackendEvent) -> None:
+        sink = self._sink
+        if sink is None:
+            log.warning("no sink bound; dropped %r", event)
+            return
+        try:
+            sink(event)
+        except Exception:  # the sink's bug must not kill a backend thread
+            log.exception("event sink failed on %r", event)
+
+    def _finish(
+        self,
+        att: _Attempt,
+        exit_code: int | None,
+        *,
+        reason: str | None = None,
+        status: str = EXITED,
+        usage: dict | None = None,
+        at_ms: int | None = None,
+    ) -> None:
+        """Mark the attempt done and emit its AttemptExited, exactly once."""
+        with self._lock:
+            if att.state == "done":
+                return
+            att.state = "done"
+            if self._attempts.get(att.key) is att:
+                del self._attempts[att.key]
+        if usage is None:
+            usage = {"hostname": self._hostname, "samples": att.usage.samples}
+        self._emit(
+            AttemptExited(
+                job_id=att.job_id,
+                attempt=att.attempt,
+                at_ms=at_ms if at_ms is not None else _now_ms(),
+                exit_code=exit_code,
+                reason=reason,
+                status_reason=status,
+                usage=usage,
+            )
+        )
+
+    def _exit_fields(
+        self, attempt_dir: str, record: ExitRecord | None, oom: bool
+    ) -> tuple[int | None, str | None, str]:
+        """(exit code, reason, status reason) for an attempt whose wrapper has ended."""
+        if record is None:
+            return (137, OOM_REASON, EXITED) if oom else (None, None, VANISHED)
+        if record.status == "notfound":
+            return None, "CannotStartContainerError: executable file not found in $PATH", FAILED_TO_START
+        return record.exit_code, OOM_REASON if oom else None, EXITED
+
+    def _recovered(self, job_id: str, attempt: int, attempt_dir: str, record: ExitRecord) -> AttemptExited:
+        """The AttemptExited of an attempt that ended while the server was down."""
+        oom = os.path.exists(os.path.join(attempt_dir, OOM_MARKER))
+        exit_code, reason, status = self._exit_fields(attempt_dir, record, oom)
+        usage = build_usage(
+            UsageAccumulator(),
+            record,
+            start_ms=_mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
+            end_ms=record.mtime_ms,
+            hostname=self._hostname,
+        )
+        return AttemptExited(job_id, attempt, record.mtime_ms, exit_code, reason, status, usage)
+
+    def _on_exit(self, att: _Attempt) -> None:
+        """The wrapper has ended: reap it, read its exit record and report."""
+        self._reap(att)
+        record = read_exit_record(att.attempt_dir)
+        if record is None:
+            self._kill_orphans(att.attempt_dir, att.leader())
+        exit_code, reason, status = self._exit_fields(att.attempt_dir, record, att.oom)
+        end_ms = record.mtime_ms if record is not None else _now_ms()
+        # Both ends from file times when possible: the same (coarse) clock, also after adoption.
+        start_ms = _mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or att.started_ms
+        usage = build_usage(
+            att.usage,
+            record,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            hostname=self._hostname,
+        )
+        self._finish(att, exit_code, reason=reason, status=status, usage=usage, at_ms=end_ms)
+
+    @staticmethod
+    def _reap(att: _Attempt) -> None:
+        """Reap our own wrapper (adopted ones belong to init), so no zombie is left behind."""
+        popen = att.popen
+        if popen is None or popen.returncode is not None:
+            return
+        try:
+            _, status = os.waitpid(popen.pid, 0)
+        except ChildProcessError:
+            return
+        popen.returncode = os.waitstatus_to_exitcode(status)
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def _begin_stop(self, att: _Attempt, grace_s: float) -> None:
+        """SIGTERM now (once) and schedule SIGKILL; called with the lock held."""
+        if not att.term_sent:
+            att.term_sent = True
+            self._signal(att, signal.SIGTERM)
+        deadline = time.monotonic() + max(0.0, grace_s)
+        if att.kill_at is None or deadline < att.kill_at:
+            att.kill_at = deadline
+            heapq.heappush(self._kills, (deadline, next(self._seq), att))
+            self._wake()
+
+    @staticmethod
+    def _signal(att: _Attempt, sig: signal.Signals) -> None:
+        """Signal the command's process group; the wrapper if the command is not known yet.
+
+        The group id is the command's pid, which the kernel does not hand out again while the
+        group has members, so signalling a running attempt's group cannot hit a stranger.
+        """
+        leader = att.leader()
+        try:
+            if leader is not None:
+                os.killpg(leader, sig)
+            elif att.wrapper_pid is not None:
+                os.kill(att.wrapper_pid, sig)  # its trap forwards once the command exists
+        except ProcessLookupError:
+            pass
+        except PermissionError as exc:
+            log.warning("cannot signal %s: %s", att.key, exc)
+
+    def _kill_tree(self, att: _Attempt, table: ProcessTable | None = None) -> None:
+        """SIGKILL the command's group and every process of its session and descendants."""
+        self._signal(att, signal.SIGKILL)
+        leader = att.leader()
+        if leader is not None:
+            for proc in (table or scan_processes()).members(leader):
+                with contextlib.suppress(OSError):
+                    os.kill(proc.pid, signal.SIGKILL)
+        if att.container and self._runtime and not self._closing.is_set():
+            # SIGKILL cannot be proxied by the runtime's client: remove the container itself.
+            runtime, name = self._runtime, att.container
+            with contextlib.suppress(RuntimeError):
+                self._pool.submit(
+                    subprocess.run,
+                    [runtime, "kill", name],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=60,
+                    check=False,
+                )
+
+    @staticmethod
+    def _kill_orphans(attempt_dir: str, leader: int | None) -> None:
+        """Kill what is left of a command whose wrapper vanished: the attempt is over, so its
+        processes must not keep using resources the scheduler gives to others. Only processes
+        carrying this attempt's marker variable are touched (pid reuse)."""
+        if leader is None:
+            return
+        for proc in scan_processes().members(leader):
+            if _carries_marker(proc.pid, attempt_dir):
+                with contextlib.suppress(OSError):
+                    os.kill(proc.pid, signal.SIGKILL)
+
+    # -- watcher thread ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")
+
+    def _watch(self, att: _Attempt, pidfd: int | None) -> None:
+        """Hand an attempt's wrapper (and its pidfd, if already open) to the watcher."""
+        self._to_watch.append((att, pidfd))
+        self._wake()
+
+    def _watch_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self._watch_once()
+            except Exception:  # keep watching whatever happened to one attempt
+                log.exception("watcher iteration failed")
+                time.sleep(0.05)
+
+    def _watch_once(self) -> None:
+        with self._lock:
+            timeout = max(0.0, self._kills[0][0] - time.monotonic()) if self._kills else None
+        if self._polled:
+            timeout = 0.1 if timeout is None else min(timeout, 0.1)
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wake_r, 4096):
+                        pass
+                continue
+            self._selector.unregister(key.fd)
+            os.close(key.fd)
+            self._on_exit(key.data)
+        while self._to_watch:
+            att, pidfd = self._to_watch.popleft()
+            if pidfd is None and att.wrapper_pid is not None:
+                try:
+                    pidfd = os.pidfd_open(att.wrapper_pid)
+                except ProcessLookupError:  # a non-child that is already gone
+                    self._on_exit(att)
+                    continue
+                except OSError:
+                    self._polled.append(att)
+                    continue
+            if pidfd is None:
+                self._polled.append(att)
+            else:
+                self._selector.register(pidfd, selectors.EVENT_READ, att)
+        if self._polled:
+            self._poll_fallback()
+        self._fire_kills()
+
+    def _poll_fallback(self) -> None:
+        """Exit detection without pidfds: waitpid for our children, /proc for adopted ones."""
+        still = []
+        for att in self._polled:
+            if att.popen is not None and att.popen.returncode is None:
+                pid, status = os.waitpid(att.popen.pid, os.WNOHANG)
+                ended = pid != 0
+                if ended:
+                    att.popen.returncode = os.waitstatus_to_exitcode(status)
+            else:
+                ended = att.wrapper_pid is None or not _alive(att.wrapper_pid)
+            if ended:
+                self._on_exit(att)
+            else:
+                still.append(att)
+        self._polled = still
+
+    def _fire_kills(self) -> None:
+        now = time.monotonic()
+        due = []
+        with self._lock:
+            while self._kills and self._kills[0][0] <= now:
+                _, _, att = heapq.heappop(self._kills)
+                if att.state == "running" and att.kill_at is not None and att.kill_at <= now:
+                    att.kill_at = None
+                    due.append(att)
+        for att in due:
+            log.info("attempt %s did not end within its grace period: SIGKILL", att.key)
+            self._kill_tree(att)
+
+    # -- monitor thread ----------------------------------------------------------------------
+
+    def _monitor_loop(self) -> None:
+        while not self._closing.wait(self._interval):
+            try:
+                self._monitor_once()
+            except Exception:
+                log.exception("monitor iteration failed")
+
+    def _monitor_once(self) -> None:
+        with self._lock:
+            # Container trees are only the runtime's client here; the runtime enforces memory.
+            running = [a for a in self._attempts.values() if a.state == "running" and a.container is None]
+        if not running:
+            return  # no /proc scan at all while nothing runs
+        table = scan_processes()
+        for att in running:
+            leader = att.leader()
+            if leader is None:
+                continue
+            sample = sample_tree(table, leader)
+            att.usage.add(sample)
+            if att.memory_mib <= 0 or sample.rss <= att.memory_mib * _MIB:
+                continue
+            with self._lock:
+                if att.state != "running" or att.oom:
+                    continue
+                att.oom = True
+            log.info("attempt %s uses %d MiB > %d MiB: killed", att.key, sample.rss // _MIB, att.memory_mib)
+            with contextlib.suppress(OSError), open(os.path.join(att.attempt_dir, OOM_MARKER), "w") as fh:
+                fh.write(f"{sample.rss}\n")
+            self._kill_tree(att, table)

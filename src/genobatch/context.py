@@ -1,0 +1,36 @@
+"""What an API operation handler gets: a database connection, the clock reading and, for writes,
+the scheduler. Handlers are plain functions ``handler(ctx, request) -> response``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from genobatch.config import Settings
+from genobatch.core.job import Job
+from genobatch.core.scheduler import Action, Scheduler
+
+
+@dataclass
+class Context:
+    conn: Connection
+    settings: Settings
+    now: int  # epoch ms, read once per engine batch
+    scheduler: Scheduler | None = None  # None for read-only operations
+    allocate_seq: Callable[[int], int] | None = None  # reserves submission sequence numbers
+    # New job rows to insert with this batch: (job, definition ARN, share identifier, spec | None).
+    new_jobs: list[tuple[Job, str, str | None, dict | None]] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def arn(self, kind: str, name: str) -> str:
+        """``arn:aws:batch:<region>:<account>:<kind>/<name>``."""
+        return f"arn:aws:batch:{self.settings.region}:{self.settings.account_id}:{kind}/{name}"
+
+    @property
+    def writable(self) -> Scheduler:
+        """The scheduler; only write operations (run on the engine thread) may use it."""
+        if self.scheduler is None:
+            raise RuntimeError("write operation run outside the engine thread")
+        return self.scheduler

@@ -1,0 +1,265 @@
+"""The engine: the one thread that changes state.
+
+Write operations from the API and events from the backend go into one inbox. The engine takes
+whatever has arrived (up to ``BATCH_LIMIT`` items), applies it to the pure scheduler, writes every
+changed job in a single transaction, and only after the commit answers the callers and starts or
+stops attempts. So a SubmitJob is acknowledged only once it is durable, and an attempt starts only
+once its STARTING state is durable - a ``kill -9`` at any moment loses and duplicates nothing.
+Batching is also what makes thousands of short jobs cheap: one commit serves many changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine as Database
+
+from genobatch.api.errors import ApiError, ServerException
+from genobatch.backends.base import AttemptExited, AttemptSpec, AttemptStarted, Backend
+from genobatch.config import Settings
+from genobatch.context import Context
+from genobatch.core.pool import HostPool
+from genobatch.core.retry import ExitInfo
+from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
+from genobatch.store import catalog
+from genobatch.store import jobs as job_rows
+
+log = logging.getLogger("genobatch.engine")
+BATCH_LIMIT = 2000
+LOCAL_POOL = "local"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class _Call:
+    handler: Callable
+    request: dict
+    future: Future
+
+
+class Engine:
+    """Owns the scheduler; see the module docstring for the loop."""
+
+    def __init__(self, settings: Settings, database: Database, backend: Backend) -> None:
+        self.settings = settings
+        self.database = database
+        self.backend = backend
+        self.scheduler = Scheduler()
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._spec_cache: dict[str, dict] = {}
+
+    # ----------------------------------------------------------------- public
+    def start(self) -> None:
+        """Load state, reconcile attempts that were in flight, and start the loop."""
+        self.backend.bind(self._inbox.put)
+        in_flight = self._load()
+        self._reconcile(in_flight)
+        self._thread = threading.Thread(target=self._run, name="genobatch-engine", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> list:
+        """Fill the scheduler from the store; return the jobs with an attempt in flight."""
+        inventory = self.backend.inventory()
+        self.scheduler.set_pool(HostPool(LOCAL_POOL, inventory.cpus, inventory.memory_mib, inventory.gpus))
+        with self.database.connect() as conn:
+            for document in catalog.list_documents(conn, "compute-environment"):
+                apply_compute_environment(self.scheduler, document)
+            for document in catalog.list_documents(conn, "job-queue"):
+                apply_job_queue(self.scheduler, document)
+            live = job_rows.load_live(conn)
+            needed = {dep for job in live for dep, _ in job.depends_on}
+            known = job_rows.statuses(conn, needed - {job.id for job in live})
+            self._next_seq = job_rows.max_seq(conn) + 1
+        return self.scheduler.restore(live, known)
+
+    def next_seq(self, count: int = 1) -> int:
+        """Reserve ``count`` submission sequence numbers (engine thread only)."""
+        first = self._next_seq
+        self._next_seq += count
+        return first
+
+    def call(self, handler: Callable[[Context, dict], dict], request: dict) -> Future:
+        """Run a write operation on the engine thread; the future resolves after its commit."""
+        future: Future = Future()
+        self._inbox.put(_Call(handler, request, future))
+        return future
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._inbox.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.backend.close()
+
+    def attempt_dir(self, job_id: str, attempt: int) -> Path:
+        return self.settings.jobs_dir / job_id / str(attempt)
+
+    # ----------------------------------------------------------------- loop
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            batch = self._collect()
+            if self._stopping.is_set():
+                break
+            try:
+                self._process(batch)
+            except Exception:  # noqa: BLE001 - the engine must survive a bad batch
+                log.exception("engine batch failed; reloading state from the store")
+                for item in batch:
+                    if isinstance(item, _Call) and not item.future.done():
+                        item.future.set_exception(ServerException("internal error; the request was not applied"))
+                self._reload()
+
+    def _collect(self) -> list:
+        deadline = self.scheduler.next_deadline()
+        timeout = None if deadline is None else max(0.0, (deadline - now_ms()) / 1000)
+        try:
+            batch = [self._inbox.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_LIMIT:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return [item for item in batch if item is not None]
+
+    def _process(self, batch: list) -> None:
+        now = now_ms()
+        results: list[tuple[Future, object, bool]] = []
+        with self.database.begin() as conn:
+            ctx = Context(conn, self.settings, now, self.scheduler, allocate_seq=self.next_seq)
+            for item in batch:
+                if isinstance(item, _Call):
+                    try:
+                        results.append((item.future, item.handler(ctx, item.request), True))
+                    except ApiError as error:
+                        results.append((item.future, error, False))
+                else:
+                    self._apply_backend_event(ctx, item)
+            ctx.actions.extend(self.scheduler.tick(now))
+            ctx.actions.extend(self.scheduler.schedule(now))
+            new_ids = {job.id for job, *_ in ctx.new_jobs}
+            job_rows.insert_jobs(conn, ctx.new_jobs)
+            job_rows.update_jobs(conn, [job for job in self.scheduler.take_dirty() if job.id not in new_ids])
+        self.scheduler.evict_final()
+        for future, value, ok in results:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        self._dispatch(ctx.actions)
+
+    def _apply_backend_event(self, ctx: Context, event: object) -> None:
+        if isinstance(event, AttemptStarted):
+            ctx.actions.extend(self.scheduler.started(event.job_id, event.attempt, event.at_ms, event.info))
+        elif isinstance(event, AttemptExited):
+            info = ExitInfo(event.exit_code, event.reason, event.status_reason)
+            self.scheduler.exited(event.job_id, event.attempt, event.at_ms, info, event.usage)
+
+    def _dispatch(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, StartAttempt):
+                try:
+                    self.backend.start(self._attempt_spec(action))
+                except Exception as exc:  # noqa: BLE001 - reported as a failed start, never lost
+                    log.exception("could not start %s attempt %s", action.job_id, action.attempt)
+                    self._inbox.put(
+                        AttemptExited(action.job_id, action.attempt, now_ms(), None, str(exc), "Task failed to start")
+                    )
+            elif isinstance(action, StopAttempt):
+                self.backend.stop(action.job_id, action.attempt, self.settings.stop_grace_s)
+
+    # ----------------------------------------------------------------- attempts
+    def _spec_of(self, job_id: str) -> dict:
+        spec = self._spec_cache.get(job_id)
+        if spec is None:
+            with self.database.connect() as conn:
+                spec = job_rows.get_rows(conn, [job_id])[0]["spec"]
+            if len(self._spec_cache) > 256:
+                self._spec_cache.clear()
+            self._spec_cache[job_id] = spec
+        return spec
+
+    def _attempt_spec(self, action: StartAttempt) -> AttemptSpec:
+        job = self.scheduler.jobs[action.job_id]
+        spec = self._spec_of(job.parent_id or job.id)
+        container = spec.get("container", {})
+        environment = {item["name"]: item["value"] for item in container.get("environment", [])}
+        environment.update(
+            AWS_BATCH_JOB_ID=job.id,
+            AWS_BATCH_JOB_ATTEMPT=str(action.attempt),
+            AWS_BATCH_JQ_NAME=job.queue,
+            AWS_BATCH_CE_NAME=action.compute_environment,
+        )
+        if job.array_index is not None:
+            environment["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
+            environment["AWS_BATCH_JOB_ARRAY_SIZE"] = str(spec["arrayProperties"]["size"])
+        return AttemptSpec(
+            job_id=job.id,
+            attempt=action.attempt,
+            command=tuple(container.get("command") or ()),
+            environment=environment,
+            attempt_dir=str(self.attempt_dir(job.id, action.attempt)),
+            vcpus=job.resources.vcpus,
+            memory_mib=job.resources.memory_mib,
+            cpus=action.cpus,
+            gpus=action.gpus,
+            image=container.get("image"),
+            compute_environment=action.compute_environment,
+        )
+
+    def _reconcile(self, in_flight: list) -> None:
+        """Settle attempts that were STARTING or RUNNING when the previous server died."""
+        for job in in_flight:
+            attempt = job.current
+            if attempt is None:
+                continue
+            attempt_dir = self.attempt_dir(job.id, attempt.number)
+            outcome = self.backend.reconcile(job.id, attempt.number, str(attempt_dir), attempt.info)
+            if outcome is None and attempt.started_at is None:
+                info = {"pid": _read_int(attempt_dir / "pid"), "adopted": True}
+                self._inbox.put(AttemptStarted(job.id, attempt.number, now_ms(), info))
+            elif outcome is not None:
+                self._inbox.put(outcome)
+
+    def _reload(self) -> None:
+        """Rebuild the scheduler from the store after a failed batch (attempts keep running)."""
+        self.scheduler = Scheduler()
+        self._spec_cache.clear()
+        self._load()
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def apply_compute_environment(scheduler: Scheduler, document: dict) -> None:
+    """Tell the scheduler about a compute environment document (create or update)."""
+    pool = scheduler.pools[LOCAL_POOL]
+    resources = document.get("computeResources") or {}
+    max_vcpus = resources.get("maxvCpus", len(pool.cpus))
+    enabled = document.get("state", "ENABLED") == "ENABLED"
+    scheduler.set_compute_environment(document["computeEnvironmentName"], LOCAL_POOL, max_vcpus, enabled)
+
+
+def apply_job_queue(scheduler: Scheduler, document: dict) -> None:
+    """Tell the scheduler about a job queue document (create or update)."""
+    order = sorted(document.get("computeEnvironmentOrder", []), key=lambda item: item["order"])
+    names = [item["computeEnvironment"].rsplit("/", 1)[-1] for item in order]
+    enabled = document.get("state", "ENABLED") == "ENABLED"
+    scheduler.set_queue(document["jobQueueName"], document.get("priority", 1), names, enabled)

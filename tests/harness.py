@@ -1,0 +1,164 @@
+"""The real genobatch server as a subprocess on loopback, and helpers to drive it.
+
+The store is SQLite by default. With ``GENOBATCH_TEST_POSTGRES=postgresql://user@host/db`` (set
+by ``.ci/run`` for its second pass) every server gets its own fresh database on that PostgreSQL
+server instead, so the whole suite runs against both.
+
+Every boto3 client made here checks every response it parses against botocore's output shape
+for the operation (an ``after-call`` hook), so each end-to-end test also proves response shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from shapes import assert_matches_output_shape
+
+POSTGRES = os.environ.get("GENOBATCH_TEST_POSTGRES")
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_database_url() -> str | None:
+    """A new empty PostgreSQL database when the suite runs against PostgreSQL, else None (SQLite)."""
+    if not POSTGRES:
+        return None
+    import psycopg
+
+    name = "gb_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return POSTGRES.rsplit("/", 1)[0] + "/" + name
+
+
+@dataclass
+class Server:
+    """A running ``genobatch server`` process and how to talk to it."""
+
+    data_dir: Path
+    port: int
+    db_url: str | None
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    region: str = REGION
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def credentials(self) -> dict:
+        return json.loads((self.data_dir / "credentials.json").read_text())["keys"][0]
+
+    @property
+    def access_key(self) -> str:
+        return self.credentials["access_key_id"]
+
+    @property
+    def secret_key(self) -> str:
+        return self.credentials["secret_access_key"]
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "genobatch", "server", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.db_url:
+            cmd += ["--db", self.db_url]
+        return cmd + self.args
+
+    def start(self, timeout: float = 30) -> Server:
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/genobatch/v1/health", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready:\n{self.log()}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+    def log(self) -> str:
+        path = self.data_dir / "server.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+    def client(self, **overrides):
+        options = {
+            "endpoint_url": self.endpoint,
+            "region_name": self.region,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
+            "config": Config(retries={"max_attempts": 2, "mode": "standard"}),
+        }
+        options.update(overrides)
+        client = boto3.client("batch", **options)
+        client.meta.events.register("after-call.batch", _check_shape)
+        return client
+
+    def native(self, path: str, **params) -> dict:
+        """GET one of genobatch's native endpoints, signed like the CLI signs it."""
+        from genobatch.cli.client import SigningKey
+        from genobatch.cli.native import signed_get
+
+        key = SigningKey(self.access_key, self.secret_key, "test harness")
+        return signed_get(self.endpoint, "/genobatch/v1" + path, params, self.region, key)
+
+    def env(self) -> dict[str, str]:
+        """Environment for the AWS CLI or another client process pointed at this server."""
+        env = dict(os.environ)
+        env.update(
+            AWS_ACCESS_KEY_ID=self.access_key,
+            AWS_SECRET_ACCESS_KEY=self.secret_key,
+            AWS_DEFAULT_REGION=self.region,
+            AWS_ENDPOINT_URL_BATCH=self.endpoint,
+        )
+        return env
+
+
+def _check_shape(http_response, parsed, model, **_kwargs) -> None:
+    if http_response.status_code == 200:
+        assert_matches_output_shape(model.name, parsed)
+
+
+def launch(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Server:
+    data_dir = tmp_path_factory.mktemp("genobatch")
+    return Server(data_dir, free_port(), fresh_database_url(), list(args)).start()
+
+
+def wait_for(client, job_id: str, statuses=("SUCCEEDED", "FAILED"), timeout: float = 60) -> dict:
+    """Poll DescribeJobs until the job is in one of ``statuses``; return its detail."""
+    deadline = time.monotonic() + timeout
+    detail = None
+    while time.monotonic() < deadline:
+        jobs = client.describe_jobs(jobs=[job_id])["jobs"]
+        if jobs and jobs[0]["status"] in statuses:
+            return jobs[0]
+        detail = jobs[0] if jobs else None
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} not in {statuses} after {timeout}s; last: {detail}")
