@@ -151,7 +151,8 @@ def test_environment_is_minimal_plus_spec(backend, events, root, monkeypatch):
     b = LocalBackend(monitor_interval_s=0.1)  # the inherited environment is taken at construction
     ev = Events(b)
     try:
-        spec = make_spec(root, "env", sh("env > env.txt"), environment={"FOO": "bar baz", "N": "1"})
+        script = "env > env.txt; grep SigIgn /proc/self/status > sigign.txt"
+        spec = make_spec(root, "env", sh(script), environment={"FOO": "bar baz", "N": "1"})
         assert run(b, ev, spec).exit_code == 0
     finally:
         b.close()
@@ -161,6 +162,8 @@ def test_environment_is_minimal_plus_spec(backend, events, root, monkeypatch):
     assert env["PATH"] == os.environ["PATH"]
     assert env["AWS_BATCH_JOB_ID"] == "env" and env["AWS_BATCH_JOB_ATTEMPT"] == "1"
     assert "GENOBATCH_TEST_SERVER_ONLY" not in env
+    # No signal is ignored, although background commands of a shell start with SIGINT ignored.
+    assert int((Path(spec.attempt_dir) / "work" / "sigign.txt").read_text().split()[1], 16) == 0
 
 
 def test_working_directories_are_isolated(backend, events, root):
@@ -358,14 +361,16 @@ def test_stop_and_memory_limit_work_for_adopted_attempts(root):
 
 
 def test_reconcile_reports_a_vanished_attempt(root):
-    spec = make_spec(root, "gone", sh("sleep 30"))
+    spec = make_spec(root, "gone", sh("echo > ready; sleep 30"))
     started = start_and_abandon(root, spec)
+    wait_for_file(Path(spec.attempt_dir) / "work" / "ready")
     os.killpg(started.info["child_pid"], signal.SIGKILL)
     os.kill(started.info["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while Path(f"/proc/{started.info['pid']}/cmdline").exists() and Path(
-        f"/proc/{started.info['pid']}/cmdline"
-    ).read_bytes():
+    while (
+        Path(f"/proc/{started.info['pid']}/cmdline").exists()
+        and Path(f"/proc/{started.info['pid']}/cmdline").read_bytes()
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     second = LocalBackend(monitor_interval_s=0.1)

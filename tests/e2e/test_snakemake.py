@@ -126,6 +126,9 @@ def moto_s3(tmp_path_factory):
 
 # ------------------------------------------------------------------------------------- helpers
 def _batch(server):
+    """The harness's client when it has one (it checks every response against botocore's shapes)."""
+    if callable(getattr(server, "client", None)):
+        return server.client()
     import boto3
 
     return boto3.client(
@@ -254,6 +257,9 @@ def _diagnostics(server, run: Run, job_ids: list[str]) -> str:
             )
     except Exception as e:  # diagnostics must not hide the real failure
         parts.append(f"--- DescribeJobs for diagnostics failed: {e!r}")
+    if callable(getattr(server, "log", None)):
+        parts.append("--- genobatch server log (tail) ---")
+        parts.append(server.log())
     data_dir = Path(server.data_dir)
     for job_id in job_ids:
         logs = [p for p in data_dir.rglob("*.log") if job_id in str(p)][:3] if data_dir.is_dir() else []

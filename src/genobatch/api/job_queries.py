@@ -87,6 +87,7 @@ def list_jobs(ctx: Context, request: dict) -> dict:
         if queue is None:
             raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
         arguments["queue"] = queue["jobQueueName"]
+        arguments["top_level"] = True  # array children are listed through arrayJobId only
     elif request.get("arrayJobId"):
         arguments["parent_id"] = request["arrayJobId"]
     else:

@@ -188,6 +188,27 @@ def _carries_marker(pid: int, attempt_dir: str) -> bool:
     return f"{MARKER_ENV}={attempt_dir}".encode() in environ.split(b"\0")
 
 
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    return int(raw[raw.rfind(b")") + 2 :].split()[1])
+
+
+def _probe_default_signal_env() -> str:
+    """The path of an ``env`` that supports ``--default-signal`` (GNU coreutils >= 8.31), or ""."""
+    env = shutil.which("env")
+    if env is None:
+        return ""
+    try:
+        probe = subprocess.run([env, "--default-signal", "true"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return env if probe.returncode == 0 else ""
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -254,6 +275,7 @@ class LocalBackend(Backend):
         self._host_cpus = tuple(sorted(os.sched_getaffinity(0)))
         self._hostname = socket.gethostname()
         self._taskset = shutil.which("taskset")
+        self._resetenv = _probe_default_signal_env()
         self._runtime = shutil.which(container_runtime) if container_runtime else None
         if container_runtime and self._runtime is None:
             log.warning("container runtime %r not found on PATH; images run on the host", container_runtime)
@@ -457,7 +479,7 @@ class LocalBackend(Backend):
             command = container_command(self._runtime, spec, name=att.container, workdir=work, env_keys=container_keys)
         else:
             command = list(spec.command)
-        argv = [SHELL, WRAPPER, att.attempt_dir, *command]
+        argv = [SHELL, WRAPPER, att.attempt_dir, self._resetenv, *command]
         # Pinning costs an extra exec, so it is skipped when the job may use every host CPU anyway.
         if spec.cpus and self._taskset and set(spec.cpus) != set(self._host_cpus):
             argv = [self._taskset, "-c", ",".join(map(str, spec.cpus)), *argv]
@@ -667,10 +689,17 @@ class LocalBackend(Backend):
         """
         leader = att.leader()
         try:
-            if leader is not None:
+            if leader is None:
+                if att.wrapper_pid is not None:
+                    os.kill(att.wrapper_pid, sig)  # its trap forwards once the command exists
+                return
+            try:
                 os.killpg(leader, sig)
-            elif att.wrapper_pid is not None:
-                os.kill(att.wrapper_pid, sig)  # its trap forwards once the command exists
+            except ProcessLookupError:
+                # Right after the fork the command has not called setsid yet: signal it alone,
+                # if it still is the wrapper's child (and so not a reused pid).
+                if att.wrapper_pid is not None and _parent_of(leader) == att.wrapper_pid:
+                    os.kill(leader, sig)
         except ProcessLookupError:
             pass
         except PermissionError as exc:

@@ -1,6 +1,11 @@
 # genobatch attempt wrapper (POSIX sh; tested with dash and bash).
 #
-# Usage: [taskset -c CPUS] /bin/sh wrapper.sh ATTEMPT_DIR CMD [ARG...]
+# Usage: [taskset -c CPUS] /bin/sh wrapper.sh ATTEMPT_DIR ENV CMD [ARG...]
+#
+# ENV is the path of a GNU env that understands --default-signal, or empty. A background command
+# of a shell without job control starts with SIGINT and SIGQUIT ignored (POSIX), and the server's
+# own ignored signals are inherited too; `env --default-signal` gives the command the default
+# dispositions a freshly started container has, for one extra exec.
 #
 # Started by genobatch.backends.local in its own session (start_new_session), with the attempt's
 # environment and ATTEMPT_DIR/work as working directory. It outlives a crash of the server, so
@@ -19,7 +24,8 @@
 # because every fork/exec here is paid thousands of times by short jobs.
 
 d=$1
-shift
+resetenv=$2
+shift 2
 log="$d/output.log"
 child=
 signals=0
@@ -65,13 +71,22 @@ fi
 
 # In a non-interactive shell a background job is not a process group leader, so setsid calls
 # setsid(2) and execs the command without forking: $! is the command itself, the leader of a new
-# session and process group that the server can signal (and measure) as a whole.
-setsid "$@" </dev/null >>"$log" 2>&1 &
+# session and process group that the server can signal (and measure) as a whole. (The group
+# exists once setsid has run, a moment after $! is known; the server allows for that.)
+if [ -n "$resetenv" ]; then
+    setsid "$resetenv" --default-signal "$@" </dev/null >>"$log" 2>&1 &
+else
+    setsid "$@" </dev/null >>"$log" 2>&1 &
+fi
 child=$!
 echo "$child" >"$d/child.pid"
-# Tell the server the command's pid, then let go of the pipe so a dead server cannot hurt us.
-echo "$child"
+# Tell the server the command's pid, then let go of the pipe. SIGPIPE is ignored meanwhile (the
+# command has already started, so it does not inherit that) so that a server that died since
+# spawning us does not kill us before the exit status is recorded.
+trap '' PIPE
+echo "$child" 2>/dev/null
 exec >/dev/null
+trap - PIPE
 
 # A signal that arrived before the child existed is forwarded now.
 if [ -n "$stopping" ]; then

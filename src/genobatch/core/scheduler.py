@@ -236,6 +236,9 @@ class Scheduler:
         current = job.current if job else None
         if current is None or current.number != attempt:
             return  # a late duplicate, or an attempt already settled
+        # Clocks of different threads: a very short command can be reaped before its start was
+        # stamped. An attempt never stops before it started.
+        at = max(at, current.started_at or at)
         current.stopped_at = at
         current.exit_code, current.reason, current.status_reason = info.exit_code, info.reason, info.status_reason
         current.usage = dict(usage)

@@ -186,6 +186,7 @@ def list_rows(
     *,
     queue: str | None = None,
     parent_id: str | None = None,
+    top_level: bool = False,
     statuses_wanted: Sequence[str] | None = None,
     name_prefix: str | None = None,
     name_exact: str | None = None,
@@ -203,6 +204,8 @@ def list_rows(
         conditions.append(t.c.queue == queue)
     if parent_id is not None:
         conditions.append(t.c.parent_id == parent_id)
+    if top_level:
+        conditions.append(t.c.parent_id.is_(None))
     if statuses_wanted:
         conditions.append(t.c.status.in_(list(statuses_wanted)))
     if name_prefix is not None:

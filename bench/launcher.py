@@ -1,0 +1,241 @@
+"""Start and stop a real ``genobatch server`` for the benchmarks, and make boto3 clients for it.
+
+Self-contained on purpose: the benchmarks must not import from ``tests/``, and they must measure
+the server exactly as a user runs it (``python -m genobatch server`` in its own process), so the
+numbers include the HTTP stack, SigV4 checking and the store - not an in-process shortcut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+HEALTH_PATH = "/genobatch/v1/health"
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (the server binds it right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def now_ms() -> int:
+    """Epoch milliseconds, the unit of the Batch API's ``createdAt``/``startedAt``/``stoppedAt``."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class BenchServer:
+    """A ``genobatch server`` subprocess on loopback with its own (by default temporary) data dir.
+
+    Use as a context manager; the temporary data dir is removed on exit unless ``keep`` is set.
+    """
+
+    db_url: str | None = None
+    no_auth: bool = False
+    extra_args: list[str] = field(default_factory=list)
+    data_dir: Path | None = None
+    keep: bool = False
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    _owns_dir: bool = False
+    _drop_database: object = None  # callable that drops a fresh PostgreSQL database, if made
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The server's pid (for py-spy)."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def log_path(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "server.log"
+
+    def start(self, timeout: float = 60) -> BenchServer:
+        """Launch the server and block until its health endpoint answers 200."""
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="genobatch-bench-"))
+            self._owns_dir = True
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        cmd = [sys.executable, "-m", "genobatch", "server", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.db_url:
+            cmd += ["--db", self.db_url]
+        if self.no_auth:
+            cmd.append("--no-auth")
+        cmd += self.extra_args
+        # The log goes to a file, not a pipe: a pipe nobody drains would eventually block the server.
+        with open(self.log_path, "ab") as log:
+            # A new session so a Ctrl-C on the benchmark does not reach the server before we stop it.
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early (rc {self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.endpoint + HEALTH_PATH, timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop(kill=True)
+        raise RuntimeError(f"server did not become healthy within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM (or SIGKILL) the server and wait for it; harmless if it already ended."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        if self.data_dir is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def credentials(self) -> tuple[str, str]:
+        """(access key id, secret) from the data dir; the server writes them on first start."""
+        assert self.data_dir is not None
+        key = json.loads((self.data_dir / "credentials.json").read_text())["keys"][0]
+        return key["access_key_id"], key["secret_access_key"]
+
+    def client(self):  # noqa: ANN201 - boto3 clients have no importable static type
+        """A boto3 Batch client for this server, with retries kept low so errors are not hidden."""
+        access_key, secret_key = self.credentials()
+        return boto3.client(
+            "batch",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=4),
+        )
+
+    def __enter__(self) -> BenchServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+        if callable(self._drop_database):
+            with contextlib.suppress(Exception):
+                self._drop_database()
+        if self._owns_dir and not self.keep and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def fresh_postgres_database(base_url: str) -> tuple[str, object]:
+    """Create an empty database on the PostgreSQL server of ``base_url``; return (url, drop).
+
+    Each measurement gets its own database, so an earlier run's rows never slow a later one.
+    """
+    import psycopg  # only needed when PostgreSQL is measured
+
+    name = "gb_bench_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return base_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def server_for(db_url: str | None, **kwargs: object) -> BenchServer:
+    """A BenchServer on SQLite (``db_url`` None) or on a fresh database of a PostgreSQL server."""
+    if db_url and db_url.startswith("postgresql"):
+        url, drop = fresh_postgres_database(db_url)
+        server = BenchServer(db_url=url, **kwargs)
+        server._drop_database = drop
+        return server
+    return BenchServer(db_url=db_url, **kwargs)
+
+
+def register_definition(client, command: list[str], vcpus: int = 1, memory_mib: int = 64) -> str:  # noqa: ANN001
+    """Register a container job definition running ``command``; return its ARN.
+
+    The image is never pulled: without ``--container-runtime`` the local backend runs the command
+    on the host, which is what the benchmarks are meant to measure.
+    """
+    response = client.register_job_definition(
+        jobDefinitionName="bench-" + uuid.uuid4().hex[:8],
+        type="container",
+        containerProperties={
+            "image": "public.ecr.aws/docker/library/busybox",
+            "command": command,
+            "resourceRequirements": [
+                {"type": "VCPU", "value": str(vcpus)},
+                {"type": "MEMORY", "value": str(memory_mib)},
+            ],
+        },
+    )
+    return response["jobDefinitionArn"]
+
+
+def machine_info() -> dict[str, str]:
+    """Facts about the host that the numbers depend on, for RESULTS.md."""
+    model = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    commit = "unknown"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        repo = Path(__file__).resolve().parent.parent
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        # The measured code is the working tree, which may be ahead of HEAD: say so.
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        if dirty:
+            commit += "+dirty-src"
+    return {
+        "nproc": str(os.cpu_count()),
+        "affinity": str(len(os.sched_getaffinity(0))),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation, like numpy's default."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

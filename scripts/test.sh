@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run the whole suite twice: on the embedded SQLite store,
+# then on a real PostgreSQL server started here for the purpose. Used by .ci/run and the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: PostgreSQL for the second pass.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+python3 -m pip install -q -e '.[test]'
+
+# A private PostgreSQL cluster on a spare port, stopped when this script ends.
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+PGROOT=$(mktemp -d /tmp/genobatch-pg.XXXXXX)
+PGPORT=${GENOBATCH_TEST_PGPORT:-55432}
+run_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$PGROOT"
+run_pg "$PGBIN/initdb -D $PGROOT/data -A trust -U postgres >/dev/null"
+run_pg "$PGBIN/pg_ctl -D $PGROOT/data -l $PGROOT/log -w -o '-p $PGPORT -k $PGROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200' start >/dev/null"
+trap 'run_pg "$PGBIN/pg_ctl -D $PGROOT/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$PGROOT"' EXIT
+
+ruff check .
+echo "== pass 1: SQLite store =="
+python3 -m pytest -q "$@"
+echo "== pass 2: PostgreSQL store =="
+GENOBATCH_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$PGPORT/postgres" python3 -m pytest -q "$@"
