@@ -16,28 +16,48 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
+import psutil
 from launcher import machine_info, now_ms, register_definition, server_for
 
 POLL_S = 0.02
+FINAL = ("SUCCEEDED", "FAILED")
 
 
-def floor_once(size: int, parallel: int) -> float:
-    """Seconds for the host to run ``size`` ``true`` processes, ``parallel`` at a time."""
+def floor_once(size: int, parallel: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) for the host to run ``size`` ``true`` processes, ``parallel`` at a time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(f"seq {size} | xargs -P {parallel} -n1 true", shell=True, check=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def genobatch_once(size: int, db_url: str | None, timeout_s: float, profile_hook=None) -> dict:  # noqa: ANN001
+def _cpu(times: psutil._common.pcputimes) -> tuple[float, float, float]:
+    """(own user CPU, own system CPU, CPU of the children it reaped: wrappers and their commands)."""
+    return times.user, times.system, times.children_user + times.children_system
+
+
+def genobatch_once(
+    size: int,
+    db_url: str | None,
+    timeout_s: float,
+    profile_hook: Callable[[int], Callable[[], None]] | None = None,
+    want_breakdown: bool = False,
+    slots: int = 1,
+) -> dict:
     """One fresh server, one array job of ``size`` ``true`` children; timings in seconds.
 
     ``profile_hook(pid)`` (optional) is called with the server pid right before the submit and
-    must return a callable that is invoked once the parent is final (used by ``--py-spy``).
+    returns a callable that is invoked once the parent is final (used by ``--py-spy``).
     """
     with server_for(db_url) as server:
         client = server.client()
@@ -45,6 +65,9 @@ def genobatch_once(size: int, db_url: str | None, timeout_s: float, profile_hook
         # One untimed call first, so the connection and the signer are warm before t0.
         client.describe_job_queues(jobQueues=["default"])
         finish_profile = profile_hook(server.pid) if profile_hook else None
+        process = psutil.Process(server.pid)
+        cpu_before = _cpu(process.cpu_times())
+        client_cpu_before = time.process_time()
         t0_ms = now_ms()
         start = time.perf_counter()
         job_id = client.submit_job(
@@ -56,26 +79,74 @@ def genobatch_once(size: int, db_url: str | None, timeout_s: float, profile_hook
         while True:
             detail = client.describe_jobs(jobs=[job_id])["jobs"][0]
             polls += 1
-            if detail["status"] in ("SUCCEEDED", "FAILED"):
+            if detail["status"] in FINAL:
                 elapsed = time.perf_counter() - start
                 break
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"array not final after {timeout_s}s: {detail.get('arrayProperties')}")
             time.sleep(POLL_S)
+        cpu_after = _cpu(process.cpu_times())
+        client_cpu = time.process_time() - client_cpu_before
         if finish_profile:
             finish_profile()
         if detail["status"] != "SUCCEEDED":
-            raise RuntimeError(f"array ended {detail['status']}: {detail.get('arrayProperties')}; {failed_sample(client, job_id)}")
+            summary = detail.get("arrayProperties")
+            raise RuntimeError(f"array ended {detail['status']}: {summary}; {failed_sample(client, job_id)}")
+        spans = children_attempts(client, job_id) if want_breakdown else []
         return {
+            "breakdown": breakdown(spans, detail["createdAt"], detail["stoppedAt"], slots) if spans else None,
             "wall_s": elapsed,
             "submit_s": submitted,
             "server_s": (detail["stoppedAt"] - detail["createdAt"]) / 1000,
             "client_to_created_ms": detail["createdAt"] - t0_ms,
             "polls": polls,
+            "server_cpu_s": (cpu_after[0] - cpu_before[0]) + (cpu_after[1] - cpu_before[1]),
+            "server_sys_s": cpu_after[1] - cpu_before[1],
+            "children_cpu_s": cpu_after[2] - cpu_before[2],
+            "client_cpu_s": client_cpu,
         }
 
 
-def failed_sample(client, job_id: str) -> str:  # noqa: ANN001
+def children_attempts(client, job_id: str) -> list[tuple[int, int]]:
+    """(startedAt, stoppedAt) of every child's last attempt, through ListJobs and DescribeJobs."""
+    ids: list[str] = []
+    for page in client.get_paginator("list_jobs").paginate(arrayJobId=job_id, jobStatus="SUCCEEDED"):
+        ids += [summary["jobId"] for summary in page["jobSummaryList"]]
+    spans = []
+    for start in range(0, len(ids), 100):  # DescribeJobs takes at most 100 ids
+        for child in client.describe_jobs(jobs=ids[start : start + 100])["jobs"]:
+            attempt = child["attempts"][-1]
+            spans.append((attempt["startedAt"], attempt["stoppedAt"]))
+    return spans
+
+
+def breakdown(spans: list[tuple[int, int]], created: int, stopped: int, slots: int) -> str:
+    """Where the server's wall time went, from the children's own timestamps.
+
+    ``startedAt`` is when the backend learned the command's pid and ``stoppedAt`` when the wrapper
+    wrote the exit status, so a child's span is "process alive" time and everything between a
+    slot's stop and its next start is genobatch's hand-off (exit detection, engine batch and
+    commit, placement, spawn). With ``slots`` jobs at a time, the k-th start reuses the slot freed
+    by the (k - slots)-th stop.
+    """
+    starts = sorted(start for start, _ in spans)
+    stops = sorted(stop for _, stop in spans)
+    runs = [stop - start for start, stop in spans]
+    gaps = [starts[k] - stops[k - slots] for k in range(slots, len(starts))]
+    wall = stopped - created
+    busy = sum(runs)
+    return (
+        f"  children {len(spans)}, slots {slots}: first start {starts[0] - created} ms after createdAt, "
+        f"parent final {stopped - stops[-1]} ms after the last stop\n"
+        f"  per child startedAt->stoppedAt: median {statistics.median(runs):.1f} ms (sum {busy / 1000:.2f} s); "
+        f"slot hand-off stop->next start: median {statistics.median(gaps):.1f} ms, "
+        f"p90 {sorted(gaps)[int(0.9 * len(gaps))]:.1f} ms\n"
+        f"  slot utilisation by live processes: {100 * busy / (slots * wall):.0f}% "
+        f"(per child: {slots * wall / len(spans):.1f} ms of slot time)"
+    )
+
+
+def failed_sample(client, job_id: str) -> str:
     """Why the first failed child failed, so a failing benchmark says more than "FAILED"."""
     failed = client.list_jobs(arrayJobId=job_id, jobStatus="FAILED", maxResults=1)["jobSummaryList"]
     if not failed:
@@ -85,11 +156,19 @@ def failed_sample(client, job_id: str) -> str:  # noqa: ANN001
     return f"first failed child: {child.get('statusReason')!r}, last attempt {attempts[-1]}"
 
 
-def py_spy_hook(output: str, rate: int):  # noqa: ANN201 - returns the hook for genobatch_once
-    """A profile hook that runs ``py-spy record`` on the server for the duration of the array."""
+def py_spy_hook(output: str, rate: int, mode: str) -> Callable[[int], Callable[[], None]]:
+    """A profile hook that runs ``py-spy record`` on the server for the duration of the array.
 
-    def hook(pid: int):  # noqa: ANN202
-        cmd = ["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--threads", "--idle", "-o", output]
+    ``.txt`` gets py-spy's raw (collapsed stacks) format for ``profile_summary.py``, ``.json``
+    speedscope, anything else a flame graph SVG. ``mode`` "wall" keeps blocked threads in the
+    samples (for a latency-bound pipeline the waiting is the interesting part), "cpu" keeps the
+    threads py-spy thinks are running, and "gil" only the thread holding the GIL (the most honest
+    view of where the server's Python CPU time goes, since all its threads share one GIL).
+    """
+
+    def hook(pid: int) -> Callable[[], None]:
+        cmd = ["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--threads", "-o", output]
+        cmd += {"wall": ["--idle"], "gil": ["--gil"], "cpu": []}[mode]
         if output.endswith(".txt"):
             cmd += ["--format", "raw"]
         elif output.endswith(".json"):
@@ -99,9 +178,9 @@ def py_spy_hook(output: str, rate: int):  # noqa: ANN201 - returns the hook for 
 
         def finish() -> None:
             # SIGINT makes py-spy stop sampling and write its output.
-            proc.send_signal(2)
+            proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=60)
-            if proc.returncode not in (0, None, -2):
+            if proc.returncode not in (0, None, -signal.SIGINT):
                 print(f"py-spy exited {proc.returncode}: {err.decode(errors='replace')[-500:]}", file=sys.stderr)
 
         return finish
@@ -112,11 +191,17 @@ def py_spy_hook(output: str, rate: int):  # noqa: ANN201 - returns the hook for 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=2000, help="array size (default 2000)")
-    parser.add_argument("--repeats", type=int, default=3, help="genobatch repeats (default 3); the floor runs 2x this")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="genobatch repeats (default 3); the floor runs 2 per repeat + 2"
+    )
     parser.add_argument("--db", help="database URL; postgresql://... gets a fresh database per repeat (default SQLite)")
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for one array (default 240)")
+    parser.add_argument("--breakdown", action="store_true", help="after each repeat, analyse the children's timestamps")
     parser.add_argument("--py-spy", metavar="OUT", help="profile the server of the first repeat with py-spy into OUT")
     parser.add_argument("--py-spy-rate", type=int, default=200, help="py-spy samples per second (default 200)")
+    parser.add_argument(
+        "--py-spy-mode", choices=("wall", "cpu", "gil"), default="wall", help="which samples to keep (default wall)"
+    )
     args = parser.parse_args()
 
     parallel = len(os.sched_getaffinity(0))
@@ -124,24 +209,38 @@ def main() -> None:
     print(f"# {info['date']}  commit {info['commit']}  {info['cpu']} x{parallel}  python {info['python']}")
     store = "SQLite" if not args.db else args.db.split("://", 1)[0]
 
-    floors = [floor_once(args.size, parallel) for _ in range(2 * args.repeats)]
-    floor = statistics.median(floors)
-    print(f"floor: seq {args.size} | xargs -P {parallel} -n1 true: " + " ".join(f"{f:.3f}" for f in floors))
-    print(f"floor median: {floor:.3f} s ({args.size / floor:.0f} processes/s)")
-
+    # Floor runs are interleaved with the genobatch repeats (two before each, two at the end):
+    # on a shared, noisy host, load drifts, and interleaving exposes both to the same drift.
+    floors: list[tuple[float, float]] = []
     runs = []
     for repeat in range(args.repeats):
-        hook = py_spy_hook(args.py_spy, args.py_spy_rate) if args.py_spy and repeat == 0 else None
-        run = genobatch_once(args.size, args.db, args.timeout, hook)
+        floors += [floor_once(args.size, parallel) for _ in range(2)]
+        hook = py_spy_hook(args.py_spy, args.py_spy_rate, args.py_spy_mode) if args.py_spy and repeat == 0 else None
+        run = genobatch_once(args.size, args.db, args.timeout, hook, args.breakdown, parallel)
         runs.append(run)
         print(
             f"genobatch[{store}] repeat {repeat + 1}: submit->SUCCEEDED {run['wall_s']:.3f} s "
             f"(SubmitJob call {run['submit_s'] * 1000:.0f} ms, server stoppedAt-createdAt {run['server_s']:.3f} s, "
-            f"{run['polls']} polls)"
+            f"{run['polls']} polls); CPU: server {run['server_cpu_s']:.2f} s "
+            f"({run['server_sys_s']:.2f} system), "
+            f"wrappers+commands {run['children_cpu_s']:.2f} s, client {run['client_cpu_s']:.2f} s"
         )
+        if run["breakdown"]:
+            print(run["breakdown"])
+    floors += [floor_once(args.size, parallel) for _ in range(2)]
+
+    floor = statistics.median(wall for wall, _ in floors)
+    floor_cpu = statistics.median(cpu for _, cpu in floors)
+    print(f"floor: seq {args.size} | xargs -P {parallel} -n1 true: " + " ".join(f"{w:.3f}" for w, _ in floors))
+    print(f"floor median: {floor:.3f} s ({args.size / floor:.0f} processes/s), CPU {floor_cpu:.2f} s")
     wall = statistics.median(run["wall_s"] for run in runs)
     server_view = statistics.median(run["server_s"] for run in runs)
-    print(f"genobatch[{store}] median: {wall:.3f} s ({args.size / wall:.0f} jobs/s); server view {server_view:.3f} s")
+    cpu = statistics.median(run["server_cpu_s"] + run["children_cpu_s"] for run in runs)
+    per_job, floor_per_job = 1000 * cpu / args.size, 1000 * floor_cpu / args.size
+    print(
+        f"genobatch[{store}] median: {wall:.3f} s ({args.size / wall:.0f} jobs/s); server view {server_view:.3f} s; "
+        f"server+children CPU {cpu:.2f} s ({per_job:.2f} ms/job vs floor {floor_per_job:.2f})"
+    )
     ratio = wall / floor
     verdict = "within" if ratio <= 10 else "NOT within"
     print(f"ratio genobatch/floor: {ratio:.2f}x ({verdict} 10x)")

@@ -28,6 +28,9 @@ from botocore.config import Config
 
 REGION = "us-east-1"
 HEALTH_PATH = "/genobatch/v1/health"
+# A source tree to run the server from instead of the installed (editable) one, e.g. a clean
+# ``git archive HEAD`` export: the working tree may be mid-edit while a benchmark runs.
+SRC_ENV = "GENOBATCH_BENCH_SRC"
 
 
 def free_port() -> int:
@@ -87,10 +90,13 @@ class BenchServer:
         if self.no_auth:
             cmd.append("--no-auth")
         cmd += self.extra_args
+        env = dict(os.environ)
+        if os.environ.get(SRC_ENV):
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ[SRC_ENV], env.get("PYTHONPATH")]))
         # The log goes to a file, not a pipe: a pipe nobody drains would eventually block the server.
         with open(self.log_path, "ab") as log:
             # A new session so a Ctrl-C on the benchmark does not reach the server before we stop it.
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -208,17 +214,23 @@ def machine_info() -> dict[str, str]:
                 model = line.split(":", 1)[1].strip()
                 break
     commit = "unknown"
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        repo = Path(__file__).resolve().parent.parent
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        # The measured code is the working tree, which may be ahead of HEAD: say so.
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        if dirty:
-            commit += "+dirty-src"
+    if os.environ.get(SRC_ENV):
+        # An exported tree has no git metadata: the README's recipe leaves a COMMIT file beside src/.
+        marker = Path(os.environ[SRC_ENV]).parent / "COMMIT"
+        label = marker.read_text().strip() if marker.exists() else "unknown commit"
+        commit = f"{label} (exported tree {os.environ[SRC_ENV]})"
+    else:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            repo = Path(__file__).resolve().parent.parent
+            commit = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout.strip()
+            # The installed package is the working tree, which may be ahead of HEAD: say so.
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--", "src"], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout.strip()
+            if dirty:
+                commit += "+dirty-src"
     return {
         "nproc": str(os.cpu_count()),
         "affinity": str(len(os.sched_getaffinity(0))),

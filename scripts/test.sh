@@ -16,7 +16,7 @@ python3 -m pip install -q -e '.[test]'
 # A private PostgreSQL cluster on a spare port, stopped when this script ends.
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 PGROOT=$(mktemp -d /tmp/genobatch-pg.XXXXXX)
-PGPORT=${GENOBATCH_TEST_PGPORT:-55432}
+PGPORT=${GENOBATCH_TEST_PGPORT:-$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")}
 run_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$PGROOT"
 run_pg "$PGBIN/initdb -D $PGROOT/data -A trust -U postgres >/dev/null"

@@ -229,8 +229,8 @@ class Engine:
             attempt_dir = self.attempt_dir(job.id, attempt.number)
             outcome = self.backend.reconcile(job.id, attempt.number, str(attempt_dir), attempt.info)
             if outcome is None and attempt.started_at is None:
-                info = {"pid": _read_int(attempt_dir / "pid"), "adopted": True}
-                self._inbox.put(AttemptStarted(job.id, attempt.number, now_ms(), info))
+                # Adopted before its start was recorded: it is running, so record the start now.
+                self._inbox.put(AttemptStarted(job.id, attempt.number, now_ms(), {"adopted": True}))
             elif outcome is not None:
                 self._inbox.put(outcome)
 
@@ -239,13 +239,6 @@ class Engine:
         self.scheduler = Scheduler()
         self._spec_cache.clear()
         self._load()
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def apply_compute_environment(scheduler: Scheduler, document: dict) -> None:

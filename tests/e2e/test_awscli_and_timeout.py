@@ -72,5 +72,6 @@ def test_attempt_timeout_terminates_and_is_not_retried(batch):
     assert detail["status"] == "FAILED"
     assert detail["statusReason"] == "Job attempt duration exceeded timeout"
     assert len(detail["attempts"]) == 1  # timed-out attempts are not retried
-    assert 60 <= (detail["stoppedAt"] - detail["startedAt"]) / 1000 < 75
+    # stoppedAt comes from the exit file's mtime, whose granularity is a few ms coarser than the clock.
+    assert 59.9 <= (detail["stoppedAt"] - detail["startedAt"]) / 1000 < 75
     assert elapsed < 90

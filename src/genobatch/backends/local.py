@@ -3,20 +3,27 @@
 Life of an attempt
 ------------------
 ``start`` hands the spec to a small thread pool, which runs
-``[taskset -c CPUS] /bin/sh wrapper.sh ATTEMPT_DIR CMD...`` with :class:`subprocess.Popen` in a
-new session (no ``preexec_fn``: it would force a slow fork in Python). The wrapper (see
+``[taskset -c CPUS] /bin/sh wrapper.sh ATTEMPT_DIR ENV CMD...`` with :class:`subprocess.Popen` in
+a new session (no ``preexec_fn``: it would force a slow fork in Python). The wrapper (see
 ``wrapper.sh``) starts the command with ``setsid`` in its own session and process group, writes
 ``wrapper.pid``, ``child.pid`` and ``output.log``, tells the server the command's pid over a pipe
-and, once it has reaped the command, writes ``exit_status`` atomically. Because the wrapper is in
-its own session, a crash of the server leaves it running and the status is recovered later by
-:meth:`LocalBackend.reconcile`.
+and, once it has reaped the command, writes ``exit_status`` (valid once its last line ``end`` is
+there). Because the wrapper is in its own session, a crash of the server leaves it running and
+the status is recovered later by :meth:`LocalBackend.reconcile`.
+
+Pid reuse: a wrapper found after a restart is adopted only if ``/proc/<pid>/cmdline`` names its
+attempt directory (checked after ``pidfd_open``, so the pidfd is known to refer to it); leftovers
+of a vanished wrapper are killed only if ``/proc/<pid>/environ`` carries the attempt's marker
+variable; the command's process group id cannot be reused while the group has members.
 
 Threads
 -------
-* spawn pool (``spawn_threads``): directories, ``attempt.json``, ``Popen``, ``AttemptStarted``.
-* watcher: one :mod:`selectors` loop over ``pidfd_open`` descriptors of the wrappers (it works for
-  processes that are not our children, so adopted attempts take the same path; polling is the
-  fallback), plus the heap of pending SIGKILL escalations. It emits ``AttemptExited``.
+* spawn pool (``spawn_threads``): directories, ``attempt.json`` and ``Popen``; nothing more, so
+  that spawning never waits for a wrapper.
+* watcher: one :mod:`selectors` loop over the pipes on which wrappers report the command's pid
+  (it emits ``AttemptStarted``) and over ``pidfd_open`` descriptors of the wrappers (it emits
+  ``AttemptExited``; pidfds work for processes that are not our children, so adopted attempts
+  take the same path; polling is the fallback), plus the heap of pending SIGKILL escalations.
 * monitor: every ``monitor_interval_s`` one pass over ``/proc`` for all running attempts, summing
   RSS per command tree, killing trees over their memory limit and keeping usage peaks.
 """
@@ -226,12 +233,18 @@ class _Attempt:
     memory_mib: int
     runtime: str = "host"
     container: str | None = None  # container name when run by a container runtime
-    state: str = "pending"  # pending (not spawned) -> running -> done
+    image: str | None = None
+    executable: str = ""
+    # pending (queued) -> starting (wrapper spawned) -> running (command started) -> done
+    state: str = "pending"
     popen: subprocess.Popen | None = None  # None for adopted attempts
     wrapper_pid: int | None = None
     child_pid: int | None = None
     started_ms: int | None = None
-    stop_grace: float | None = None  # a stop that arrived before the spawn
+    pidfd: int | None = None  # watched by the watcher thread only
+    pipe_fd: int | None = None  # the wrapper reports the command's pid on it
+    pipe_buf: bytes = b""
+    stop_grace: float | None = None  # a stop that arrived before the command started
     term_sent: bool = False
     kill_at: float | None = None  # monotonic deadline of the SIGKILL escalation
     oom: bool = False
@@ -290,7 +303,7 @@ class LocalBackend(Backend):
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._to_watch: deque[tuple[_Attempt, int | None]] = deque()
+        self._to_watch: deque[tuple[_Attempt, int | None, int | None]] = deque()
         self._polled: list[_Attempt] = []
         self._kills: list[tuple[float, int, _Attempt]] = []  # heap, guarded by _lock
         self._seq = itertools.count()
@@ -327,6 +340,7 @@ class LocalBackend(Backend):
             memory_mib=spec.memory_mib,
             runtime=os.path.basename(self._runtime) if use_container and self._runtime else "host",
             container=container_name(spec.job_id, spec.attempt) if use_container else None,
+            image=spec.image,
         )
         with self._lock:
             if att.key in self._attempts:
@@ -337,15 +351,17 @@ class LocalBackend(Backend):
     def stop(self, job_id: str, attempt: int, grace_s: float = 30.0) -> None:
         """SIGTERM the command's process group now and SIGKILL its whole tree after ``grace_s``.
 
-        A stop that arrives before the process was spawned cancels the spawn. Repeated calls do
-        not repeat SIGTERM but may bring the SIGKILL forward.
+        A stop that arrives before the wrapper was spawned cancels the spawn (the attempt ends
+        with ``exit_code=None``); one that arrives while the wrapper starts the command is applied
+        as soon as the command exists. Repeated calls do not repeat SIGTERM but may bring the
+        SIGKILL forward.
         """
         with self._lock:
             att = self._attempts.get((job_id, attempt))
             if att is None or att.state == "done":
                 return
-            if att.state == "pending":
-                # The spawn thread acts on this: before Popen it skips the spawn, after it stops.
+            if att.state in ("pending", "starting"):
+                # Acted on before Popen (no spawn at all) or once the command has started.
                 att.stop_grace = grace_s if att.stop_grace is None else min(att.stop_grace, grace_s)
                 return
             self._begin_stop(att, grace_s)
@@ -365,7 +381,7 @@ class LocalBackend(Backend):
         if record is not None:
             return self._recovered(job_id, attempt, attempt_dir, record)
         pid = _read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
-        if pid is None and isinstance(info.get("pid"), int):
+        if pid is None and isinstance((info or {}).get("pid"), int):
             pid = info["pid"]
         if pid is None:
             pid = _find_wrapper(attempt_dir)  # the server died before the wrapper wrote its pid
@@ -389,7 +405,7 @@ class LocalBackend(Backend):
                 attempt=attempt,
                 attempt_dir=attempt_dir,
                 memory_mib=int(meta.get("memory_mib") or 0),
-                runtime=str(meta.get("runtime") or info.get("runtime") or "host"),
+                runtime=str(meta.get("runtime") or (info or {}).get("runtime") or "host"),
                 container=meta.get("container_name"),
                 state="running",
                 wrapper_pid=pid,
@@ -398,7 +414,7 @@ class LocalBackend(Backend):
             att.leader()
             with self._lock:
                 self._attempts[att.key] = att
-            self._watch(att, pidfd)
+            self._watch(att, pidfd, None)
             return None
         # The wrapper may have finished between the first look and the liveness check.
         record = read_exit_record(attempt_dir)
@@ -483,55 +499,50 @@ class LocalBackend(Backend):
         # Pinning costs an extra exec, so it is skipped when the job may use every host CPU anyway.
         if spec.cpus and self._taskset and set(spec.cpus) != set(self._host_cpus):
             argv = [self._taskset, "-c", ",".join(map(str, spec.cpus)), *argv]
+        att.executable = command[0]
         self._write_spec_file(spec, att, command)
+        # The wrapper reports the command's pid on this pipe. The watcher reads it, so this thread
+        # can go on spawning instead of waiting for the wrapper to get that far.
+        pipe_r, pipe_w = os.pipe2(os.O_CLOEXEC)
         try:
             popen = subprocess.Popen(
                 argv,
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdout=pipe_w,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
                 start_new_session=True,
             )
         except OSError as exc:
+            os.close(pipe_r)
             self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
             return
-        # The wrapper prints the command's pid once it exists, or closes the pipe without it.
-        assert popen.stdout is not None
-        try:
-            line = popen.stdout.readline()
         finally:
-            popen.stdout.close()
-        try:
-            child_pid = int(line)
-        except ValueError:
-            att.popen = popen
-            self._reap(att)
-            record = read_exit_record(att.attempt_dir)
-            if record is not None and record.status == "notfound":
-                reason = f"CannotStartContainerError: executable file not found in $PATH: {command[0]}"
-            else:
-                reason = "CannotStartContainerError: the wrapper ended before starting the command"
-            self._finish(att, None, reason=reason, status=FAILED_TO_START)
-            return
+            os.close(pipe_w)
+        os.set_blocking(pipe_r, False)
         with self._lock:
-            att.popen, att.wrapper_pid, att.child_pid = popen, popen.pid, child_pid
-            att.started_ms = _now_ms()
-            att.state = "running"
+            att.popen, att.wrapper_pid, att.state = popen, popen.pid, "starting"
+        self._watch(att, None, pipe_r)
+
+    def _started(self, att: _Attempt, child_pid: int) -> None:
+        """The wrapper reported the command's pid: the attempt runs (watcher thread)."""
+        with self._lock:
+            if att.state != "starting":
+                return
+            att.child_pid, att.started_ms, att.state = child_pid, _now_ms(), "running"
         info = {
-            "pid": popen.pid,
+            "pid": att.wrapper_pid,
             "child_pid": child_pid,
             "runtime": att.runtime,
-            "image": spec.image,
+            "image": att.image,
             "hostname": self._hostname,
             "attempt_dir": att.attempt_dir,
         }
         if att.container:
             info["container_name"] = att.container
         self._emit(AttemptStarted(att.job_id, att.attempt, att.started_ms, info))
-        self._watch(att, None)
         with self._lock:
             if att.stop_grace is not None and att.state == "running":
                 self._begin_stop(att, att.stop_grace)
@@ -556,10 +567,10 @@ class LocalBackend(Backend):
             "hostname": self._hostname,
             "created_ms": _now_ms(),
         }
-        path = os.path.join(att.attempt_dir, SPEC_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as fh:
-            json.dump(meta, fh)
-        os.replace(path + ".tmp", path)
+        # Written in place (no tmp + rename: that costs a journal commit per job); a torn file
+        # only loses the memory limit of an adopted attempt, see _read_spec_file.
+        with open(os.path.join(att.attempt_dir, SPEC_FILE), "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(meta))
 
     @staticmethod
     def _read_spec_file(attempt_dir: str) -> dict:
@@ -613,9 +624,8 @@ class LocalBackend(Backend):
             )
         )
 
-    def _exit_fields(
-        self, attempt_dir: str, record: ExitRecord | None, oom: bool
-    ) -> tuple[int | None, str | None, str]:
+    @staticmethod
+    def _exit_fields(record: ExitRecord | None, oom: bool) -> tuple[int | None, str | None, str]:
         """(exit code, reason, status reason) for an attempt whose wrapper has ended."""
         if record is None:
             return (137, OOM_REASON, EXITED) if oom else (None, None, VANISHED)
@@ -626,7 +636,7 @@ class LocalBackend(Backend):
     def _recovered(self, job_id: str, attempt: int, attempt_dir: str, record: ExitRecord) -> AttemptExited:
         """The AttemptExited of an attempt that ended while the server was down."""
         oom = os.path.exists(os.path.join(attempt_dir, OOM_MARKER))
-        exit_code, reason, status = self._exit_fields(attempt_dir, record, oom)
+        exit_code, reason, status = self._exit_fields(record, oom)
         usage = build_usage(
             UsageAccumulator(),
             record,
@@ -637,12 +647,22 @@ class LocalBackend(Backend):
         return AttemptExited(job_id, attempt, record.mtime_ms, exit_code, reason, status, usage)
 
     def _on_exit(self, att: _Attempt) -> None:
-        """The wrapper has ended: reap it, read its exit record and report."""
+        """The wrapper has ended: reap it, read its exit record and report (watcher thread)."""
+        # Whatever the wrapper wrote on the pipe is there now: AttemptStarted goes out first.
+        while att.pipe_fd is not None:
+            self._read_pipe(att)
         self._reap(att)
         record = read_exit_record(att.attempt_dir)
+        if att.state == "starting":  # the command never started
+            if record is not None and record.status == "notfound":
+                reason = f"CannotStartContainerError: executable file not found in $PATH: {att.executable}"
+            else:
+                reason = "CannotStartContainerError: the wrapper ended before starting the command"
+            self._finish(att, None, reason=reason, status=FAILED_TO_START)
+            return
         if record is None:
             self._kill_orphans(att.attempt_dir, att.leader())
-        exit_code, reason, status = self._exit_fields(att.attempt_dir, record, att.oom)
+        exit_code, reason, status = self._exit_fields(record, att.oom)
         end_ms = record.mtime_ms if record is not None else _now_ms()
         # Both ends from file times when possible: the same (coarse) clock, also after adoption.
         start_ms = _mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or att.started_ms
@@ -744,9 +764,9 @@ class LocalBackend(Backend):
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_w, b"x")
 
-    def _watch(self, att: _Attempt, pidfd: int | None) -> None:
-        """Hand an attempt's wrapper (and its pidfd, if already open) to the watcher."""
-        self._to_watch.append((att, pidfd))
+    def _watch(self, att: _Attempt, pidfd: int | None, pipe_fd: int | None) -> None:
+        """Hand an attempt's wrapper (its pidfd if already open, its pid pipe) to the watcher."""
+        self._to_watch.append((att, pidfd, pipe_fd))
         self._wake()
 
     def _watch_loop(self) -> None:
@@ -768,11 +788,20 @@ class LocalBackend(Backend):
                     while os.read(self._wake_r, 4096):
                         pass
                 continue
-            self._selector.unregister(key.fd)
-            os.close(key.fd)
-            self._on_exit(key.data)
+            kind, att = key.data
+            # An earlier event of this batch may have closed this descriptor already.
+            if kind == "pipe" and att.pipe_fd == key.fd:
+                self._read_pipe(att)
+            elif kind == "exit" and att.pidfd == key.fd:
+                self._selector.unregister(key.fd)
+                os.close(key.fd)
+                att.pidfd = None
+                self._on_exit(att)
         while self._to_watch:
-            att, pidfd = self._to_watch.popleft()
+            att, pidfd, pipe_fd = self._to_watch.popleft()
+            if pipe_fd is not None:
+                att.pipe_fd = pipe_fd
+                self._selector.register(pipe_fd, selectors.EVENT_READ, ("pipe", att))
             if pidfd is None and att.wrapper_pid is not None:
                 try:
                     pidfd = os.pidfd_open(att.wrapper_pid)
@@ -785,17 +814,41 @@ class LocalBackend(Backend):
             if pidfd is None:
                 self._polled.append(att)
             else:
-                self._selector.register(pidfd, selectors.EVENT_READ, att)
+                att.pidfd = pidfd
+                self._selector.register(pidfd, selectors.EVENT_READ, ("exit", att))
         if self._polled:
             self._poll_fallback()
         self._fire_kills()
+
+    def _read_pipe(self, att: _Attempt) -> None:
+        """Read the wrapper's report of the command's pid; on a full line or EOF, act on it."""
+        fd = att.pipe_fd
+        assert fd is not None
+        try:
+            chunk = os.read(fd, 64)
+        except BlockingIOError:  # nothing more, yet the write end is open: treat as the end
+            chunk = b""
+        att.pipe_buf += chunk
+        if chunk and b"\n" not in att.pipe_buf:
+            return
+        self._selector.unregister(fd)
+        os.close(fd)
+        att.pipe_fd = None
+        try:
+            child_pid = int(att.pipe_buf)
+        except ValueError:
+            return  # no pid: the wrapper ended first; _on_exit reports the failed start
+        self._started(att, child_pid)
 
     def _poll_fallback(self) -> None:
         """Exit detection without pidfds: waitpid for our children, /proc for adopted ones."""
         still = []
         for att in self._polled:
             if att.popen is not None and att.popen.returncode is None:
-                pid, status = os.waitpid(att.popen.pid, os.WNOHANG)
+                try:
+                    pid, status = os.waitpid(att.popen.pid, os.WNOHANG)
+                except ChildProcessError:  # reaped elsewhere: it has ended all the same
+                    pid, status = att.popen.pid, 0
                 ended = pid != 0
                 if ended:
                     att.popen.returncode = os.waitstatus_to_exitcode(status)

@@ -193,7 +193,7 @@ class ExitRecord:
 
 
 def read_exit_record(attempt_dir: str) -> ExitRecord | None:
-    """Parse ``attempt_dir/exit_status``; None when it does not exist (yet) or is unreadable."""
+    """Parse ``attempt_dir/exit_status``; None when it does not exist (yet) or is incomplete."""
     path = os.path.join(attempt_dir, EXIT_FILE)
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -201,10 +201,12 @@ def read_exit_record(attempt_dir: str) -> ExitRecord | None:
             lines = fh.read().splitlines()
     except OSError:
         return None
+    if not lines or lines[-1].strip() != "end":
+        return None  # still being written, or its writer was killed half-way: not a record
     try:
         code = int(lines[0].strip())
-    except (IndexError, ValueError):
-        return None  # the file is written atomically, so this is not ours or was tampered with
+    except ValueError:
+        return None
     notes: dict[str, str] = {}
     times: list[tuple[float, float]] = []
     for line in lines[1:]:
@@ -243,7 +245,8 @@ def build_usage(
     Keys (all optional but ``hostname`` and ``samples``): ``peak_rss``, ``peak_vmem`` (bytes),
     ``cpu_user_ms``, ``cpu_sys_ms``, ``cpu_time_ms``, ``rchar``, ``wchar``, ``syscr``, ``syscw``,
     ``read_bytes``, ``write_bytes``, ``realtime_ms``, ``pct_cpu``. CPU time and I/O are exact
-    for the reaped command tree (from the exit record). Memory peaks need samples: a job shorter
+    for the reaped command tree (from the exit record; the I/O counters also include the
+    wrapper's own few KiB, e.g. reading its script). Memory peaks need samples: a job shorter
     than one monitor interval has none, so ``peak_rss``/``peak_vmem`` are absent. (``wait4``'s
     ``ru_maxrss`` is no substitute: a process keeps the peak of the memory image it had before
     ``exec``, so the wrapper would report the server's own size.)
