@@ -15,6 +15,8 @@ Run: ``python bench/array_throughput.py [--size 2000] [--repeats 3] [--db postgr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import resource
 import signal
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 from launcher import machine_info, now_ms, register_definition, server_for
@@ -92,9 +95,9 @@ def genobatch_once(
         if detail["status"] != "SUCCEEDED":
             summary = detail.get("arrayProperties")
             raise RuntimeError(f"array ended {detail['status']}: {summary}; {failed_sample(client, job_id)}")
-        spans = children_attempts(client, job_id) if want_breakdown else []
+        records = children_timeline(client, job_id, server.data_dir / "jobs") if want_breakdown else []
         return {
-            "breakdown": breakdown(spans, detail["createdAt"], detail["stoppedAt"], slots) if spans else None,
+            "breakdown": breakdown(records, detail["createdAt"], detail["stoppedAt"], slots) if records else None,
             "wall_s": elapsed,
             "submit_s": submitted,
             "server_s": (detail["stoppedAt"] - detail["createdAt"]) / 1000,
@@ -107,43 +110,69 @@ def genobatch_once(
         }
 
 
-def children_attempts(client, job_id: str) -> list[tuple[int, int]]:
-    """(startedAt, stoppedAt) of every child's last attempt, through ListJobs and DescribeJobs."""
+def children_timeline(client, job_id: str, jobs_dir: Path) -> list[dict[str, float]]:
+    """Per child: the API's ``startedAt``/``stoppedAt`` and the times its attempt directory records.
+
+    The files are the local backend's (a diagnostic, not an API): ``attempt.json`` carries the
+    spawn thread's ``created_ms`` (just before Popen), and the wrapper's ``wrapper.pid``,
+    ``child.pid`` and ``exit_status`` are written when it starts, when the command has been forked
+    and when it has been reaped. File mtimes are fine-grained on current kernels (ext4, tmpfs).
+    A file that is missing (a different backend layout) leaves its key out.
+    """
     ids: list[str] = []
     for page in client.get_paginator("list_jobs").paginate(arrayJobId=job_id, jobStatus="SUCCEEDED"):
         ids += [summary["jobId"] for summary in page["jobSummaryList"]]
-    spans = []
+    records = []
     for start in range(0, len(ids), 100):  # DescribeJobs takes at most 100 ids
         for child in client.describe_jobs(jobs=ids[start : start + 100])["jobs"]:
             attempt = child["attempts"][-1]
-            spans.append((attempt["startedAt"], attempt["stoppedAt"]))
-    return spans
+            record: dict[str, float] = {"started": attempt["startedAt"], "stopped": attempt["stoppedAt"]}
+            attempt_dir = jobs_dir / child["jobId"] / str(len(child["attempts"]))
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                record["spawn"] = json.loads((attempt_dir / "attempt.json").read_text())["created_ms"]
+            for key, name in (("wrapper", "wrapper.pid"), ("child", "child.pid"), ("exit", "exit_status")):
+                with contextlib.suppress(OSError):
+                    record[key] = (attempt_dir / name).stat().st_mtime_ns / 1e6
+            records.append(record)
+    return records
 
 
-def breakdown(spans: list[tuple[int, int]], created: int, stopped: int, slots: int) -> str:
+def _median_of(records: list[dict[str, float]], later: str, earlier: str) -> str:
+    values = [r[later] - r[earlier] for r in records if later in r and earlier in r]
+    return f"{statistics.median(values):5.1f}" if values else "  n/a"
+
+
+def breakdown(records: list[dict[str, float]], created: int, stopped: int, slots: int) -> str:
     """Where the server's wall time went, from the children's own timestamps.
 
-    ``startedAt`` is when the backend learned the command's pid and ``stoppedAt`` when the wrapper
-    wrote the exit status, so a child's span is "process alive" time and everything between a
-    slot's stop and its next start is genobatch's hand-off (exit detection, engine batch and
-    commit, placement, spawn). With ``slots`` jobs at a time, the k-th start reuses the slot freed
-    by the (k - slots)-th stop.
+    With ``slots`` jobs at a time, the k-th attempt to be spawned takes the slot freed by the
+    (k - slots)-th exit, so "exit -> next spawn" is the hand-off through the server (exit
+    detection, engine batch, commit, dispatch). The per-child steps after it are the spawn
+    (Popen until the wrapper runs), the wrapper's own start, reporting the pid, and the command's
+    life until its exit status is written. Everything is a median in milliseconds.
     """
-    starts = sorted(start for start, _ in spans)
-    stops = sorted(stop for _, stop in spans)
-    runs = [stop - start for start, stop in spans]
+    starts = sorted(r["started"] for r in records)
+    stops = sorted(r["stopped"] for r in records)
     gaps = [starts[k] - stops[k - slots] for k in range(slots, len(starts))]
     wall = stopped - created
-    busy = sum(runs)
-    return (
-        f"  children {len(spans)}, slots {slots}: first start {starts[0] - created} ms after createdAt, "
-        f"parent final {stopped - stops[-1]} ms after the last stop\n"
-        f"  per child startedAt->stoppedAt: median {statistics.median(runs):.1f} ms (sum {busy / 1000:.2f} s); "
-        f"slot hand-off stop->next start: median {statistics.median(gaps):.1f} ms, "
-        f"p90 {sorted(gaps)[int(0.9 * len(gaps))]:.1f} ms\n"
-        f"  slot utilisation by live processes: {100 * busy / (slots * wall):.0f}% "
-        f"(per child: {slots * wall / len(spans):.1f} ms of slot time)"
-    )
+    lines = [
+        f"  children {len(records)}, slots {slots}: first start {starts[0] - created} ms after createdAt, "
+        f"parent final {stopped - stops[-1]} ms after the last stop; {slots * wall / len(records):.1f} ms of "
+        f"slot time per child; slot hand-off stoppedAt -> next startedAt: median {statistics.median(gaps):.1f} ms, "
+        f"p90 {sorted(gaps)[int(0.9 * len(gaps))]:.1f} ms"
+    ]
+    spawned = sorted((r for r in records if "spawn" in r and "exit" in r), key=lambda r: r["spawn"])
+    exits = sorted(r["exit"] for r in spawned)
+    if len(spawned) > slots:
+        handoff = [spawned[k]["spawn"] - exits[k - slots] for k in range(slots, len(spawned))]
+        lines.append(
+            f"  median ms: exit -> next spawn {statistics.median(handoff):5.1f} | "
+            f"spawn -> wrapper.pid {_median_of(records, 'wrapper', 'spawn')} | "
+            f"wrapper.pid -> child.pid {_median_of(records, 'child', 'wrapper')} | "
+            f"child.pid -> startedAt {_median_of(records, 'started', 'child')} | "
+            f"child.pid -> exit_status {_median_of(records, 'exit', 'child')}"
+        )
+    return "\n".join(lines)
 
 
 def failed_sample(client, job_id: str) -> str:

@@ -17,5 +17,3 @@ def genobatch_server(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def batch(genobatch_server: Server):
     return genobatch_server.client()
-
-

@@ -282,3 +282,16 @@ def test_restore_reserves_capacity_of_in_flight_attempts():
     assert fresh.schedule(2) == []  # the restored attempt still holds the only CPU
     fresh.exited("a", 1, 3, OK, {})
     assert [s.job_id for s in fresh.schedule(4)] == ["b"]
+
+
+def test_queue_time_limit_cancels_a_job_that_can_never_fit():
+    scheduler = make(cpus=2)
+    scheduler.set_queue("q", 1, ["ce"], True, {RESOURCE_MISCONFIGURATION: 600})
+    huge = job("huge", resources=Resources(vcpus=64))
+    scheduler.submit([huge], {}, 1_000)
+    assert scheduler.next_deadline() == 601_000
+    scheduler.tick(600_999)
+    assert huge.status == S.RUNNABLE
+    scheduler.tick(601_000)
+    assert huge.status == S.FAILED and huge.is_cancelled
+    assert huge.status_reason.startswith(RESOURCE_MISCONFIGURATION)

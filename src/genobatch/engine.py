@@ -255,4 +255,9 @@ def apply_job_queue(scheduler: Scheduler, document: dict) -> None:
     order = sorted(document.get("computeEnvironmentOrder", []), key=lambda item: item["order"])
     names = [item["computeEnvironment"].rsplit("/", 1)[-1] for item in order]
     enabled = document.get("state", "ENABLED") == "ENABLED"
-    scheduler.set_queue(document["jobQueueName"], document.get("priority", 1), names, enabled)
+    time_limits = {
+        action["reason"]: action["maxTimeSeconds"]
+        for action in document.get("jobStateTimeLimitActions", [])
+        if action.get("state") == "RUNNABLE" and action.get("action") == "CANCEL"
+    }
+    scheduler.set_queue(document["jobQueueName"], document.get("priority", 1), names, enabled, time_limits)

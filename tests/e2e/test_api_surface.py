@@ -30,8 +30,9 @@ def test_compute_environment_and_queue_lifecycle(batch):
     )["computeEnvironmentArn"]
     assert arn.endswith(f":compute-environment/{name}")
     queue = unique("q")
-    batch.create_job_queue(jobQueueName=queue, priority=10,
-                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": arn}])
+    batch.create_job_queue(
+        jobQueueName=queue, priority=10, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": arn}]
+    )
     described = batch.describe_job_queues(jobQueues=[queue])["jobQueues"][0]
     assert described["computeEnvironmentOrder"][0]["computeEnvironment"] == arn
     batch.update_job_queue(jobQueue=queue, priority=20)
@@ -51,8 +52,12 @@ def test_compute_environment_and_queue_lifecycle(batch):
     batch.delete_job_queue(jobQueue=queue)
     batch.delete_compute_environment(computeEnvironment=name)
     assert batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"] == []
-    error = client_error(batch.create_job_queue, jobQueueName=unique("q"), priority=1,
-                         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "missing"}])
+    error = client_error(
+        batch.create_job_queue,
+        jobQueueName=unique("q"),
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "missing"}],
+    )
     assert "missing" in error["Error"]["Message"]
 
 
@@ -84,10 +89,16 @@ BAD_SUBMISSIONS = [
     ({"arrayProperties": {"size": 10001}}, "arrayProperties.size"),
     ({"timeout": {"attemptDurationSeconds": 30}}, "attemptDurationSeconds"),
     ({"retryStrategy": {"attempts": 11}}, "attempts"),
-    ({"retryStrategy": {"attempts": 2, "evaluateOnExit": [{"action": "EXIT", "onExitCode": str(i)} for i in range(6)]}},
-     "evaluateOnExit"),
-    ({"retryStrategy": {"attempts": 2, "evaluateOnExit": [{"action": "EXIT", "onExitCode": "1*2"}]}},
-     "onExitCode"),
+    (
+        {
+            "retryStrategy": {
+                "attempts": 2,
+                "evaluateOnExit": [{"action": "EXIT", "onExitCode": str(i)} for i in range(6)],
+            }
+        },
+        "evaluateOnExit",
+    ),
+    ({"retryStrategy": {"attempts": 2, "evaluateOnExit": [{"action": "EXIT", "onExitCode": "1*2"}]}}, "onExitCode"),
     ({"dependsOn": [{"jobId": str(uuid.uuid4())} for _ in range(21)]}, "dependsOn"),
     ({"dependsOn": [{"jobId": "no-such-job"}]}, "no-such-job"),
     ({"dependsOn": [{"type": "SEQUENTIAL"}]}, "SEQUENTIAL"),
@@ -107,20 +118,25 @@ def test_bad_submit_is_rejected_naming_the_field_and_writes_nothing(batch, overr
         jobDefinitionName=unique("bad"), type="container", containerProperties={"image": "x", "command": ["true"]}
     )["jobDefinitionName"]
     request = {"jobName": "bad", "jobQueue": "default", "jobDefinition": definition, **override}
-    before = {s: len(batch.list_jobs(jobQueue="default", jobStatus=s)["jobSummaryList"]) for s in ("PENDING", "RUNNABLE")}
+    before = {
+        s: len(batch.list_jobs(jobQueue="default", jobStatus=s)["jobSummaryList"]) for s in ("PENDING", "RUNNABLE")
+    }
     error = client_error(batch.submit_job, **request)
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert error["Error"]["Code"] == "ClientException"
     assert named in error["Error"]["Message"]
-    after = {s: len(batch.list_jobs(jobQueue="default", jobStatus=s)["jobSummaryList"]) for s in ("PENDING", "RUNNABLE")}
+    after = {
+        s: len(batch.list_jobs(jobQueue="default", jobStatus=s)["jobSummaryList"]) for s in ("PENDING", "RUNNABLE")
+    }
     assert after == before
     named_jobs = batch.list_jobs(jobQueue="default", filters=[{"name": "JOB_NAME", "values": ["bad"]}])
     assert named_jobs["jobSummaryList"] == []
 
 
 def test_model_validation_names_the_field(batch):
-    error = client_error(batch.submit_job, jobName="x", jobQueue="default", jobDefinition="x",
-                         dependsOn=[{"jobId": "a", "type": "FOO"}])
+    error = client_error(
+        batch.submit_job, jobName="x", jobQueue="default", jobDefinition="x", dependsOn=[{"jobId": "a", "type": "FOO"}]
+    )
     assert "dependsOn[0].type" in error["Error"]["Message"]
 
 
@@ -129,8 +145,14 @@ def test_n_to_n_requires_arrays_of_the_same_size(batch):
         jobDefinitionName=unique("nn"), type="container", containerProperties={"image": "x", "command": ["true"]}
     )["jobDefinitionName"]
     small = batch.submit_job(jobName="s", jobQueue="default", jobDefinition=definition, arrayProperties={"size": 2})
-    error = client_error(batch.submit_job, jobName="b", jobQueue="default", jobDefinition=definition,
-                         arrayProperties={"size": 3}, dependsOn=[{"jobId": small["jobId"], "type": "N_TO_N"}])
+    error = client_error(
+        batch.submit_job,
+        jobName="b",
+        jobQueue="default",
+        jobDefinition=definition,
+        arrayProperties={"size": 3},
+        dependsOn=[{"jobId": small["jobId"], "type": "N_TO_N"}],
+    )
     assert "N_TO_N" in error["Error"]["Message"]
 
 
@@ -146,8 +168,12 @@ def test_tags_on_resources(batch):
 
 def test_bad_signatures_are_refused_and_change_nothing(genobatch_server):
     wrong_secret = genobatch_server.client(aws_secret_access_key="x" * 40)
-    error = client_error(wrong_secret.create_job_queue, jobQueueName="sneaky", priority=1,
-                         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}])
+    error = client_error(
+        wrong_secret.create_job_queue,
+        jobQueueName="sneaky",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}],
+    )
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert error["Error"]["Code"] == "InvalidSignatureException"
     unknown_key = genobatch_server.client(aws_access_key_id="AKIAUNKNOWNKEY000000")
@@ -170,7 +196,9 @@ def test_unknown_operation_and_bad_json(genobatch_server):
 
     def post(path: str, body: bytes) -> urllib.error.HTTPError:
         aws = AWSRequest(method="POST", url=genobatch_server.endpoint + path, data=body)
-        SigV4Auth(Credentials(genobatch_server.access_key, genobatch_server.secret_key), "batch", "us-east-1").add_auth(aws)
+        SigV4Auth(Credentials(genobatch_server.access_key, genobatch_server.secret_key), "batch", "us-east-1").add_auth(
+            aws
+        )
         request = urllib.request.Request(aws.url, data=body, headers=dict(aws.headers.items()), method="POST")
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(request, timeout=5)

@@ -21,9 +21,11 @@ def ledger_definition(batch, ledger: Path, seconds: str) -> str:
     return batch.register_job_definition(
         jobDefinitionName=f"ledger-{seconds.replace('.', '_')}",
         type="container",
-        containerProperties={"image": "busybox", "command": ["sh", "-c", script],
-                             "resourceRequirements": [{"type": "VCPU", "value": "1"},
-                                                      {"type": "MEMORY", "value": "64"}]},
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", script],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+        },
         retryStrategy={"attempts": 2},
     )["jobDefinitionArn"]
 
@@ -38,14 +40,17 @@ def test_kill_dash_nine_mid_run_loses_and_duplicates_nothing(tmp_path_factory, t
     ledger = tmp_path / "ledger.txt"
     long_job, short_job = ledger_definition(batch, ledger, "3"), ledger_definition(batch, ledger, "0.3")
     # Two long jobs occupy both CPUs; the rest queue behind them (RUNNABLE and PENDING).
-    running = [batch.submit_job(jobName=f"long{i}", jobQueue="default", jobDefinition=long_job)["jobId"]
-               for i in range(2)]
+    running = [
+        batch.submit_job(jobName=f"long{i}", jobQueue="default", jobDefinition=long_job)["jobId"] for i in range(2)
+    ]
     for job_id in running:
         wait_for(batch, job_id, ("RUNNING",))
-    array = batch.submit_job(jobName="arr", jobQueue="default", jobDefinition=short_job,
-                             arrayProperties={"size": 4})["jobId"]
-    dependent = batch.submit_job(jobName="dep", jobQueue="default", jobDefinition=short_job,
-                                 dependsOn=[{"jobId": array}])["jobId"]
+    array = batch.submit_job(jobName="arr", jobQueue="default", jobDefinition=short_job, arrayProperties={"size": 4})[
+        "jobId"
+    ]
+    dependent = batch.submit_job(
+        jobName="dep", jobQueue="default", jobDefinition=short_job, dependsOn=[{"jobId": array}]
+    )["jobId"]
 
     # Keep submitting from another thread while the server is killed: every acknowledged job
     # must survive; requests that got no answer may or may not have landed, but never twice.
@@ -90,8 +95,9 @@ def test_vanished_attempt_is_failed_and_retried(tmp_path_factory, tmp_path):
     server = launch(tmp_path_factory)
     batch = server.client()
     ledger = tmp_path / "ledger.txt"
-    job_id = batch.submit_job(jobName="victim", jobQueue="default",
-                              jobDefinition=ledger_definition(batch, ledger, "30"))["jobId"]
+    job_id = batch.submit_job(
+        jobName="victim", jobQueue="default", jobDefinition=ledger_definition(batch, ledger, "30")
+    )["jobId"]
     wait_for(batch, job_id, ("RUNNING",))
     attempt_dir = server.data_dir / "jobs" / job_id / "1"
     wrapper = int((attempt_dir / "wrapper.pid").read_text())

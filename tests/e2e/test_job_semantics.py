@@ -19,8 +19,11 @@ def define(batch, command: list[str], *, vcpus: int = 1, memory: int = 128, gpus
     response = batch.register_job_definition(
         jobDefinitionName="def-" + uuid.uuid4().hex[:8],
         type="container",
-        containerProperties={"image": "public.ecr.aws/docker/library/busybox", "command": command,
-                             "resourceRequirements": requirements},
+        containerProperties={
+            "image": "public.ecr.aws/docker/library/busybox",
+            "command": command,
+            "resourceRequirements": requirements,
+        },
         **extra,
     )
     return response["jobDefinitionArn"]
@@ -35,10 +38,17 @@ def logs(server, job_id: str, attempt: int | None = None) -> str:
 
 
 def test_job_gets_environment_parameters_and_log(genobatch_server, batch):
-    definition = define(batch, ["sh", "-c", "echo sample=Ref::sample; env | sort | grep '^AWS_BATCH_'; pwd"],
-                        parameters={"sample": "default"})
-    job_id = submit(batch, definition, parameters={"sample": "NA12878"},
-                    containerOverrides={"environment": [{"name": "STAGE", "value": "align"}]})
+    definition = define(
+        batch,
+        ["sh", "-c", "echo sample=Ref::sample; env | sort | grep '^AWS_BATCH_'; pwd"],
+        parameters={"sample": "default"},
+    )
+    job_id = submit(
+        batch,
+        definition,
+        parameters={"sample": "NA12878"},
+        containerOverrides={"environment": [{"name": "STAGE", "value": "align"}]},
+    )
     detail = wait_for(batch, job_id)
     assert detail["status"] == "SUCCEEDED"
     assert detail["container"]["command"][2].startswith("echo sample=NA12878")
@@ -56,8 +66,9 @@ def test_job_gets_environment_parameters_and_log(genobatch_server, batch):
 def test_array_with_n_to_n_and_sequential(batch):
     definition = define(batch, ["sh", "-c", "sleep 0.2"])
     first = submit(batch, definition, "first", arrayProperties={"size": 3})
-    second = submit(batch, definition, "second", arrayProperties={"size": 3},
-                    dependsOn=[{"jobId": first, "type": "N_TO_N"}])
+    second = submit(
+        batch, definition, "second", arrayProperties={"size": 3}, dependsOn=[{"jobId": first, "type": "N_TO_N"}]
+    )
     sequential = submit(batch, definition, "seq", arrayProperties={"size": 3}, dependsOn=[{"type": "SEQUENTIAL"}])
     for parent in (first, second, sequential):
         detail = wait_for(batch, parent)
@@ -101,13 +112,21 @@ def test_retry_strategy_evaluate_on_exit(batch):
     assert detail["attempts"][0]["container"]["exitCode"] == 1
 
     exits = define(batch, ["sh", "-c", "exit 3"])
-    stopped = submit(batch, exits, "exit-branch",
-                     retryStrategy={"attempts": 3, "evaluateOnExit": [{"onExitCode": "3", "action": "EXIT"}]})
+    stopped = submit(
+        batch,
+        exits,
+        "exit-branch",
+        retryStrategy={"attempts": 3, "evaluateOnExit": [{"onExitCode": "3", "action": "EXIT"}]},
+    )
     detail = wait_for(batch, stopped)
     assert detail["status"] == "FAILED" and len(detail["attempts"]) == 1
 
-    unmatched = submit(batch, exits, "no-match",
-                       retryStrategy={"attempts": 2, "evaluateOnExit": [{"onExitCode": "9*", "action": "EXIT"}]})
+    unmatched = submit(
+        batch,
+        exits,
+        "no-match",
+        retryStrategy={"attempts": 2, "evaluateOnExit": [{"onExitCode": "9*", "action": "EXIT"}]},
+    )
     detail = wait_for(batch, unmatched)
     assert detail["status"] == "FAILED" and len(detail["attempts"]) == 2  # no match means retry
 
@@ -121,8 +140,9 @@ def test_memory_limit_kills_the_job(batch):
 
 
 def test_gpus_are_pinned_exclusively(genobatch_server, batch):
-    report = define(batch, ["sh", "-c", 'echo "gpus=$CUDA_VISIBLE_DEVICES nv=$NVIDIA_VISIBLE_DEVICES"; sleep 1'],
-                    gpus=2, vcpus=1)
+    report = define(
+        batch, ["sh", "-c", 'echo "gpus=$CUDA_VISIBLE_DEVICES nv=$NVIDIA_VISIBLE_DEVICES"; sleep 1'], gpus=2, vcpus=1
+    )
     job_ids = [submit(batch, report, f"gpu{i}") for i in range(4)]
     details = [wait_for(batch, job_id) for job_id in job_ids]
     assert all(d["status"] == "SUCCEEDED" for d in details)
@@ -188,8 +208,9 @@ def test_cancel_and_terminate_in_every_state(batch):
 
 def test_list_jobs_defaults_filters_and_paging(batch):
     queue = "list-" + uuid.uuid4().hex[:6]
-    batch.create_job_queue(jobQueueName=queue, priority=5,
-                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}])
+    batch.create_job_queue(
+        jobQueueName=queue, priority=5, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}]
+    )
     quick, slow = define(batch, ["true"]), define(batch, ["sleep", "20"])
     done = [batch.submit_job(jobName=f"Align-{i}", jobQueue=queue, jobDefinition=quick)["jobId"] for i in range(3)]
     for job_id in done:
@@ -220,8 +241,13 @@ def test_list_jobs_defaults_filters_and_paging(batch):
             break
     assert pages == [done[::-1][:2], done[::-1][2:]]
     paginator = batch.get_paginator("list_jobs")
-    assert sum(len(p["jobSummaryList"]) for p in paginator.paginate(jobQueue=queue, jobStatus="SUCCEEDED",
-                                                                     PaginationConfig={"PageSize": 1})) == 3
+    assert (
+        sum(
+            len(p["jobSummaryList"])
+            for p in paginator.paginate(jobQueue=queue, jobStatus="SUCCEEDED", PaginationConfig={"PageSize": 1})
+        )
+        == 3
+    )
     with pytest.raises(ClientError):
         batch.list_jobs(jobQueue=queue, arrayJobId=running)
     batch.terminate_job(jobId=running, reason="cleanup")
@@ -239,8 +265,11 @@ def test_describe_jobs_limits_and_unknown_ids(batch):
 
 
 def test_native_job_detail_reports_execution_and_usage(genobatch_server, batch):
-    job_id = submit(batch, define(batch, ["python3", "-c", "x = bytearray(50 << 20); import time; time.sleep(1)"],
-                                  memory=512), "usage")
+    job_id = submit(
+        batch,
+        define(batch, ["python3", "-c", "x = bytearray(50 << 20); import time; time.sleep(1)"], memory=512),
+        "usage",
+    )
     wait_for(batch, job_id)
     detail = genobatch_server.native(f"/jobs/{job_id}")
     attempt = detail["attempts"][0]

@@ -43,9 +43,9 @@ def check_retry_strategy(field: str, strategy: dict | None) -> None:
 
 
 def check_timeout(field: str, timeout: dict | None) -> None:
-    if timeout and timeout.get("attemptDurationSeconds") is not None:
-        if timeout["attemptDurationSeconds"] < MIN_TIMEOUT_S:
-            raise ClientException(f"{field}.attemptDurationSeconds must be at least {MIN_TIMEOUT_S} seconds")
+    seconds = (timeout or {}).get("attemptDurationSeconds")
+    if seconds is not None and seconds < MIN_TIMEOUT_S:
+        raise ClientException(f"{field}.attemptDurationSeconds must be at least {MIN_TIMEOUT_S} seconds")
 
 
 def check_tags(field: str, tags: dict | None) -> None:

@@ -21,6 +21,7 @@ class JobQueue:
     priority: int
     compute_environments: tuple[str, ...]  # in ``order``
     enabled: bool = True
+    time_limits: dict[str, int] = field(default_factory=dict)  # RUNNABLE reason -> seconds, then CANCEL
     runnable: SortedList = field(default_factory=SortedList)
     parked: set[str] = field(default_factory=set)
 

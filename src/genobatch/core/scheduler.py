@@ -67,6 +67,7 @@ class Scheduler:
         self.pools: dict[str, HostPool] = {}
         self.dirty: set[str] = set()
         self._deadlines: list[tuple[int, str, int]] = []  # (deadline ms, job id, attempt)
+        self._park_deadlines: list[tuple[int, str]] = []  # jobStateTimeLimitActions: (deadline ms, job id)
         self._placement_due = False
         self._work: deque[tuple[Job, JobStatus, str | None, int]] = deque()
         self._children_of: dict[str, list[str]] = {}  # array parent id -> live child ids
@@ -90,10 +91,21 @@ class Scheduler:
         self.compute_environments.pop(name, None)
         self._placement_due = True
 
-    def set_queue(self, name: str, priority: int, compute_environments: Iterable[str], enabled: bool) -> None:
-        """Create or update a job queue; its runnable jobs are kept."""
+    def set_queue(
+        self,
+        name: str,
+        priority: int,
+        compute_environments: Iterable[str],
+        enabled: bool,
+        time_limits: Mapping[str, int] | None = None,
+    ) -> None:
+        """Create or update a job queue; its runnable jobs are kept.
+
+        ``time_limits`` maps a RUNNABLE status reason to seconds after which a job held for that
+        reason is cancelled (``jobStateTimeLimitActions``).
+        """
         old = self.queues.get(name)
-        queue = JobQueue(name, priority, tuple(compute_environments), enabled)
+        queue = JobQueue(name, priority, tuple(compute_environments), enabled, dict(time_limits or {}))
         if old is not None:
             queue.runnable, queue.parked = old.runnable, old.parked
         self.queues[name] = queue
@@ -163,7 +175,7 @@ class Scheduler:
                 elif not job.waiting_on:
                     self._push(job, S.RUNNABLE, None, job.created_at)
             elif job.status == S.RUNNABLE:
-                self._enqueue(job)
+                self._enqueue(job, job.created_at)
             elif job.status in ACTIVE:
                 attempt = job.current
                 ce = self.compute_environments.get(attempt.compute_environment) if attempt else None
@@ -261,7 +273,15 @@ class Scheduler:
         self._drain(at)
 
     def tick(self, now: int) -> list[Action]:
-        """Expire attempts past their timeout; returns the stops to carry out."""
+        """Expire attempts past their timeout and apply queue time limits; returns the stops to carry out."""
+        while self._park_deadlines and self._park_deadlines[0][0] <= now:
+            _, job_id = heapq.heappop(self._park_deadlines)
+            job = self.jobs.get(job_id)
+            queue = self.queues.get(job.queue) if job else None
+            if job is not None and queue is not None and job_id in queue.parked and job.status == S.RUNNABLE:
+                job.is_cancelled = True
+                self._push(job, S.FAILED, f"{RESOURCE_MISCONFIGURATION} - cancelled by the job queue's time limit", now)
+        self._drain(now)
         actions: list[Action] = []
         while self._deadlines and self._deadlines[0][0] <= now:
             _, job_id, attempt = heapq.heappop(self._deadlines)
@@ -276,7 +296,8 @@ class Scheduler:
 
     def next_deadline(self) -> int | None:
         """When :meth:`tick` next has work (epoch ms), or None."""
-        return self._deadlines[0][0] if self._deadlines else None
+        heads = [heap[0][0] for heap in (self._deadlines, self._park_deadlines) if heap]
+        return min(heads) if heads else None
 
     def _add_deadline(self, job: Job, attempt: Attempt) -> None:
         heapq.heappush(self._deadlines, (attempt.started_at + job.timeout_s * 1000, job.id, attempt.number))
@@ -341,7 +362,7 @@ class Scheduler:
         self.dirty.add(job.id)
         if new == S.RUNNABLE:
             job.status_reason = None
-            self._enqueue(job)
+            self._enqueue(job, now)
         elif new == S.FAILED and job.current is not None:
             # Failed while placed but not started (cancel never reaches here; a vanished start can).
             self._release(job, job.current)
@@ -353,13 +374,16 @@ class Scheduler:
         if job.parent_id is not None:
             self._update_parent(job, old, new, now)
 
-    def _enqueue(self, job: Job) -> None:
+    def _enqueue(self, job: Job, now: int) -> None:
         queue = self.queues[job.queue]
         if could_ever_run(job.resources, queue, self.compute_environments):
             queue.add(job)
             self._placement_due = True
             return
         queue.parked.add(job.id)
+        limit = queue.time_limits.get(RESOURCE_MISCONFIGURATION)
+        if limit is not None:
+            heapq.heappush(self._park_deadlines, (now + limit * 1000, job.id))
         job.status_reason = (
             f"{RESOURCE_MISCONFIGURATION} - The job resource requirement ({job.resources.describe()}) "
             f"is higher than that can be met by the compute environment(s) of job queue {job.queue}"
