@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from genobatch.api.errors import ClientException
-from genobatch.api.paging import page
+from genobatch.api.paging import paged_response
 from genobatch.context import Context
 from genobatch.engine import apply_compute_environment
 from genobatch.store import catalog
@@ -111,8 +111,4 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
 
 def describe_compute_environments(ctx: Context, request: dict) -> dict:
     documents = catalog.list_documents(ctx.conn, KIND, request.get("computeEnvironments", []))
-    items, token = page(documents, request.get("maxResults"), request.get("nextToken"), limit=100)
-    response: dict = {"computeEnvironments": items}
-    if token:
-        response["nextToken"] = token
-    return response
+    return paged_response(documents, request, "computeEnvironments")

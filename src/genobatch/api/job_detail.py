@@ -5,6 +5,14 @@ from __future__ import annotations
 from genobatch.core.status import JobStatus
 
 STATUSES = [status.value for status in JobStatus]
+_STATE_FIELDS = (("statusReason", "status_reason"), ("startedAt", "started_at"), ("stoppedAt", "stopped_at"))
+
+
+def _copy_state_fields(target: dict, state: dict) -> None:
+    """statusReason/startedAt/stoppedAt, only when known (AWS omits them until they are)."""
+    for key, field in _STATE_FIELDS:
+        if state.get(field) is not None:
+            target[key] = state[field]
 
 
 def log_stream_name(row: dict, attempt: int) -> str:
@@ -20,9 +28,7 @@ def _attempt_detail(row: dict, attempt: dict) -> dict:
     if attempt.get("reason"):
         container["reason"] = attempt["reason"]
     detail = {"container": container}
-    for key, field in (("startedAt", "started_at"), ("stoppedAt", "stopped_at"), ("statusReason", "status_reason")):
-        if attempt.get(field) is not None:
-            detail[key] = attempt[field]
+    _copy_state_fields(detail, attempt)
     return detail
 
 
@@ -75,9 +81,7 @@ def job_detail(row: dict, region_account_arn: str) -> dict:
         detail["timeout"] = spec["timeout"]
     if row.get("share_identifier"):
         detail["shareIdentifier"] = row["share_identifier"]
-    for key, field in (("statusReason", "status_reason"), ("startedAt", "started_at"), ("stoppedAt", "stopped_at")):
-        if state.get(field) is not None:
-            detail[key] = state[field]
+    _copy_state_fields(detail, state)
     array = _array_properties(row)
     if array is not None:
         detail["arrayProperties"] = array
@@ -95,9 +99,7 @@ def job_summary(row: dict, region_account_arn: str) -> dict:
         "status": row["status"],
         "jobDefinition": row["definition_arn"],
     }
-    for key, field in (("statusReason", "status_reason"), ("startedAt", "started_at"), ("stoppedAt", "stopped_at")):
-        if state.get(field) is not None:
-            summary[key] = state[field]
+    _copy_state_fields(summary, state)
     attempts = state.get("attempts", [])
     if attempts and attempts[-1].get("exit_code") is not None:
         summary["container"] = {"exitCode": attempts[-1]["exit_code"]}

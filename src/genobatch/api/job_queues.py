@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genobatch.api.errors import ClientException
-from genobatch.api.paging import page
+from genobatch.api.paging import paged_response
 from genobatch.context import Context
 from genobatch.engine import apply_job_queue
 from genobatch.store import catalog
@@ -109,8 +109,4 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
 
 def describe_job_queues(ctx: Context, request: dict) -> dict:
     documents = catalog.list_documents(ctx.conn, KIND, request.get("jobQueues", []))
-    items, token = page(documents, request.get("maxResults"), request.get("nextToken"), limit=100)
-    response: dict = {"jobQueues": items}
-    if token:
-        response["nextToken"] = token
-    return response
+    return paged_response(documents, request, "jobQueues")

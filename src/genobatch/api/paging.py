@@ -22,3 +22,12 @@ def page(items: Sequence[T], max_results: int | None, token: str | None, *, limi
         start = int(token)
     end = start + size
     return list(items[start:end]), (str(end) if end < len(items) else None)
+
+
+def paged_response(items: Sequence[T], request: dict, key: str, *, limit: int = 100) -> dict:
+    """``{key: page}`` plus ``nextToken`` when more remain, from a request's maxResults/nextToken."""
+    page_items, token = page(items, request.get("maxResults"), request.get("nextToken"), limit=limit)
+    response: dict = {key: page_items}
+    if token:
+        response["nextToken"] = token
+    return response

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from genobatch.core.job import Attempt, Job, Resources
 from genobatch.core.status import TERMINAL, JobStatus
 from genobatch.store.schema import jobs as jobs_table
+from genobatch.store.schema import tags as tags_table
 
 _ATTEMPT_FIELDS = tuple(Attempt.__dataclass_fields__)
 
@@ -237,3 +238,31 @@ def list_rows(
 
 def max_seq(conn: Connection) -> int:
     return conn.execute(select(func.coalesce(func.max(jobs_table.c.seq), 0))).scalar_one()
+
+
+def rows_for_tag(conn: Connection, key: str, value: str) -> list[dict]:
+    """Every job tagged ``key=value`` (tags live on top-level jobs) and all their array children."""
+    tagged = select(tags_table.c.resource_arn).where(
+        tags_table.c.key == key, tags_table.c.value == value, tags_table.c.resource_arn.like("%:job/%")
+    )
+    ids = [arn.rsplit("/", 1)[1] for arn in conn.execute(tagged).scalars()]
+    return rows_with_children(conn, ids)
+
+
+def rows_for_queue(conn: Connection, queue: str) -> list[dict]:
+    """Every job ever submitted to ``queue``, array children included."""
+    query = select(jobs_table.c.id).where(jobs_table.c.queue == queue, jobs_table.c.parent_id.is_(None))
+    return rows_with_children(conn, list(conn.execute(query).scalars()))
+
+
+def rows_with_children(conn: Connection, ids: Sequence[str]) -> list[dict]:
+    """Rows of ``ids`` followed by the rows of their array children, in submission order."""
+    rows = get_rows(conn, ids)
+    parents = [row["id"] for row in rows if row["state"].get("summary") is not None]
+    for start in range(0, len(parents), 500):
+        query = select(jobs_table).where(jobs_table.c.parent_id.in_(parents[start : start + 500]))
+        children = [dict(r) for r in conn.execute(query).mappings()]
+        _fill_parent_specs(conn, children)
+        rows.extend(children)
+    rows.sort(key=lambda row: (row["seq"], -1 if row["array_index"] is None else row["array_index"]))
+    return rows
