@@ -4,15 +4,23 @@
   and how it ran (host process or container runtime, pid, hostname, image), measured usage.
 * ``GET /genobatch/v1/jobs/{jobId}/logs?attempt=N&offset=K`` - the attempt's combined
   stdout/stderr from byte ``offset``; ``complete`` says whether the attempt has ended.
+* ``GET /genobatch/v1/runs?run=ID | tag=KEY=VALUE | queue=NAME [&trace=1]`` - progress (jobs per
+  status, samples done) and cost (attributed and billed, per compute environment, job, sample and
+  queue) of a group of jobs; with ``trace=1`` also one trace record per attempt.
 """
 
 from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
 
 from starlette.requests import Request
 
 from genobatch.api.errors import ClientException, UnknownOperationException
 from genobatch.backends.local import read_log
-from genobatch.engine import Engine
+from genobatch.cost.catalog import Catalog, CatalogError
+from genobatch.engine import Engine, now_ms
+from genobatch.run import Selector, price_catalog, summarize
 from genobatch.store import jobs as job_rows
 
 LOG_CHUNK = 1 << 20
@@ -71,6 +79,34 @@ def job_logs(engine: Engine, job_id: str, attempt: int | None, offset: int) -> d
     }
 
 
+@cache
+def _catalog(data_dir: Path) -> Catalog:
+    return price_catalog(data_dir)
+
+
+def run_summary(engine: Engine, request: Request) -> dict:
+    params = request.query_params
+    try:
+        selector = Selector.parse(params.get("run"), params.get("tag"), params.get("queue"))
+    except ValueError as error:
+        raise ClientException(f"runs: {error}") from None
+    inventory = engine.backend.inventory()
+    host = (len(inventory.cpus), inventory.memory_mib, len(inventory.gpus))
+    try:
+        with engine.database.connect() as conn:
+            return summarize(
+                conn,
+                selector,
+                _catalog(engine.settings.data_dir),
+                engine.settings.region,
+                host,
+                now_ms(),
+                with_trace=params.get("trace") in ("1", "true"),
+            )
+    except (CatalogError, LookupError, ValueError) as error:
+        raise ClientException(f"cost: {error}") from None
+
+
 def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value is None:
@@ -83,6 +119,8 @@ def _int_param(request: Request, name: str) -> int | None:
 def dispatch(engine: Engine, request: Request) -> dict:
     """Route a native GET request."""
     parts = request.path_params["path"].split("/")
+    if parts == ["runs"]:
+        return run_summary(engine, request)
     if len(parts) == 2 and parts[0] == "jobs":
         return job_attempts(engine, parts[1])
     if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "logs":
