@@ -18,6 +18,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from genobatch.examples.pipeline import STAGES, plan
+from genobatch.examples.pipeline.layout import sample_name
 
 SAMPLES = 2
 SEED = 11
@@ -62,13 +63,13 @@ def rerun(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_alignments_are_a_sorted_indexed_bam_with_the_sample_read_group(run: Path, index: int) -> None:
-    bam_path = run / f"sample{index:02d}" / "sample.bam"
+    bam_path = run / sample_name(index) / "sample.bam"
     assert Path(f"{bam_path}.bai").exists()
     with pysam.AlignmentFile(str(bam_path)) as bam:
         assert bam.check_index()
         header = bam.header.to_dict()
         assert header["HD"]["SO"] == "coordinate"
-        assert [group["SM"] for group in header["RG"]] == [f"sample{index:02d}"]
+        assert [group["SM"] for group in header["RG"]] == [sample_name(index)]
         positions = [(read.reference_id, read.reference_start) for read in bam.fetch(until_eof=True)]
         assert positions == sorted(positions)
         assert bam.mapped > 0.99 * len(positions)
@@ -78,10 +79,10 @@ def test_alignments_are_a_sorted_indexed_bam_with_the_sample_read_group(run: Pat
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_calls_are_an_indexed_vcf_of_the_sample(run: Path, index: int) -> None:
-    calls = run / f"sample{index:02d}" / "calls.vcf.gz"
+    calls = run / sample_name(index) / "calls.vcf.gz"
     assert Path(f"{calls}.tbi").exists()
     with pysam.VariantFile(str(calls)) as vcf:
-        assert list(vcf.header.samples) == [f"sample{index:02d}"]
+        assert list(vcf.header.samples) == [sample_name(index)]
         records = list(vcf.fetch("chr1"))
         assert records and all(len(record.alts) == 1 for record in records)  # normalised: split multi-allelics
 
@@ -89,7 +90,7 @@ def test_calls_are_an_indexed_vcf_of_the_sample(run: Path, index: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_stats_report_and_summary(run: Path, index: int) -> None:
-    sample_dir = run / f"sample{index:02d}"
+    sample_dir = run / sample_name(index)
     assert "SN\treads mapped:" in (sample_dir / "stats.txt").read_text()
     summary = json.loads((sample_dir / "stats.json").read_text())
     assert summary["average_coverage"] == pytest.approx(float(COVERAGE), rel=0.1)
@@ -100,7 +101,7 @@ def test_stats_report_and_summary(run: Path, index: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_calls_recover_the_truth(run: Path, index: int) -> None:
-    report = json.loads((run / f"sample{index:02d}" / "evaluation.json").read_text())
+    report = json.loads((run / sample_name(index) / "evaluation.json").read_text())
     assert report["truth"] > 30  # about one variant per 1.5 kb of 100 kb
     assert report["precision"] >= 0.95, report
     assert report["recall"] >= 0.95, report
@@ -108,7 +109,7 @@ def test_calls_recover_the_truth(run: Path, index: int) -> None:
 
 @pytest.mark.slow
 def test_same_seed_gives_the_same_reads_alignments_and_calls(run: Path, rerun: Path) -> None:
-    first, second = run / "sample01", rerun / "sample01"
+    first, second = run / "sample1", rerun / "sample1"
     for name in ("reads_1.fastq.gz", "reads_2.fastq.gz"):
         assert gzip.decompress((first / name).read_bytes()) == gzip.decompress((second / name).read_bytes())
 
@@ -129,12 +130,12 @@ def test_same_seed_gives_the_same_reads_alignments_and_calls(run: Path, rerun: P
 
 @pytest.mark.slow
 def test_sample_comes_from_the_array_index(run: Path) -> None:
-    report = run / "sample01" / "evaluation.json"
+    report = run / "sample1" / "evaluation.json"
     expected = report.read_text()
     report.unlink()
     done = stage(run, "evaluate", env={**os.environ, "AWS_BATCH_JOB_ARRAY_INDEX": "1"})
     assert done.returncode == 0, done.stderr
-    assert "evaluate sample01" in done.stdout
+    assert "evaluate sample1" in done.stdout
     assert report.read_text() == expected
 
 

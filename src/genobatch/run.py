@@ -29,6 +29,9 @@ from genobatch.store import jobs as job_rows
 from genobatch.trace import sample_of, trace_records
 
 RUN_TAG = "genobatch:run"
+#: An instance idle this long is assumed released (billed up to then). AWS Batch scales idle capacity
+#: down after minutes, so one minute makes billed cost a lower bound for back-to-back stages.
+IDLE_GRACE_S = 60
 FINAL = ("SUCCEEDED", "FAILED")
 
 
@@ -106,6 +109,9 @@ def cost_document(cost: RunCost, costs: list[AttemptCost]) -> dict:
             {
                 "name": name,
                 "instanceType": spec.instance_type,
+                "instanceVcpus": spec.vcpus,
+                "instanceMemoryMib": spec.memory_mib,
+                "instanceGpus": spec.gpus,
                 "pricePerHour": spec.price_per_hour,
                 "purchase": spec.purchase,
                 "region": spec.region,
@@ -144,7 +150,10 @@ def summarize(
     specs = billing_specs(conn, catalog, region, host)
     records = [r for r in trace_records(rows) if r["compute_environment"] in specs]
     costs = attempt_costs(records, specs, now_ms)
-    summary = {"progress": progress(rows), "cost": cost_document(run_cost(records, specs, now_ms=now_ms), costs)}
+    summary = {
+        "progress": progress(rows),
+        "cost": cost_document(run_cost(records, specs, idle_grace_s=IDLE_GRACE_S, now_ms=now_ms), costs),
+    }
     if with_trace:
         per_attempt = {(c.job_id, c.attempt): c.cost_usd for c in costs}
         for record in records:

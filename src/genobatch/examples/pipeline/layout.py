@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: Sample ``i`` is ``sample<i>``: the same rule genobatch's trace applies to an array tagged
+#: ``genobatch:sample-prefix=sample``, so cost per sample lines up with the run directory.
+SAMPLE_PREFIX = "sample"
+
 
 def sample_name(index: int) -> str:
-    """The name of sample ``index`` (0-based, as AWS_BATCH_JOB_ARRAY_INDEX): ``sample00``, ``sample01``, ..."""
-    return f"sample{index:02d}"
+    """The name of sample ``index`` (0-based, as AWS_BATCH_JOB_ARRAY_INDEX): ``sample0``, ``sample1``, ..."""
+    return f"{SAMPLE_PREFIX}{index}"
 
 
 @dataclass(frozen=True)

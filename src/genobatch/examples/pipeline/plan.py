@@ -16,7 +16,10 @@ import os
 import re
 from typing import Any
 
+from genobatch.trace import SAMPLE_PREFIX_TAG, SAMPLE_TAG
+
 from . import STAGES
+from .layout import SAMPLE_PREFIX, sample_name
 
 PREFIX = "genobatch-demo-"
 #: Recorded as the definitions' image; genobatch's local backend runs the command on the host unless configured
@@ -138,7 +141,7 @@ def submit_run(
             "jobQueue": queue,
             "jobDefinition": definition_name(stage),
             "parameters": parameters,
-            "tags": {**tags, "genobatch:run": run_id, "genobatch:stage": stage},
+            "tags": {**tags, "genobatch:run": run_id, "genobatch:stage": stage, **_sample_tags(stage, samples)},
         }
         if DAG[stage]:
             request["dependsOn"] = [_dependency(job_ids[upstream], upstream, samples) for upstream in DAG[stage]]
@@ -146,6 +149,15 @@ def submit_run(
             request["arrayProperties"] = {"size": samples}
         job_ids[stage] = batch_client.submit_job(**request)["jobId"]
     return job_ids
+
+
+def _sample_tags(stage: str, samples: int) -> dict[str, str]:
+    """Tags that tell genobatch's trace which sample a job works on (for cost per sample)."""
+    if stage == "reference":
+        return {}  # one job for the whole run: its cost is the run's, not a sample's
+    if samples == 1:
+        return {SAMPLE_TAG: sample_name(0)}
+    return {SAMPLE_PREFIX_TAG: SAMPLE_PREFIX}
 
 
 def _dependency(job_id: str, upstream: str, samples: int) -> dict[str, str]:

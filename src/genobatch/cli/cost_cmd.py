@@ -1,0 +1,147 @@
+"""``genobatch cost`` (what a run, tag or queue cost) and ``genobatch prices`` (the price catalog)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from genobatch.cli.client import Client
+from genobatch.cli.errors import CliError
+
+pass_client = click.make_pass_decorator(Client)
+
+
+def selector_options(command):  # noqa: ANN001, ANN201 - a click decorator
+    """``--run`` / ``--tag`` / ``--queue``: which jobs (exactly one)."""
+    command = click.option("--queue", "-q", help="Every job of this job queue.")(command)
+    command = click.option("--tag", "-t", help="Jobs tagged KEY=VALUE.")(command)
+    return click.option("--run", "-r", help="Jobs tagged genobatch:run=RUN (what `genobatch demo` prints).")(command)
+
+
+def selector_params(run: str | None, tag: str | None, queue: str | None) -> dict[str, str]:
+    given = {key: value for key, value in (("run", run), ("tag", tag), ("queue", queue)) if value}
+    if len(given) != 1:
+        raise CliError("give exactly one of --run, --tag or --queue")
+    return given
+
+
+def fetch_summary(client: Client, params: dict[str, str], trace: bool = False) -> dict:
+    """The native run summary (progress and cost, optionally the trace) of the selected jobs."""
+    return client.native_get("/genobatch/v1/runs", {**params, **({"trace": "1"} if trace else {})})
+
+
+def usd(value: float) -> str:
+    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def cost_tables(summary: dict) -> list[Table]:
+    """Rich tables: per compute environment, per sample (if any), totals."""
+    cost = summary["cost"]
+    environments = Table(title="Compute environments", title_justify="left")
+    for column in ("name", "bills as", "purchase", "$/h", "price as of", "attributed", "billed", "instances"):
+        environments.add_column(column, justify="right" if column in ("$/h", "attributed", "billed") else "left")
+    for env in cost["computeEnvironments"]:
+        environments.add_row(
+            env["name"],
+            env["instanceType"] or "(host)",
+            env["purchase"],
+            usd(env["pricePerHour"]),
+            str(env.get("priceAsOf") or "-"),
+            usd(env["attributedUsd"]),
+            usd(env["billedUsd"]),
+            str(env["instances"]),
+        )
+    tables = [environments]
+    if cost["bySample"]:
+        samples = Table(title="Attributed cost per sample", title_justify="left")
+        samples.add_column("sample")
+        samples.add_column("attributed", justify="right")
+        for sample, value in sorted(cost["bySample"].items()):
+            samples.add_row(sample, usd(value))
+        tables.append(samples)
+    totals = Table(title="Totals", title_justify="left", show_header=False)
+    totals.add_row("attributed (each job's share of its instance)", usd(cost["attributedUsd"]))
+    totals.add_row("billed (instance time held, idle and 60 s minimums included)", usd(cost["billedUsd"]))
+    totals.add_row("vCPU-hours", f"{cost['vcpuHours']:.4f}")
+    tables.append(totals)
+    return tables
+
+
+@click.command()
+@selector_options
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@pass_client
+def cost(client: Client, run: str | None, tag: str | None, queue: str | None, as_json: bool) -> None:
+    """What a run, a tag or a queue cost: attributed and billed, per compute environment and sample."""
+    summary = fetch_summary(client, selector_params(run, tag, queue))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    console = Console()
+    for table in cost_tables(summary):
+        console.print(table)
+
+
+@click.group()
+def prices() -> None:
+    """The price catalog genobatch bills against (shipped, dated; refreshable from AWS)."""
+
+
+@prices.command("show")
+@click.argument("instance_types", nargs=-1)
+@click.option("--region", default="us-east-1", show_default=True)
+@pass_client
+def prices_show(client: Client, instance_types: tuple[str, ...], region: str) -> None:
+    """Instance types with vCPUs, memory, GPUs and on-demand/spot $/h (with source and date)."""
+    from genobatch.run import price_catalog
+
+    catalog = price_catalog(client.data_dir)
+    table = Table(title=f"Prices in {region}", title_justify="left")
+    for column in ("type", "vCPUs", "GiB", "GPUs", "on-demand $/h", "spot $/h", "source", "as of"):
+        table.add_column(column)
+    for name in instance_types or catalog.instance_types():
+        instance = catalog.instance(name)
+        try:
+            on_demand = catalog.price(name, region, "on-demand")
+            spot = catalog.price(name, region, "spot")
+        except LookupError as error:
+            raise CliError(str(error)) from None
+        table.add_row(
+            name,
+            str(instance.vcpus),
+            f"{instance.memory_gib:g}",
+            str(instance.gpus),
+            f"{on_demand.value:.4f}",
+            f"{spot.value:.4f}",
+            on_demand.source,
+            on_demand.as_of,
+        )
+    Console().print(table)
+
+
+@prices.command("update")
+@click.option(
+    "--region", "regions", multiple=True, default=("us-east-1", "us-west-2", "eu-central-1"), show_default=True
+)
+@click.option("--type", "instance_types", multiple=True, help="Instance types (default: every type in the catalog).")
+@click.option("--no-spot", is_flag=True, help="Only on-demand prices.")
+@pass_client
+def prices_update(client: Client, regions: tuple[str, ...], instance_types: tuple[str, ...], no_spot: bool) -> None:
+    """Refresh prices from the AWS Pricing API (needs real AWS credentials and network)."""
+    from genobatch.cost.pricing_api import PricingUnavailable, update_catalog
+    from genobatch.run import price_catalog
+
+    types = list(instance_types) or list(price_catalog(client.data_dir).instance_types())
+    path = Path(client.data_dir) / "prices.json"
+    try:
+        result = update_catalog(path, list(regions), types, spot=not no_spot)
+    except PricingUnavailable as error:
+        raise CliError(f"cannot reach the AWS Pricing API: {error}") from None
+    click.echo(f"updated {len(result.updated)} prices in {path}; missing: {len(result.missing)}")
+
+
+COMMANDS = [cost, prices]
