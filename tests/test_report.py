@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import subprocess
 import xml.etree.ElementTree as ElementTree
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import chromium, needs_chromium
 from openpyxl import load_workbook
 
 from genobatch.report import (
@@ -29,7 +29,6 @@ from genobatch.report.rightsizing import advise, recommend_cpus, recommend_memor
 
 MIB = 1024 * 1024
 T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)
-CHROMIUM = Path("/usr/bin/chromium")
 XSS = "<script>alert(1)</script>"
 NEXTFLOW_DEFAULT_FIELDS = [
     "task_id",
@@ -306,42 +305,6 @@ class _Values(HTMLParser):
             self.root = attributes
         if "id" in attributes and "data-value" in attributes:
             self.values[attributes["id"] or ""] = attributes["data-value"]
-
-
-def chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
-    """The DOM after load and scripts, and the console lines Chromium logged, with no network at all."""
-    result = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            f"--user-data-dir={profile}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    # Chromium logs every console message (log, error, CSP violation, uncaught exception) as CONSOLE.
-    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    return result.stdout, console
-
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (Debian: apt-get install -y chromium)"
-)
 
 
 @needs_chromium

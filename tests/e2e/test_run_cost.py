@@ -17,7 +17,9 @@ def test_run_summary_cost_matches_trace_and_declared_instance(genobatch_server, 
         computeResources={"type": "SPOT", "maxvCpus": 2, "subnets": [], "instanceTypes": ["m5.xlarge"]},
     )
     queue = "cost-" + uuid.uuid4().hex[:6]
-    batch.create_job_queue(jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    batch.create_job_queue(
+        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
+    )
     definition = batch.register_job_definition(
         jobDefinitionName="cost-def",
         type="container",

@@ -16,12 +16,13 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from genobatch.cli.client import DEFAULT_ENDPOINT, Client
+from genobatch.cli.client import Client
 from genobatch.cli.cost_cmd import cost_tables, fetch_summary, usd
 from genobatch.cli.errors import CliError
 from genobatch.cli.report_cmd import write_run_report
@@ -43,11 +44,12 @@ def ensure_server(client: Client, console: Console) -> None:
     """Start ``genobatch server`` in the background for this data directory unless one answers."""
     if server_healthy(client.endpoint):
         return
-    if client.endpoint != DEFAULT_ENDPOINT:
-        raise CliError(f"no genobatch server at {client.endpoint}")
+    url = urlsplit(client.endpoint)
+    if url.hostname not in ("127.0.0.1", "localhost") or url.port is None:
+        raise CliError(f"no genobatch server at {client.endpoint} (only a loopback server is started here)")
     client.data_dir.mkdir(parents=True, exist_ok=True)
     log = open(client.data_dir / "server.log", "ab")  # noqa: SIM115 - handed to the server process
-    command = [sys.executable, "-m", "genobatch", "--data-dir", str(client.data_dir), "server"]
+    command = [sys.executable, "-m", "genobatch", "--data-dir", str(client.data_dir), "server", "--port", str(url.port)]
     subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     console.print(f"started the embedded genobatch server ({client.data_dir}, log in server.log)")
     deadline = time.monotonic() + 60

@@ -1,0 +1,96 @@
+"""The README's first command: ``genobatch demo`` on the embedded default, checked from its outputs.
+
+The demo starts its own server (the embedded default) on a free loopback port; the test then checks
+the pipeline's outputs, the precision/recall bound, and that the report's totals equal the sums
+recomputed from the API.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pysam
+import pytest
+from browser import chromium, needs_chromium
+from harness import free_port
+
+from genobatch.cli.client import SigningKey
+from genobatch.cli.native import signed_get
+
+pytestmark = pytest.mark.slow
+SAMPLES = 2
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("demo-home")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "genobatch", "--data-dir", str(data_dir), "--endpoint", endpoint]
+    env = {**os.environ, "COLUMNS": "200"}
+    result = subprocess.run(
+        [*command, "demo", "--samples", str(SAMPLES)], capture_output=True, text=True, env=env, timeout=600
+    )
+    server = json.loads((data_dir / "server.json").read_text())
+    try:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        run_id = re.search(r"run (demo-[\w-]+):", result.stdout).group(1)
+        run_dir = data_dir / "runs" / run_id
+        keys = json.loads((data_dir / "credentials.json").read_text())["keys"][0]
+        key = SigningKey(keys["access_key_id"], keys["secret_access_key"], "test")
+        summary = signed_get(endpoint, "/genobatch/v1/runs", {"run": run_id, "trace": "1"}, "us-east-1", key)
+        yield result.stdout, run_dir, summary
+    finally:
+        os.kill(server["pid"], signal.SIGTERM)
+
+
+def test_demo_outputs_recover_the_truth(demo_run):
+    stdout, run_dir, summary = demo_run
+    assert summary["progress"]["jobs"] == {"SUCCEEDED": 1 + 6 * SAMPLES}  # reference + 6 stages per sample
+    assert summary["progress"]["samplesDone"] == SAMPLES
+    for index in range(SAMPLES):
+        sample = run_dir / f"sample{index}"
+        evaluation = json.loads((sample / "evaluation.json").read_text())
+        assert evaluation["precision"] >= 0.95 and evaluation["recall"] >= 0.95, evaluation
+        with pysam.AlignmentFile(str(sample / "sample.bam")) as bam:
+            assert bam.header["HD"]["SO"] == "coordinate" and bam.check_index()
+        with pysam.VariantFile(str(sample / "calls.vcf.gz")) as vcf:
+            assert sum(1 for _ in vcf) > 0
+        assert (sample / "stats.txt").stat().st_size > 0
+    assert "precision 1.000" in stdout or "precision 0.9" in stdout
+
+
+def test_report_totals_equal_the_api(demo_run):
+    _, run_dir, summary = demo_run
+    report = run_dir / "report"
+    cost = summary["cost"]
+    trace_total = sum(record["attributed_cost"] for record in summary["trace"])
+    assert math.isclose(cost["attributedUsd"], trace_total, rel_tol=1e-9)
+    with open(report / "trace.tsv", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert len(rows) == len(summary["trace"])
+    assert math.isclose(sum(float(row["attributed_cost"]) for row in rows), cost["attributedUsd"], rel_tol=1e-6)
+    html = (report / "report.html").read_text()
+
+    def shown(element_id: str) -> float:
+        return float(re.search(rf'id="{element_id}"[^>]*data-value="([^"]+)"', html).group(1))
+
+    assert math.isclose(shown("total-attributed"), cost["attributedUsd"], rel_tol=1e-6)
+    assert math.isclose(shown("total-billed"), cost["billedUsd"], rel_tol=1e-6)
+    assert shown("jobs-total") == summary["progress"]["total"]
+    assert (report / "report.xlsx").stat().st_size > 0
+
+
+@needs_chromium
+def test_report_renders_in_chromium(demo_run, tmp_path):
+    _, run_dir, summary = demo_run
+    dom, console = chromium(run_dir / "report" / "report.html", tmp_path / "profile")
+    assert console == []
+    assert 'data-script-ok="1"' in dom
+    assert f"${summary['cost']['attributedUsd']:.4f}" in dom
