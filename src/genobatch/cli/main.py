@@ -12,7 +12,17 @@ from typing import Any
 import click
 
 from genobatch import __version__
-from genobatch.cli import cost_cmd, demo_cmd, jobs_cmd, logs_cmd, report_cmd, resources_cmd, server_cmd, submit_cmd
+from genobatch.cli import (
+    bench_cmd,
+    cost_cmd,
+    demo_cmd,
+    jobs_cmd,
+    logs_cmd,
+    report_cmd,
+    resources_cmd,
+    server_cmd,
+    submit_cmd,
+)
 from genobatch.cli.client import DEFAULT_ENDPOINT, Client
 from genobatch.cli.errors import translated_errors
 from genobatch.config import default_data_dir
@@ -60,7 +70,7 @@ def cli(ctx: click.Context, data_dir: Path | None, endpoint: str | None, region:
     ctx.obj = Client((data_dir or default_data_dir()).expanduser(), endpoint, region)
 
 
-for module in (server_cmd, submit_cmd, jobs_cmd, logs_cmd, resources_cmd, cost_cmd, report_cmd, demo_cmd):
+for module in (server_cmd, submit_cmd, jobs_cmd, logs_cmd, resources_cmd, cost_cmd, report_cmd, demo_cmd, bench_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

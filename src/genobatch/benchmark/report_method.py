@@ -1,0 +1,70 @@
+"""The benchmark report's method: how each figure was computed, stated once for the page and the workbook.
+
+A reader comparing hardware has to know what a number includes (start-up? idle time? overhead?) before
+trusting it; the seed benchmark mixed wall-clock time with the tool's own rate and averaged away
+stragglers without saying so. Each entry is a heading and one paragraph of plain text.
+"""
+
+from __future__ import annotations
+
+from genobatch.benchmark.aggregate import STRAGGLER_FACTOR
+from genobatch.benchmark.equivalence import LOOKAHEAD
+from genobatch.benchmark.report_table import UnitScale
+from genobatch.benchmark.results import BenchmarkResults
+
+
+def method(results: BenchmarkResults, scale: UnitScale) -> list[tuple[str, str]]:
+    """(heading, paragraph) pairs describing every figure in the report."""
+    workload = f"{results.workload_name} = {results.workload_units:,.6g} {results.work_unit}"
+    overhead = f"{results.overhead_s:g}"
+    return [
+        (
+            "Instance run time",
+            "Run time of one instance run (one repeat) = the last shard's stop − the first shard's start, which is "
+            "the longest shard when the shards start together. The shards of a repeat run side by side on one "
+            "instance, which is billed until the last of them ends, so a straggler costs the whole instance; an "
+            "average over shards would hide it. Every figure is the median, low and high over the repeats whose "
+            "shards all succeeded; a repeat with a failed shard is left out and noted.",
+        ),
+        (
+            "Run time per workload",
+            f"Run time per workload = run time × workload units ÷ units of work in the run (linear scaling), with "
+            f"{workload}. Linear scaling also scales start-up inside the measured run, so a small data set "
+            f"overstates it. Per {scale.label}: the per-workload figure ÷ {results.workload_units:,.6g} × "
+            f"{scale.factor:,.0f}.",
+        ),
+        (
+            "Cost",
+            f"Cost per workload = max(60, ⌈overhead + run time per workload⌉) × price per hour ÷ 3600: per-second "
+            f"billing with the 60-second minimum, with overhead = {overhead} s (instance boot, image pull: priced, "
+            f"not measured) paid once per workload-sized instance run. Cost per {scale.label} = cost per workload "
+            f"÷ workload units × {scale.factor:,.0f}. Cost per instance run = max(60, ⌈overhead + run time⌉) × "
+            "price ÷ 3600, the measured run as billed. Spot targets are priced at the spot price, on-demand targets "
+            "at the on-demand price, each from the dated catalog named in the price source column.",
+        ),
+        (
+            "Throughput",
+            f"Measured = units of work ÷ instance run time ({results.work_unit}/s), wall clock, so it includes "
+            "container start and model loading. Tool-reported = the sum over the shards of the rate the tool "
+            "prints itself (dorado's samples/s, for one, starts counting after the model is loaded), given only "
+            "when every shard reported it. The two measure different things and are shown side by side, never "
+            "mixed.",
+        ),
+        (
+            "Stragglers",
+            f"A shard is a straggler when it ran more than {STRAGGLER_FACTOR:g} × the median of its run's other "
+            "shards. Shard spread = longest − shortest shard of a run.",
+        ),
+        (
+            "Equivalence",
+            "Each output is reduced to normalised records and hashed (sha256): VCF/BCF header lines matching "
+            "the plan's ignore patterns (by default date, command-line, version and source lines) are dropped, "
+            "records kept verbatim; BAM/CRAM/SAM header lines matching them (by default every @PG line) are "
+            "dropped, records compared as SAM text; compressed text is compared decompressed; other binary files "
+            "by content; index files are skipped (they follow from the file they index). Identical = present on "
+            "every target with equal digests. Where digests differ, the records are compared in order, "
+            f"re-synchronising after a difference by reading up to {LOOKAHEAD:,} records ahead, giving "
+            "differing records (changed in place), records only in the reference "
+            "target's output and records only in the other target's.",
+        ),
+    ]

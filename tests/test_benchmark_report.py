@@ -1,0 +1,349 @@
+"""The benchmark report: workbook per pricing region, PNG charts and a self-contained page, checked against the data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from browser import chromium, needs_chromium
+from matplotlib.image import imread
+from openpyxl import load_workbook
+
+from genobatch.benchmark.report import BenchmarkReportFiles, write_benchmark_report
+from genobatch.benchmark.report_table import unit_scale
+from genobatch.benchmark.report_workbook import sheet_name
+from genobatch.benchmark.results import (
+    BenchmarkResults,
+    Difference,
+    EquivalenceResult,
+    Recommendation,
+    ShardResult,
+    Spread,
+    Target,
+    TargetSummary,
+)
+
+XSS = "<script>alert(1)</script>"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+WGS = 98.967e9  # bases in a 30x human genome
+WORK = 18.330576791e9  # bases per instance run
+
+
+def target(name: str, instance: str, purchase: str, price: float, region: str = "us-west-2") -> Target:
+    return Target(name, f"ce-{name}", instance, region, purchase, price, "catalog", "2024-11-01", 4, 1)
+
+
+G5 = target("g5", "g5.xlarge", "on-demand", 1.006)
+G4DN = target("g4dn", "g4dn.xlarge", "spot", 0.2119)
+
+
+def summary(t: Target, runtime_s: tuple[float, float, float], rate: float) -> TargetSummary:
+    """Figures derived from the run times as aggregation would (overhead left out to keep them checkable)."""
+    median, low, high = runtime_s
+
+    def spread(f) -> Spread:  # noqa: ANN001 - a local helper
+        return Spread(f(median), f(low), f(high))
+
+    cost = spread(lambda s: t.price_per_hour * s / 3600)
+    return TargetSummary(
+        tool="dorado",
+        configuration="hac",
+        target=t,
+        repeats=3,
+        shards=2,
+        runtime_s=Spread(median, low, high),
+        shard_spread_s=Spread(12.0, 8.0, 20.0),
+        stragglers=["repeat 2 shard 1: 1.4x the median shard"] if t is G4DN else [],
+        work=WORK,
+        work_unit="bases",
+        throughput_measured=spread(lambda s: WORK / s),
+        throughput_tool=Spread(rate, rate * 0.98, rate * 1.01),
+        tool_rate_unit="samples/s",
+        cost_per_unit=Spread(cost.median / WORK, cost.low / WORK, cost.high / WORK),
+        runtime_per_workload_h=spread(lambda s: s * WGS / WORK / 3600),
+        cost_per_workload=Spread(cost.median * WGS / WORK, cost.low * WGS / WORK, cost.high * WGS / WORK),
+        cost_per_run=cost,
+    )
+
+
+def shards() -> list[ShardResult]:
+    rows = []
+    for t, base in ((G5, 4000), (G4DN, 9000)):
+        for repeat in range(3):
+            for shard in range(2):
+                start = 1_700_000_000_000 + repeat * 10_000_000
+                stop = start + (base + 100 * repeat + 50 * shard) * 1000
+                rows.append(
+                    ShardResult(
+                        "dorado", "hac", t.name, repeat, shard, f"job-{t.name}-{repeat}:{shard}", "SUCCEEDED",
+                        start, stop, WORK / 2, {"samples_per_s": 3.7e6, "reads": 51828.0}, f"/out/{t.name}/{repeat}",
+                    )
+                )  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def results() -> BenchmarkResults:
+    # The expensive, fast target first: the report must sort, not keep input order.
+    g5 = summary(G5, (4100.0, 4050.0, 4250.0), 3.7e6)
+    g4dn = summary(G4DN, (9100.0, 9050.0, 9300.0), 1.9e6)
+    equivalence = [
+        EquivalenceResult("dorado", "calls.bam", "g5", {"g5": "aa", "g4dn": "bb"}, False, [
+            Difference("g4dn", 1, 0, 0, [("read7\t0\tchr1\t101\tACGT", f"read7\t0\tchr1\t101\tACGA {XSS}")]),
+        ]),
+        EquivalenceResult("dorado", "summary.tsv", "g5", {"g5": "cc", "g4dn": "cc"}, True),
+        EquivalenceResult("dorado", "stats.txt", "g5", {"g5": "dd"}, False, [Difference("g4dn", 0, 3, 0, [])]),
+    ]  # fmt: skip
+    recommendation = Recommendation(
+        workloads=10,
+        deadline_h=300.0,
+        budget_usd=200.0,
+        cheapest_within_deadline="dorado/hac@g4dn",
+        fastest_within_budget="dorado/hac@g5",
+        explanation=[
+            "For 10 × 30x WGS within 300 h, dorado/hac@g4dn is cheapest.",
+            "Within $200, dorado/hac@g5 is fastest.",
+        ],
+    )
+    return BenchmarkResults(
+        plan_name=f"basecallers {XSS}",
+        run_id="bench-1",
+        created=datetime(2024, 11, 20, 9, 30, tzinfo=UTC),
+        workload_name="30x WGS",
+        workload_units=WGS,
+        work_unit="bases",
+        overhead_s=600.0,
+        summaries=[g5, g4dn],
+        recommendation=recommendation,
+        equivalence=equivalence,
+        shards=shards(),
+    )
+
+
+@pytest.fixture(scope="module")
+def files(results: BenchmarkResults, tmp_path_factory: pytest.TempPathFactory) -> BenchmarkReportFiles:
+    return write_benchmark_report(results, tmp_path_factory.mktemp("report"))
+
+
+def test_files_are_written(files: BenchmarkReportFiles) -> None:
+    names = sorted(p.name for p in files.all())
+    assert names == sorted(
+        ["benchmark.html", "benchmark.xlsx", "runtime_per_workload.png", "throughput.png", "cost_per_workload.png"]
+    )
+    assert all(p.exists() and p.stat().st_size > 0 for p in files.all())
+
+
+def test_charts_are_valid_png(files: BenchmarkReportFiles) -> None:
+    for png in (files.runtime_png, files.throughput_png, files.cost_png):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pixels = imread(png)
+        assert pixels.shape[0] > 100 and pixels.shape[1] > 500
+        assert pixels.std() > 0  # something is drawn
+
+
+def test_workbook_sheets_order_and_values(files: BenchmarkReportFiles, results: BenchmarkResults) -> None:
+    book = load_workbook(files.xlsx)
+    assert book.sheetnames == ["us-west-2", "Shards", "Equivalence", "About"]
+    sheet = book["us-west-2"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = list(rows[0])
+    for needed in (
+        "instance type", "GPUs", "cost/hour [$]", "purchase", "tool", "configuration",
+        "runtime [h] per G bases (median)", "runtime [h] per 30x WGS (median)",
+        "cost [$] per G bases (median)", "cost [$] per 30x WGS (median)", "cost [$] per 30x WGS low",
+        "cost [$] per 30x WGS high", "throughput measured [bases/s] (median)",
+        "throughput tool-reported (median)", "tool-reported unit", "shards", "repeats", "stragglers",
+    ):  # fmt: skip
+        assert needed in header, needed
+    records = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    # Sorted by median cost per workload: the spot g4dn is cheaper although slower.
+    assert [r["target"] for r in records] == ["g4dn", "g5"]
+    costs = [r["cost [$] per 30x WGS (median)"] for r in records]
+    assert costs == sorted(costs)
+    by_target = {s.target.name: s for s in results.summaries}
+    for r in records:
+        s = by_target[r["target"]]
+        assert r["instance type"] == s.target.instance_type and r["GPUs"] == 1
+        assert r["cost/hour [$]"] == s.target.price_per_hour and r["purchase"] == s.target.purchase
+        assert r["tool"] == "dorado" and r["configuration"] == "hac"
+        assert r["cost [$] per 30x WGS (median)"] == pytest.approx(s.cost_per_workload.median)
+        assert r["cost [$] per 30x WGS low"] == pytest.approx(s.cost_per_workload.low)
+        assert r["cost [$] per 30x WGS high"] == pytest.approx(s.cost_per_workload.high)
+        assert r["runtime [h] per 30x WGS (median)"] == pytest.approx(s.runtime_per_workload_h.median)
+        # Per-unit figures are per G bases: x (units / 1e9) gives back the per-workload figure.
+        assert r["runtime [h] per G bases (median)"] * WGS / 1e9 == pytest.approx(s.runtime_per_workload_h.median)
+        assert r["cost [$] per G bases (median)"] == pytest.approx(s.cost_per_unit.median * 1e9)
+        assert r["throughput measured [bases/s] (median)"] == pytest.approx(s.throughput_measured.median)
+        assert r["throughput tool-reported (median)"] == pytest.approx(s.throughput_tool.median)
+        assert r["tool-reported unit"] == "samples/s"
+        assert (r["shards"], r["repeats"]) == (2, 3)
+    assert "1.4x" in records[0]["stragglers"]
+    assert sheet["A2"].value == "g4dn" and sheet.freeze_panes == "A2"
+
+
+def test_workbook_shards_and_equivalence(files: BenchmarkReportFiles, results: BenchmarkResults) -> None:
+    book = load_workbook(files.xlsx)
+    shard_rows = list(book["Shards"].iter_rows(values_only=True))
+    header = list(shard_rows[0])
+    assert len(shard_rows) - 1 == len(results.shards) == 12
+    assert "samples_per_s" in header and "reads" in header
+    first = dict(zip(header, shard_rows[1], strict=True))
+    assert (first["target"], first["repeat"], first["shard"], first["seconds"]) == ("g4dn", 0, 0, 9000.0)
+    assert first["start (UTC)"] == datetime(2023, 11, 14, 22, 13, 20)
+    equivalence = list(book["Equivalence"].iter_rows(values_only=True))
+    header = list(equivalence[0])
+    verdicts = {(r[header.index("output")], r[header.index("target")]): r for r in equivalence[1:]}
+    bam = verdicts[("calls.bam", "g4dn")]
+    assert bam[header.index("verdict")] == "different" and bam[header.index("differing records")] == 1
+    assert XSS in bam[header.index("first differences")]
+    assert verdicts[("calls.bam", "g5")][header.index("verdict")] == "reference"
+    assert verdicts[("summary.tsv", "g4dn")][header.index("verdict")] == "identical"
+    assert verdicts[("stats.txt", "g4dn")][header.index("verdict")] == "missing"
+    about = dict(list(book["About"].iter_rows(values_only=True))[1:14])
+    assert about["cheapest within deadline"] == "dorado/hac@g4dn" and about["overhead per instance run [s]"] == 600
+
+
+class _Page(HTMLParser):
+    """Attributes of the summary rows, equivalence rows and verdicts, the CSP and every URL-bearing attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, str | None]] = []
+        self.equivalence: list[dict[str, str | None]] = []
+        self.verdicts: list[dict[str, str | None]] = []
+        self.csp: str | None = None
+        self.recommendation: dict[str, str | None] = {}
+        self.references: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "tr" and "summary-row" in classes:
+            self.rows.append(a)
+        if tag == "tr" and "equivalence-row" in classes:
+            self.equivalence.append(a)
+        if tag == "li" and "data-verdict" in a:
+            self.verdicts.append(a)
+        if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy":
+            self.csp = a.get("content")
+        if a.get("id") == "recommendation":
+            self.recommendation = a
+        self.references += [v or "" for k, v in attrs if k in ("src", "href", "action", "poster")]
+
+
+def _parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+def _check_page(html: str, results: BenchmarkResults) -> None:
+    page = _parse(html)
+    assert page.csp == CSP
+    assert len(page.references) == 3 and all(r.startswith("data:image/png;base64,") for r in page.references)
+    # Rows in cost order, each figure exactly the API's value.
+    assert [r["data-target"] for r in page.rows] == ["g4dn", "g5"]
+    by_target = {s.target.name: s for s in results.summaries}
+    for row in page.rows:
+        s = by_target[row["data-target"] or ""]
+        assert float(row["data-cost-per-workload"] or "nan") == s.cost_per_workload.median
+        assert float(row["data-cost-per-workload-low"] or "nan") == s.cost_per_workload.low
+        assert float(row["data-cost-per-workload-high"] or "nan") == s.cost_per_workload.high
+        assert float(row["data-cost-per-unit"] or "nan") == s.cost_per_unit.median
+        assert float(row["data-runtime-per-workload-h"] or "nan") == s.runtime_per_workload_h.median
+        assert float(row["data-throughput-measured"] or "nan") == s.throughput_measured.median
+        assert s.throughput_tool and float(row["data-throughput-tool"] or "nan") == s.throughput_tool.median
+        assert row["data-tool"] == "dorado" and row["data-configuration"] == "hac"
+    verdicts = {(e["data-output"], e["data-identical"]) for e in page.equivalence}
+    assert verdicts == {("calls.bam", "false"), ("summary.tsv", "true"), ("stats.txt", "false")}
+    different = [v for v in page.verdicts if v["data-verdict"] == "different"]
+    assert len(different) == 1 and different[0]["data-differing-records"] == "1"
+    assert any(v["data-verdict"] == "missing" and v["data-target"] == "g4dn" for v in page.verdicts)
+    assert page.recommendation["data-cheapest"] == "dorado/hac@g4dn"
+    assert page.recommendation["data-fastest"] == "dorado/hac@g5"
+    assert float(page.recommendation["data-deadline-h"] or "nan") == 300.0
+
+
+def test_html_is_self_contained_and_matches_the_data(files: BenchmarkReportFiles, results: BenchmarkResults) -> None:
+    html = files.html.read_text()
+    text = re.sub(r'src="data:image/png;base64,[A-Za-z0-9+/=]*"', "", html)  # base64 may hold "//"
+    assert not re.search(r"https?:|//[a-z0-9]", text, re.IGNORECASE)
+    assert "@import" not in html and "<link" not in html and "<script" not in html
+    _check_page(html, results)
+    for sentence in results.recommendation.explanation:
+        assert sentence in html
+    assert "read7\t0\tchr1\t101\tACGT" in html  # the first differing records are shown
+    assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    for heading in ("Instance run time", "Cost", "Throughput", "Equivalence"):
+        assert f"<dt>{heading}</dt>" in html
+    assert "max(60, ⌈overhead + run time per workload⌉)" in html and "longest shard" in html
+
+
+def test_report_is_deterministic(files: BenchmarkReportFiles, results: BenchmarkResults, tmp_path: Path) -> None:
+    again = write_benchmark_report(results, tmp_path)
+    assert again.html.read_text() == files.html.read_text()
+    assert again.cost_png.read_bytes() == files.cost_png.read_bytes()
+
+
+def test_one_sheet_per_region(results: BenchmarkResults, tmp_path: Path) -> None:
+    frankfurt = summary(target("g5-fra", "g5.xlarge", "on-demand", 1.258, "eu-central-1"), (4100, 4000, 4200), 3.7e6)
+    # A tool without its own rate: blank tool-reported columns, "n/a" in the chart.
+    frankfurt = replace(frankfurt, throughput_tool=None, tool_rate_unit=None)
+    files = write_benchmark_report(replace(results, summaries=[*results.summaries, frankfurt]), tmp_path)
+    book = load_workbook(files.xlsx)
+    assert book.sheetnames == ["eu-central-1", "us-west-2", "Shards", "Equivalence", "About"]
+    rows = list(book["eu-central-1"].iter_rows(values_only=True))
+    assert len(rows) == 2 and rows[1][0] == "g5-fra"
+    assert rows[1][rows[0].index("throughput tool-reported (median)")] is None
+    assert 'data-region="eu-central-1"' in files.html.read_text()
+
+
+def test_empty_results_render(results: BenchmarkResults, tmp_path: Path) -> None:
+    files = write_benchmark_report(replace(results, summaries=[], equivalence=[], shards=[]), tmp_path)
+    assert "No results." in files.html.read_text()
+    assert load_workbook(files.xlsx).sheetnames == ["results", "Shards", "Equivalence", "About"]
+
+
+def test_unit_scale_and_sheet_names(results: BenchmarkResults) -> None:
+    scale = unit_scale(results)
+    assert (scale.factor, scale.label) == (1e9, "G bases")
+    taken = {"shards", "equivalence", "about"}
+    assert sheet_name("Shards", taken) == "Shards~2"
+    assert sheet_name("a/b:c*?" + "x" * 40, taken) == "a_b_c__" + "x" * 24
+
+
+@needs_chromium
+def test_html_renders_in_chromium(files: BenchmarkReportFiles, results: BenchmarkResults, tmp_path: Path) -> None:
+    dom, console = chromium(files.html, tmp_path / "profile")
+    assert console == []
+    _check_page(dom, results)
+
+
+def test_summary_without_usable_repeats_renders_blank(results: BenchmarkResults, tmp_path: Path) -> None:
+    """Aggregation reports NaN spreads when every repeat failed: blanks and "n/a", sorted last, never "nan"."""
+    nan = Spread(float("nan"), float("nan"), float("nan"))
+    failed = replace(
+        summary(target("p3", "p3.2xlarge", "on-demand", 3.06), (1, 1, 1), 1.0),
+        repeats=0,
+        runtime_s=nan,
+        throughput_measured=nan,
+        throughput_tool=None,
+        cost_per_unit=nan,
+        runtime_per_workload_h=nan,
+        cost_per_workload=nan,
+        cost_per_run=None,
+        failed_shards=6,
+        notes=["repeat 0 left out: shard 1 FAILED"],
+    )
+    files = write_benchmark_report(replace(results, summaries=[failed, *results.summaries]), tmp_path)
+    rows = list(load_workbook(files.xlsx)["us-west-2"].iter_rows(values_only=True))
+    header = list(rows[0])
+    assert [r[0] for r in rows[1:]] == ["g4dn", "g5", "p3"]
+    assert rows[3][header.index("cost [$] per 30x WGS (median)")] is None
+    assert "shard 1 FAILED" in rows[3][header.index("notes")]
+    html = files.html.read_text()
+    assert ">nan<" not in html and 'data-target="p3"' in html
