@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pysam
 import pytest
@@ -94,3 +95,45 @@ def test_report_renders_in_chromium(demo_run, tmp_path):
     assert console == []
     assert 'data-script-ok="1"' in dom
     assert f"${summary['cost']['attributedUsd']:.4f}" in dom
+
+
+def test_ctrl_c_terminates_the_runs_jobs(tmp_path):
+    data_dir = tmp_path / "home"
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "genobatch", "--data-dir", str(data_dir), "--endpoint", endpoint, "demo"]
+    demo = subprocess.Popen(
+        [*command, "--samples", "3", "--coverage", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        line = ""
+        while "run demo-" not in line:
+            line = demo.stdout.readline()
+            assert line, "the demo ended before submitting its run"
+        run_id = re.search(r"run (demo-[\w-]+):", line).group(1)
+        keys = json.loads((data_dir / "credentials.json").read_text())["keys"][0]
+        key = SigningKey(keys["access_key_id"], keys["secret_access_key"], "test")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # interrupt while work is in flight
+            jobs = signed_get(endpoint, "/genobatch/v1/runs", {"run": run_id}, "us-east-1", key)["progress"]["jobs"]
+            if jobs.get("RUNNING"):
+                break
+            time.sleep(0.1)
+        demo.send_signal(signal.SIGINT)
+        output = demo.communicate(timeout=60)[0]
+        assert demo.returncode == 130, output
+        assert "terminated the run's" in output
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            jobs = signed_get(endpoint, "/genobatch/v1/runs", {"run": run_id}, "us-east-1", key)["progress"]["jobs"]
+            if set(jobs) <= {"SUCCEEDED", "FAILED"}:
+                break
+            time.sleep(0.2)
+        assert set(jobs) <= {"SUCCEEDED", "FAILED"} and jobs.get("FAILED"), jobs
+    finally:
+        demo.kill()
+        server = json.loads((data_dir / "server.json").read_text())
+        os.kill(server["pid"], signal.SIGTERM)
