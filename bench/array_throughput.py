@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from launcher import machine_info, now_ms, register_definition, server_for
+from launcher import load_average, machine_info, now_ms, register_definition, server_for
 
 POLL_S = 0.02
 FINAL = ("SUCCEEDED", "FAILED")
@@ -116,7 +116,7 @@ def children_timeline(client, job_id: str, jobs_dir: Path) -> list[dict[str, flo
     The files are the local backend's (a diagnostic, not an API): ``attempt.json`` carries the
     spawn thread's ``created_ms`` (just before Popen), and the wrapper's ``wrapper.pid``,
     ``child.pid`` and ``exit_status`` are written when it starts, when the command has been forked
-    and when it has been reaped. File mtimes are fine-grained on current kernels (ext4, tmpfs).
+    and when it has been reaped (mtimes: often only as fine as the kernel's coarse clock).
     A file that is missing (a different backend layout) leaves its key out.
     """
     ids: list[str] = []
@@ -137,9 +137,12 @@ def children_timeline(client, job_id: str, jobs_dir: Path) -> list[dict[str, flo
     return records
 
 
-def _median_of(records: list[dict[str, float]], later: str, earlier: str) -> str:
+def _mean_of(records: list[dict[str, float]], later: str, earlier: str) -> str:
+    # Means, not medians: these timestamps are quantised (whole ms from the server, the kernel's
+    # coarse clock for files its children write), and a median of quantised values snaps to a
+    # grid step while a mean over thousands of children averages the rounding out.
     values = [r[later] - r[earlier] for r in records if later in r and earlier in r]
-    return f"{statistics.median(values):5.1f}" if values else "  n/a"
+    return f"{statistics.fmean(values):5.1f}" if values else "  n/a"
 
 
 def breakdown(records: list[dict[str, float]], created: int, stopped: int, slots: int) -> str:
@@ -149,7 +152,7 @@ def breakdown(records: list[dict[str, float]], created: int, stopped: int, slots
     (k - slots)-th exit, so "exit -> next spawn" is the hand-off through the server (exit
     detection, engine batch, commit, dispatch). The per-child steps after it are the spawn
     (Popen until the wrapper runs), the wrapper's own start, reporting the pid, and the command's
-    life until its exit status is written. Everything is a median in milliseconds.
+    life until its exit status is written. Hand-off is a median, the steps means, in milliseconds.
     """
     starts = sorted(r["started"] for r in records)
     stops = sorted(r["stopped"] for r in records)
@@ -166,11 +169,11 @@ def breakdown(records: list[dict[str, float]], created: int, stopped: int, slots
     if len(spawned) > slots:
         handoff = [spawned[k]["spawn"] - exits[k - slots] for k in range(slots, len(spawned))]
         lines.append(
-            f"  median ms: exit -> next spawn {statistics.median(handoff):5.1f} | "
-            f"spawn -> wrapper.pid {_median_of(records, 'wrapper', 'spawn')} | "
-            f"wrapper.pid -> child.pid {_median_of(records, 'child', 'wrapper')} | "
-            f"child.pid -> startedAt {_median_of(records, 'started', 'child')} | "
-            f"child.pid -> exit_status {_median_of(records, 'exit', 'child')}"
+            f"  mean ms: exit -> next spawn {statistics.fmean(handoff):5.1f} | "
+            f"spawn -> wrapper.pid {_mean_of(records, 'wrapper', 'spawn')} | "
+            f"wrapper.pid -> child.pid {_mean_of(records, 'child', 'wrapper')} | "
+            f"child.pid -> startedAt {_mean_of(records, 'started', 'child')} | "
+            f"child.pid -> exit_status {_mean_of(records, 'exit', 'child')}"
         )
     return "\n".join(lines)
 
@@ -235,7 +238,10 @@ def main() -> None:
 
     parallel = len(os.sched_getaffinity(0))
     info = machine_info()
-    print(f"# {info['date']}  commit {info['commit']}  {info['cpu']} x{parallel}  python {info['python']}")
+    print(
+        f"# {info['date']}  commit {info['commit']}  {info['cpu']} x{parallel}  python {info['python']}  "
+        f"load {info['load']}"
+    )
     store = "SQLite" if not args.db else args.db.split("://", 1)[0]
 
     # Floor runs are interleaved with the genobatch repeats (two before each, two at the end):
@@ -272,7 +278,8 @@ def main() -> None:
     )
     ratio = wall / floor
     verdict = "within" if ratio <= 10 else "NOT within"
-    print(f"ratio genobatch/floor: {ratio:.2f}x ({verdict} 10x)")
+    print(f"ratio genobatch/floor: {ratio:.2f}x ({verdict} 10x); CPU ratio {per_job / floor_per_job:.1f}x")
+    print(f"# load at end {load_average()}")
 
 
 if __name__ == "__main__":

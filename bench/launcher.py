@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,7 @@ class BenchServer:
     port: int = 0
     proc: subprocess.Popen | None = None
     _owns_dir: bool = False
-    _drop_database: object = None  # callable that drops a fresh PostgreSQL database, if made
+    drop_database: Callable[[], None] | None = None  # drops the fresh PostgreSQL database, if one was made
 
     @property
     def endpoint(self) -> str:
@@ -132,7 +133,7 @@ class BenchServer:
         key = json.loads((self.data_dir / "credentials.json").read_text())["keys"][0]
         return key["access_key_id"], key["secret_access_key"]
 
-    def client(self):  # noqa: ANN201 - boto3 clients have no importable static type
+    def client(self):  # boto3 clients have no importable static type
         """A boto3 Batch client for this server, with retries kept low so errors are not hidden."""
         access_key, secret_key = self.credentials()
         return boto3.client(
@@ -149,14 +150,15 @@ class BenchServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
-        if callable(self._drop_database):
+        if self.drop_database is not None:
+            # Best effort: a leftover empty database is harmless, a traceback here would hide results.
             with contextlib.suppress(Exception):
-                self._drop_database()
+                self.drop_database()
         if self._owns_dir and not self.keep and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def fresh_postgres_database(base_url: str) -> tuple[str, object]:
+def fresh_postgres_database(base_url: str) -> tuple[str, Callable[[], None]]:
     """Create an empty database on the PostgreSQL server of ``base_url``; return (url, drop).
 
     Each measurement gets its own database, so an earlier run's rows never slow a later one.
@@ -178,13 +180,11 @@ def server_for(db_url: str | None, **kwargs: object) -> BenchServer:
     """A BenchServer on SQLite (``db_url`` None) or on a fresh database of a PostgreSQL server."""
     if db_url and db_url.startswith("postgresql"):
         url, drop = fresh_postgres_database(db_url)
-        server = BenchServer(db_url=url, **kwargs)
-        server._drop_database = drop
-        return server
+        return BenchServer(db_url=url, drop_database=drop, **kwargs)
     return BenchServer(db_url=db_url, **kwargs)
 
 
-def register_definition(client, command: list[str], vcpus: int = 1, memory_mib: int = 64) -> str:  # noqa: ANN001
+def register_definition(client, command: list[str], vcpus: int = 1, memory_mib: int = 64) -> str:
     """Register a container job definition running ``command``; return its ARN.
 
     The image is never pulled: without ``--container-runtime`` the local backend runs the command
@@ -239,7 +239,17 @@ def machine_info() -> dict[str, str]:
         "python": platform.python_version(),
         "commit": commit,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load": load_average(),
     }
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: on a shared host they say how far to trust a run."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def percentile(values: list[float], q: float) -> float:

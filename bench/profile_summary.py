@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 from collections import Counter, defaultdict
 
 _THREAD = re.compile(r"^thread \((?:0x)?[0-9a-fA-F]+\): ?(.*)$")
@@ -80,6 +81,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="rows per table (default 12)")
     parser.add_argument("--focus", default="genobatch/", help="path fragment of 'our' frames (default genobatch/)")
     args = parser.parse_args()
+    # Die quietly when piped into head, like other command-line text tools.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     print(report(parse(args.profile), args.top, args.focus))
 
 

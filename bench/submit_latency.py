@@ -27,7 +27,7 @@ from launcher import machine_info, now_ms, percentile, register_definition, serv
 FINAL = ("SUCCEEDED", "FAILED")
 
 
-def one_job(client, definition: str, poll_s: float, passive: bool, timeout_s: float = 30) -> dict:  # noqa: ANN001
+def one_job(client, definition: str, poll_s: float, passive: bool, timeout_s: float = 30) -> dict:
     """Submit one job, time it to RUNNING, and wait for it to end (so the next one finds idle capacity)."""
     t0_ms = now_ms()
     t0 = time.perf_counter()
@@ -85,7 +85,10 @@ def main() -> None:
     args = parser.parse_args()
 
     info = machine_info()
-    print(f"# {info['date']}  commit {info['commit']}  {info['cpu']} x{info['affinity']}  python {info['python']}")
+    print(
+        f"# {info['date']}  commit {info['commit']}  {info['cpu']} x{info['affinity']}  python {info['python']}  "
+        f"load {info['load']}"
+    )
     store = "SQLite" if not args.db else args.db.split("://", 1)[0]
     with server_for(args.db) as server:
         client = server.client()
