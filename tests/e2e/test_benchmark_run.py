@@ -14,6 +14,9 @@ import pysam
 import pytest
 from openpyxl import load_workbook
 
+from genobatch.benchmark.sharding import measure_work
+from genobatch.cost.catalog import load_catalog
+
 pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "bench"
 
@@ -87,10 +90,27 @@ def test_cpu_plan_report_agrees_with_api_and_catches_a_perturbation(genobatch_se
     for target, values in times.items():
         assert math.isclose(float(rows[target]["runtime-s"]), statistics.median(values), rel_tol=1e-6), target
         assert rows[target]["shards"] == ("1" if target == "one-vcpu" else "2")
-    # The spot target is priced at the catalog's spot price for c6i.large, overhead included.
+    # The workbook: one sheet per pricing region, cheapest first, its figures recomputed from the API
+    # (instance run times), the data set (work) and the catalog (the spot price for the spot target).
     workbook = load_workbook(report / "benchmark.xlsx")
-    assert "us-east-1" in workbook.sheetnames
-    assert "Equivalence" in workbook.sheetnames
+    assert "us-east-1" in workbook.sheetnames and "Equivalence" in workbook.sheetnames
+    sheet = workbook["us-east-1"].iter_rows(values_only=True)
+    header = next(sheet)
+    table = {row[0]: dict(zip(header, row, strict=True)) for row in sheet if row[0]}
+    work = measure_work(sorted((tmp_path / "data" / "align").glob("sample*/reads_1.fastq.gz")), "reads")
+    spot = load_catalog().price("c6i.large", "us-east-1", "spot").value
+    assert table["c6i-large-spot"]["cost/hour [$]"] == pytest.approx(spot)
+    assert table["one-vcpu"]["cost/hour [$]"] == pytest.approx(0.0425)  # the plan's explicit price
+    costs = []
+    for target, values in times.items():
+        runtime_h = statistics.median(values) * 3.2989e8 / work / 3600
+        assert table[target]["runtime [h] per 30x human genome (median)"] == pytest.approx(runtime_h, rel=1e-6)
+        price = table[target]["cost/hour [$]"]
+        expected_cost = max(60, math.ceil(120 + runtime_h * 3600)) * price / 3600  # 60 s minimum, 120 s overhead
+        costs.append(expected_cost)
+        # median over repeats of a per-repeat ceil: within a second of the formula at the median run time
+        assert float(rows[target]["cost-per-workload"]) == pytest.approx(expected_cost, rel=1e-4)
+    assert list(table) == [t for _, t in sorted(zip(costs, times, strict=True))]  # sorted by cost per workload
     verdicts = re.findall(r'data-tool="minimap2" data-output="([^"]+)"\s+data-identical="(\w+)"', html)
     assert len(verdicts) == 4 and all(identical == "true" for _, identical in verdicts)
 

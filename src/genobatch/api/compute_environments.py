@@ -6,19 +6,12 @@ import uuid
 
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
+from genobatch.api.resources import check_new, require
 from genobatch.context import Context
 from genobatch.engine import apply_compute_environment
 from genobatch.store import catalog
 
 KIND = "compute-environment"
-MAX_COMPUTE_ENVIRONMENTS = 50
-
-
-def _require(ctx: Context, reference: str) -> dict:
-    document = catalog.get_document(ctx.conn, KIND, reference)
-    if document is None:
-        raise ClientException(f"computeEnvironment {reference} does not exist")
-    return document
 
 
 def _check_vcpus(resources: dict) -> None:
@@ -34,10 +27,7 @@ def _check_vcpus(resources: dict) -> None:
 
 def create_compute_environment(ctx: Context, request: dict) -> dict:
     name = request["computeEnvironmentName"]
-    if catalog.get_document(ctx.conn, KIND, name) is not None:
-        raise ClientException(f"Object already exists: computeEnvironment {name}")
-    if len(catalog.list_documents(ctx.conn, KIND)) >= MAX_COMPUTE_ENVIRONMENTS:
-        raise ClientException(f"Limit exceeded: at most {MAX_COMPUTE_ENVIRONMENTS} compute environments")
+    check_new(ctx, KIND, name)
     resources = request.get("computeResources")
     if request["type"] == "MANAGED":
         if not resources:
@@ -72,7 +62,7 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
 
 
 def update_compute_environment(ctx: Context, request: dict) -> dict:
-    document = dict(_require(ctx, request["computeEnvironment"]))
+    document = dict(require(ctx, KIND, request["computeEnvironment"]))
     if "state" in request:
         document["state"] = request["state"]
     if "computeResources" in request:
@@ -91,7 +81,7 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
 
 
 def delete_compute_environment(ctx: Context, request: dict) -> dict:
-    document = _require(ctx, request["computeEnvironment"])
+    document = require(ctx, KIND, request["computeEnvironment"])
     name, arn = document["computeEnvironmentName"], document["computeEnvironmentArn"]
     if document.get("state") != "DISABLED":
         raise ClientException(f"Cannot delete, computeEnvironment {name} is not DISABLED")

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
+from genobatch.api.resources import check_new, require
 from genobatch.context import Context
 from genobatch.engine import apply_job_queue
 from genobatch.store import catalog
 
 KIND = "job-queue"
-MAX_QUEUES = 50
 MAX_COMPUTE_ENVIRONMENTS_PER_QUEUE = 3
-
-
-def _require(ctx: Context, reference: str) -> dict:
-    document = catalog.get_document(ctx.conn, KIND, reference)
-    if document is None:
-        raise ClientException(f"jobQueue {reference} does not exist")
-    return document
 
 
 def _resolve_order(ctx: Context, order: list[dict]) -> list[dict]:
@@ -49,10 +42,7 @@ def _check_time_limit_actions(actions: list[dict]) -> None:
 
 def create_job_queue(ctx: Context, request: dict) -> dict:
     name = request["jobQueueName"]
-    if catalog.get_document(ctx.conn, KIND, name) is not None:
-        raise ClientException(f"Object already exists: jobQueue {name}")
-    if len(catalog.list_documents(ctx.conn, KIND)) >= MAX_QUEUES:
-        raise ClientException(f"Limit exceeded: at most {MAX_QUEUES} job queues")
+    check_new(ctx, KIND, name)
     if "schedulingPolicyArn" in request:
         raise ClientException("schedulingPolicyArn: fair-share scheduling policies are not supported yet")
     _check_time_limit_actions(request.get("jobStateTimeLimitActions", []))
@@ -75,7 +65,7 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
 
 
 def update_job_queue(ctx: Context, request: dict) -> dict:
-    document = dict(_require(ctx, request["jobQueue"]))
+    document = dict(require(ctx, KIND, request["jobQueue"]))
     if "schedulingPolicyArn" in request:
         raise ClientException("schedulingPolicyArn: fair-share scheduling policies are not supported yet")
     if "computeEnvironmentOrder" in request:
@@ -93,7 +83,7 @@ def update_job_queue(ctx: Context, request: dict) -> dict:
 
 def delete_job_queue(ctx: Context, request: dict) -> dict:
     """AWS requires the queue DISABLED first; its remaining jobs are terminated."""
-    document = _require(ctx, request["jobQueue"])
+    document = require(ctx, KIND, request["jobQueue"])
     name = document["jobQueueName"]
     if document.get("state") != "DISABLED":
         raise ClientException(f"Cannot delete, jobQueue {name} is not DISABLED")
