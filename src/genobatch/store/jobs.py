@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
@@ -27,8 +26,16 @@ def _state(job: Job) -> dict:
         "stop_reason": job.stop_reason,
         "summary": job.summary,
         "depends_on": [list(dep) for dep in job.depends_on],
-        "attempts": [{**asdict(a), "cpus": list(a.cpus), "gpus": list(a.gpus)} for a in job.attempts],
+        "attempts": [_attempt_document(a) for a in job.attempts],
     }
+
+
+def _attempt_document(attempt: Attempt) -> dict:
+    """An attempt as JSON-ready data. A shallow copy: ``asdict`` deep-copies info and usage on every
+    write, which showed up as a tenth of the engine's time with thousands of short jobs."""
+    document = {name: getattr(attempt, name) for name in _ATTEMPT_FIELDS}
+    document["cpus"], document["gpus"] = list(attempt.cpus), list(attempt.gpus)
+    return document
 
 
 def scheduling_spec(job: Job) -> dict:
