@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 
 from genobatch.backends.base import AttemptExited, AttemptSpec, AttemptStarted, BackendEvent
-from genobatch.backends.local import (
-    FAILED_TO_START,
-    OOM_REASON,
-    VANISHED_RESTART,
-    LocalBackend,
-    container_command,
-    container_name,
-    read_log,
-)
+from genobatch.backends.container import container_command, container_name
+from genobatch.backends.host import read_log
+from genobatch.backends.local import FAILED_TO_START, OOM_REASON, VANISHED_RESTART, LocalBackend
 
 PY = sys.executable
 HOST_CPUS = tuple(sorted(os.sched_getaffinity(0)))

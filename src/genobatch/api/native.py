@@ -17,7 +17,7 @@ from pathlib import Path
 from starlette.requests import Request
 
 from genobatch.api.errors import ClientException, UnknownOperationException
-from genobatch.backends.local import read_log
+from genobatch.backends.host import read_log
 from genobatch.cost.catalog import Catalog, CatalogError
 from genobatch.engine import Engine, now_ms
 from genobatch.run import Selector, price_catalog, summarize

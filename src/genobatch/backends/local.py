@@ -36,7 +36,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import selectors
 import shutil
 import signal
@@ -45,7 +44,6 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -59,6 +57,18 @@ from genobatch.backends.base import (
     BackendEvent,
     EventSink,
     Inventory,
+)
+from genobatch.backends.container import container_command, container_name
+from genobatch.backends.host import (
+    MARKER_ENV,
+    alive,
+    carries_marker,
+    find_wrapper,
+    is_wrapper_of,
+    mtime_ms,
+    parent_of,
+    probe_default_signal_env,
+    read_int,
 )
 from genobatch.backends.nvml import discover_gpus
 from genobatch.backends.usage import (
@@ -77,10 +87,8 @@ SHELL = "/bin/sh"
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
 WRAPPER_PID_FILE = "wrapper.pid"
 CHILD_PID_FILE = "child.pid"
-LOG_FILE = "output.log"
 SPEC_FILE = "attempt.json"
 OOM_MARKER = "oom_killed"  # written before an OOM kill, so the reason survives a restart
-MARKER_ENV = "GENOBATCH_ATTEMPT_DIR"  # identifies an attempt's processes in /proc/<pid>/environ
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 EXITED = "Essential container in task exited"
@@ -93,134 +101,10 @@ _MIB = 1024 * 1024
 # What a job inherits from the server's environment; everything else comes from its spec.
 _INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 _GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def container_name(job_id: str, attempt: int) -> str:
-    """The container name of an attempt: ``gb-<job id with unsafe characters as '-'>-<attempt>``."""
-    return f"gb-{_NAME_UNSAFE.sub('-', job_id)[:200]}-{attempt}"
-
-
-def container_command(
-    runtime: str, spec: AttemptSpec, *, name: str, workdir: str, env_keys: Iterable[str]
-) -> list[str]:
-    """The ``<runtime> run`` command line that runs ``spec`` in its image.
-
-    Variables are passed as ``-e KEY`` so their values come from the wrapper's environment and
-    never appear on a command line. GPUs are requested by host index (``--gpus "device=..."`` for
-    Docker, CDI devices for Podman); inside the container they are renumbered from 0, which is
-    why the host's ``CUDA_VISIBLE_DEVICES`` is not passed in for GPU jobs.
-    """
-    kind = os.path.basename(runtime)
-    cmd = [runtime, "run", "--rm", "--name", name]
-    if spec.cpus:
-        cmd += ["--cpuset-cpus", ",".join(map(str, spec.cpus))]
-    if spec.memory_mib > 0:
-        # memory-swap equal to memory: a hard limit without swap, as on AWS Batch.
-        cmd += ["--memory", f"{spec.memory_mib}m", "--memory-swap", f"{spec.memory_mib}m"]
-    if spec.gpus:
-        if kind == "podman":
-            for gpu in spec.gpus:
-                cmd += ["--device", f"nvidia.com/gpu={gpu}"]
-        else:
-            # Docker parses --gpus as CSV: a device list needs the inner quotes.
-            cmd += ["--gpus", '"device=' + ",".join(map(str, spec.gpus)) + '"']
-    for key in sorted(set(env_keys)):
-        cmd += ["-e", key]
-    cmd += ["-v", f"{workdir}:{workdir}", "-w", workdir, str(spec.image), *spec.command]
-    return cmd
-
-
-def read_log(attempt_dir: str, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
-    """Read an attempt's combined stdout/stderr from ``offset``; return (data, next offset).
-
-    A log that does not exist yet reads as empty, so callers can poll from the start.
-    """
-    try:
-        with open(os.path.join(attempt_dir, LOG_FILE), "rb") as fh:
-            fh.seek(max(0, offset))
-            data = fh.read() if limit is None else fh.read(max(0, limit))
-    except FileNotFoundError:
-        return b"", offset
-    return data, offset + len(data)
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as fh:
-            return int(fh.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _mtime_ms(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns // 1_000_000
-    except OSError:
-        return None
-
-
-def _is_wrapper_of(pid: int, attempt_dir: str) -> bool:
-    """True if ``pid`` runs wrapper.sh for ``attempt_dir`` (defeats pid reuse after a restart)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            args = [a.decode(errors="replace") for a in fh.read().split(b"\0")]
-    except OSError:
-        return False
-    for i, arg in enumerate(args[:-1]):
-        if os.path.basename(arg) == "wrapper.sh":
-            return args[i + 1] == attempt_dir
-    return False
-
-
-def _find_wrapper(attempt_dir: str) -> int | None:
-    """Look for the wrapper of ``attempt_dir`` among all processes (its pid file is missing)."""
-    for name in os.listdir("/proc"):
-        if name.isdigit() and _is_wrapper_of(int(name), attempt_dir):
-            return int(name)
-    return None
-
-
-def _carries_marker(pid: int, attempt_dir: str) -> bool:
-    """True if ``pid`` was started with this attempt's marker variable (so it is ours to kill)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            environ = fh.read()
-    except OSError:
-        return False
-    return f"{MARKER_ENV}={attempt_dir}".encode() in environ.split(b"\0")
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    return int(raw[raw.rfind(b")") + 2 :].split()[1])
-
-
-def _probe_default_signal_env() -> str:
-    """The path of an ``env`` that supports ``--default-signal`` (GNU coreutils >= 8.31), or ""."""
-    env = shutil.which("env")
-    if env is None:
-        return ""
-    try:
-        probe = subprocess.run([env, "--default-signal", "true"], capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return env if probe.returncode == 0 else ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 @dataclass(eq=False)
@@ -257,7 +141,7 @@ class _Attempt:
     def leader(self) -> int | None:
         """The command's pid (= its process group and session), read lazily for adopted ones."""
         if self.child_pid is None:
-            self.child_pid = _read_int(os.path.join(self.attempt_dir, CHILD_PID_FILE))
+            self.child_pid = read_int(os.path.join(self.attempt_dir, CHILD_PID_FILE))
         return self.child_pid
 
 
@@ -288,7 +172,7 @@ class LocalBackend(Backend):
         self._host_cpus = tuple(sorted(os.sched_getaffinity(0)))
         self._hostname = socket.gethostname()
         self._taskset = shutil.which("taskset")
-        self._resetenv = _probe_default_signal_env()
+        self._resetenv = probe_default_signal_env()
         self._runtime = shutil.which(container_runtime) if container_runtime else None
         if container_runtime and self._runtime is None:
             log.warning("container runtime %r not found on PATH; images run on the host", container_runtime)
@@ -380,11 +264,11 @@ class LocalBackend(Backend):
         record = read_exit_record(attempt_dir)
         if record is not None:
             return self._recovered(job_id, attempt, attempt_dir, record)
-        pid = _read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
+        pid = read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
         if pid is None and isinstance((info or {}).get("pid"), int):
             pid = info["pid"]
         if pid is None:
-            pid = _find_wrapper(attempt_dir)  # the server died before the wrapper wrote its pid
+            pid = find_wrapper(attempt_dir)  # the server died before the wrapper wrote its pid
         pidfd: int | None = None
         if pid is not None:
             try:
@@ -394,7 +278,7 @@ class LocalBackend(Backend):
             except OSError:
                 pidfd = None  # no pidfd support: the watcher polls
             # Checked after pidfd_open: if the pid is our wrapper now, the pidfd refers to it.
-            if pid is not None and not _is_wrapper_of(pid, attempt_dir):
+            if pid is not None and not is_wrapper_of(pid, attempt_dir):
                 if pidfd is not None:
                     os.close(pidfd)
                 pid = pidfd = None
@@ -409,7 +293,7 @@ class LocalBackend(Backend):
                 container=meta.get("container_name"),
                 state="running",
                 wrapper_pid=pid,
-                started_ms=_mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
+                started_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
             )
             att.leader()
             with self._lock:
@@ -420,7 +304,7 @@ class LocalBackend(Backend):
         record = read_exit_record(attempt_dir)
         if record is not None:
             return self._recovered(job_id, attempt, attempt_dir, record)
-        self._kill_orphans(attempt_dir, _read_int(os.path.join(attempt_dir, CHILD_PID_FILE)))
+        self._kill_orphans(attempt_dir, read_int(os.path.join(attempt_dir, CHILD_PID_FILE)))
         return AttemptExited(
             job_id=job_id,
             attempt=attempt,
@@ -640,7 +524,7 @@ class LocalBackend(Backend):
         usage = build_usage(
             UsageAccumulator(),
             record,
-            start_ms=_mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
+            start_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
             end_ms=record.mtime_ms,
             hostname=self._hostname,
         )
@@ -665,7 +549,7 @@ class LocalBackend(Backend):
         exit_code, reason, status = self._exit_fields(record, att.oom)
         end_ms = record.mtime_ms if record is not None else _now_ms()
         # Both ends from file times when possible: the same (coarse) clock, also after adoption.
-        start_ms = _mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or att.started_ms
+        start_ms = mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or att.started_ms
         usage = build_usage(
             att.usage,
             record,
@@ -718,7 +602,7 @@ class LocalBackend(Backend):
             except ProcessLookupError:
                 # Right after the fork the command has not called setsid yet: signal it alone,
                 # if it still is the wrapper's child (and so not a reused pid).
-                if att.wrapper_pid is not None and _parent_of(leader) == att.wrapper_pid:
+                if att.wrapper_pid is not None and parent_of(leader) == att.wrapper_pid:
                     os.kill(leader, sig)
         except ProcessLookupError:
             pass
@@ -754,7 +638,7 @@ class LocalBackend(Backend):
         if leader is None:
             return
         for proc in scan_processes().members(leader):
-            if _carries_marker(proc.pid, attempt_dir):
+            if carries_marker(proc.pid, attempt_dir):
                 with contextlib.suppress(OSError):
                     os.kill(proc.pid, signal.SIGKILL)
 
@@ -853,7 +737,7 @@ class LocalBackend(Backend):
                 if ended:
                     att.popen.returncode = os.waitstatus_to_exitcode(status)
             else:
-                ended = att.wrapper_pid is None or not _alive(att.wrapper_pid)
+                ended = att.wrapper_pid is None or not alive(att.wrapper_pid)
             if ended:
                 self._on_exit(att)
             else:
