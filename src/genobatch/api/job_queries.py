@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from genobatch.api.errors import ClientException
 from genobatch.api.job_detail import job_detail, job_summary
+from genobatch.api.resources import require
 from genobatch.context import Context
-from genobatch.store import catalog
 from genobatch.store import jobs as job_rows
 
 MAX_DESCRIBE = 100
@@ -83,10 +83,7 @@ def list_jobs(ctx: Context, request: dict) -> dict:
     if not 1 <= limit <= limit_cap:
         raise ClientException(f"maxResults must be between 1 and {limit_cap}")
     if request.get("jobQueue"):
-        queue = catalog.get_document(ctx.conn, "job-queue", request["jobQueue"])
-        if queue is None:
-            raise ClientException(f"jobQueue {request['jobQueue']} does not exist")
-        arguments["queue"] = queue["jobQueueName"]
+        arguments["queue"] = require(ctx, "job-queue", request["jobQueue"])["jobQueueName"]
         arguments["top_level"] = True  # array children are listed through arrayJobId only
     elif request.get("arrayJobId"):
         arguments["parent_id"] = request["arrayJobId"]

@@ -12,6 +12,7 @@ import uuid
 
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
+from genobatch.api.resources import require
 from genobatch.context import Context
 from genobatch.core.job import N_TO_N, SEQUENTIAL, Job
 from genobatch.core.status import JobStatus
@@ -30,9 +31,7 @@ def substitute(command: list[str], parameters: dict[str, str]) -> list[str]:
 
 
 def _queue(ctx: Context, reference: str) -> dict:
-    queue = catalog.get_document(ctx.conn, "job-queue", reference)
-    if queue is None:
-        raise ClientException(f"jobQueue {reference} does not exist")
+    queue = require(ctx, "job-queue", reference)
     if queue.get("state") != "ENABLED":
         raise ClientException(f"jobQueue {queue['jobQueueName']} is DISABLED and does not accept new jobs")
     return queue
