@@ -415,7 +415,11 @@ class LocalBackend(Backend):
         with self._lock:
             if att.state != "starting":
                 return
-            att.child_pid, att.started_ms, att.state = child_pid, _now_ms(), "running"
+            # The wrapper writes child.pid as the command starts, before reporting the pid: its mtime
+            # is the start, whereas this thread may read the pipe late on a busy host. The same
+            # timestamp is what reconcile and the usage record use.
+            started = mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or _now_ms()
+            att.child_pid, att.started_ms, att.state = child_pid, started, "running"
         info = {
             "pid": att.wrapper_pid,
             "child_pid": child_pid,
