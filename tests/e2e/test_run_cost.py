@@ -43,7 +43,9 @@ def test_run_summary_cost_matches_trace_and_declared_instance(genobatch_server, 
     assert summary["progress"] == {"jobs": {"SUCCEEDED": 2}, "total": 2, "samples": 2, "samplesDone": 2}
     trace = summary["trace"]
     assert {r["sample"] for r in trace} == {"s0", "s1"}
-    assert all(r["peak_rss"] >= 30 << 20 and r["realtime"] >= 1200 for r in trace), [(r["peak_rss"], r["realtime"], r["pct_cpu"]) for r in trace]
+    assert all(r["peak_rss"] >= 30 << 20 and r["realtime"] >= 1200 for r in trace), [
+        (r["peak_rss"], r["realtime"], r["pct_cpu"]) for r in trace
+    ]
     cost = summary["cost"]
     (environment,) = cost["computeEnvironments"]
     assert environment["instanceType"] == "m5.xlarge" and environment["purchase"] == "spot"
