@@ -10,12 +10,13 @@ Batching is also what makes thousands of short jobs cheap: one commit serves man
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from genobatch.store import jobs as job_rows
 log = logging.getLogger("genobatch.engine")
 BATCH_LIMIT = 2000
 LOCAL_POOL = "local"
+RETRY_DELAY_S = 1.0  # before a deferred backend event or a store reload is tried again
 
 
 def now_ms() -> int:
@@ -59,6 +61,7 @@ class Engine:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._spec_cache: dict[str, dict] = {}
+        self._deferred: list = []  # backend events whose commit failed: retried, never dropped
 
     # ----------------------------------------------------------------- public
     def start(self) -> None:
@@ -112,22 +115,20 @@ class Engine:
             batch = self._collect()
             if self._stopping.is_set():
                 break
-            try:
+            if batch:
                 self._process(batch)
-            except Exception:  # noqa: BLE001 - the engine must survive a bad batch
-                log.exception("engine batch failed; reloading state from the store")
-                for item in batch:
-                    if isinstance(item, _Call) and not item.future.done():
-                        item.future.set_exception(ServerException("internal error; the request was not applied"))
-                self._reload()
 
     def _collect(self) -> list:
+        """Wait for work; return up to ``BATCH_LIMIT`` items, deferred backend events first."""
         deadline = self.scheduler.next_deadline()
         timeout = None if deadline is None else max(0.0, (deadline - now_ms()) / 1000)
+        batch, self._deferred = self._deferred, []
+        if batch:
+            timeout = RETRY_DELAY_S if timeout is None else min(timeout, RETRY_DELAY_S)
         try:
-            batch = [self._inbox.get(timeout=timeout)]
+            batch.append(self._inbox.get(timeout=timeout))
         except queue.Empty:
-            return []
+            return batch
         while len(batch) < BATCH_LIMIT:
             try:
                 batch.append(self._inbox.get_nowait())
@@ -136,16 +137,44 @@ class Engine:
         return [item for item in batch if item is not None]
 
     def _process(self, batch: list) -> None:
+        """Commit the batch as one transaction; if that fails, isolate the item that broke it.
+
+        A failed commit leaves the in-memory scheduler ahead of the store, so it is rebuilt from
+        the store and every item is retried alone: each call then succeeds or fails by itself,
+        and a backend event whose commit keeps failing is deferred and retried, never dropped.
+        """
+        try:
+            committed = self._commit(batch)
+        except Exception:  # noqa: BLE001 - one bad item must not harm the others
+            log.exception("engine batch of %d items failed; retrying each item alone", len(batch))
+            self._reload()
+            for item in batch:
+                self._process_alone(item)
+            return
+        self._after_commit(*committed)
+
+    def _process_alone(self, item: object) -> None:
+        try:
+            committed = self._commit([item])
+        except Exception:  # noqa: BLE001 - answered or deferred below, never lost
+            log.exception("engine item failed alone: %s", _describe(item))
+            self._reload()
+            if isinstance(item, _Call):
+                _settle(item.future, ServerException("internal error; the request was not applied"), False)
+            else:
+                self._deferred.append(item)
+            return
+        self._after_commit(*committed)
+
+    def _commit(self, batch: list) -> tuple[Context, list[tuple[Future, object, bool]]]:
+        """Apply the batch to the scheduler and write it in one transaction (no side effects)."""
         now = now_ms()
         results: list[tuple[Future, object, bool]] = []
         with self.database.begin() as conn:
             ctx = Context(conn, self.settings, now, self.scheduler, allocate_seq=self.next_seq)
             for item in batch:
                 if isinstance(item, _Call):
-                    try:
-                        results.append((item.future, item.handler(ctx, item.request), True))
-                    except ApiError as error:
-                        results.append((item.future, error, False))
+                    results.append((item.future, *_apply_call(ctx, item)))
                 else:
                     self._apply_backend_event(ctx, item)
             ctx.actions.extend(self.scheduler.tick(now))
@@ -153,12 +182,13 @@ class Engine:
             new_ids = {job.id for job, *_ in ctx.new_jobs}
             job_rows.insert_jobs(conn, ctx.new_jobs)
             job_rows.update_jobs(conn, [job for job in self.scheduler.take_dirty() if job.id not in new_ids])
+        return ctx, results
+
+    def _after_commit(self, ctx: Context, results: list[tuple[Future, object, bool]]) -> None:
+        """Answer the callers and start or stop attempts: only what is durable has effects."""
         self.scheduler.evict_final()
         for future, value, ok in results:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            _settle(future, value, ok)
         self._dispatch(ctx.actions)
 
     def _apply_backend_event(self, ctx: Context, event: object) -> None:
@@ -235,10 +265,60 @@ class Engine:
                 self._inbox.put(outcome)
 
     def _reload(self) -> None:
-        """Rebuild the scheduler from the store after a failed batch (attempts keep running)."""
-        self.scheduler = Scheduler()
-        self._spec_cache.clear()
-        self._load()
+        """Rebuild the scheduler from the store after a failed commit.
+
+        Attempts keep running: the backend still reports their events, and the events of the
+        failed batch are retried. Each in-flight attempt is reconciled with the backend as after
+        a restart, so one the backend already settled is not left RUNNING (duplicates of an
+        event are ignored by the scheduler). A store that cannot be read is retried until it can.
+        """
+        while not self._stopping.is_set():
+            self.scheduler = Scheduler()
+            self._spec_cache.clear()
+            try:
+                in_flight = self._load()
+            except Exception:  # noqa: BLE001 - the store may be briefly unavailable
+                log.exception("could not reload state from the store; retrying")
+                time.sleep(RETRY_DELAY_S)
+                continue
+            self._reconcile(in_flight)
+            return
+
+
+def _apply_call(ctx: Context, call: _Call) -> tuple[object, bool]:
+    """Run one write handler inside a savepoint: a refused request leaves no trace in the store.
+
+    A handler validates before it touches the scheduler, so an ``ApiError`` changes nothing in
+    memory either. Any other exception is a bug: it propagates, and the engine isolates the call.
+    """
+    savepoint = ctx.conn.begin_nested()
+    new_jobs, actions = len(ctx.new_jobs), len(ctx.actions)
+    try:
+        result = call.handler(ctx, call.request)
+    except ApiError as error:
+        savepoint.rollback()
+        del ctx.new_jobs[new_jobs:], ctx.actions[actions:]
+        return error, False
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return result, True
+
+
+def _settle(future: Future, value: object, ok: bool) -> None:
+    """Resolve a caller's future unless the caller already gave up (a cancelled HTTP request)."""
+    with contextlib.suppress(InvalidStateError):
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _describe(item: object) -> str:
+    if isinstance(item, _Call):
+        return f"call {getattr(item.handler, '__name__', item.handler)}"
+    return repr(item)
 
 
 def apply_compute_environment(scheduler: Scheduler, document: dict) -> None:

@@ -246,8 +246,8 @@ class Scheduler:
         """The attempt ended: success, retry or failure."""
         job = self.jobs.get(job_id)
         current = job.current if job else None
-        if current is None or current.number != attempt:
-            return  # a late duplicate, or an attempt already settled
+        if current is None or current.number != attempt or current.finished:
+            return  # a late duplicate (e.g. from reconciling after a reload), or already settled
         # Clocks of different threads: a very short command can be reaped before its start was
         # stamped. An attempt never stops before it started.
         at = max(at, current.started_at or at)

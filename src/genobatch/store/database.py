@@ -20,6 +20,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # Let SQLAlchemy, not the sqlite3 module, open transactions (see _sqlite_begin): the module's
+    # implicit BEGIN is issued only before DML, so a SAVEPOINT as the first statement would start
+    # (and its RELEASE commit) a transaction of its own, breaking the engine's per-call savepoints.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection) -> None:  # noqa: ANN001 - SQLAlchemy Connection
+    connection.exec_driver_sql("BEGIN")
 
 
 def open_database(url: str) -> Engine:
@@ -30,6 +38,7 @@ def open_database(url: str) -> Engine:
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     migrate(engine)
