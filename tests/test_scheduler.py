@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from genobatch.core.job import DEPENDENCY_FAILED, N_TO_N, RESOURCE_MISCONFIGURATION, TIMEOUT_REASON, Job, Resources
+from genobatch.core.job import (
+    DEPENDENCY_FAILED,
+    MAX_RESOURCE,
+    N_TO_N,
+    RESOURCE_MISCONFIGURATION,
+    TIMEOUT_REASON,
+    Job,
+    Resources,
+)
 from genobatch.core.pool import HostPool
 from genobatch.core.retry import ExitInfo, decide, glob_matches
 from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
@@ -246,7 +254,8 @@ def test_job_that_can_never_fit_gets_misconfiguration_reason_at_once():
     scheduler = make(cpus=2)
     huge = job("huge", resources=Resources(vcpus=64))
     scheduler.submit([huge], {}, 0)
-    assert huge.status == S.RUNNABLE and huge.status_reason.startswith(RESOURCE_MISCONFIGURATION)
+    # More vCPUs than the compute environment's maxvCpus: AWS's COMPUTE_ENVIRONMENT_MAX_RESOURCE.
+    assert huge.status == S.RUNNABLE and huge.status_reason.startswith(MAX_RESOURCE + " - ")
     assert scheduler.schedule(0) == []
     scheduler.set_pool(HostPool("big", tuple(range(64)), 1 << 20))
     scheduler.set_compute_environment("ce2", "big", 64, True)
@@ -286,7 +295,7 @@ def test_restore_reserves_capacity_of_in_flight_attempts():
 
 def test_queue_time_limit_cancels_a_job_that_can_never_fit():
     scheduler = make(cpus=2)
-    scheduler.set_queue("q", 1, ["ce"], True, {RESOURCE_MISCONFIGURATION: 600})
+    scheduler.set_queue("q", 1, ["ce"], True, {MAX_RESOURCE: 600})
     huge = job("huge", resources=Resources(vcpus=64))
     scheduler.submit([huge], {}, 1_000)
     assert scheduler.next_deadline() == 601_000
@@ -294,4 +303,95 @@ def test_queue_time_limit_cancels_a_job_that_can_never_fit():
     assert huge.status == S.RUNNABLE
     scheduler.tick(601_000)
     assert huge.status == S.FAILED and huge.is_cancelled
-    assert huge.status_reason.startswith(RESOURCE_MISCONFIGURATION)
+    assert huge.status_reason == f"Canceled by JobStateTimeLimit action due to reason: {MAX_RESOURCE}"
+
+
+def test_runnable_reason_code_tells_max_vcpus_from_an_instance_too_small():
+    # maxvCpus 2 on a 4-CPU host with 8 GiB: 3 vCPUs exceed maxvCpus only; 16 GiB exceeds the host.
+    scheduler = make(cpus=4, max_vcpus=2)
+    over_max, over_host = job("cpu", resources=Resources(vcpus=3)), job("mem", resources=Resources(1, 16384))
+    scheduler.submit([over_max, over_host], {}, 0)
+    assert over_max.status_reason.startswith(MAX_RESOURCE + " - ")
+    assert over_host.status_reason.startswith(RESOURCE_MISCONFIGURATION + " - ")
+    # Raising maxvCpus frees the first; the second stays held for its own reason.
+    scheduler.set_compute_environment("ce", "local", 4, True)
+    assert over_max.status_reason is None and [s.job_id for s in scheduler.schedule(1)] == ["cpu"]
+    assert over_host.status_reason.startswith(RESOURCE_MISCONFIGURATION)
+
+
+def test_time_limit_acts_only_on_its_own_reason_and_on_limits_set_later():
+    scheduler = make(cpus=4, max_vcpus=2)
+    scheduler.set_queue("q", 1, ["ce"], True, {RESOURCE_MISCONFIGURATION: 600})
+    over_max, over_host = job("cpu", resources=Resources(vcpus=3)), job("mem", resources=Resources(1, 16384))
+    scheduler.submit([over_max, over_host], {}, 0)
+    scheduler.tick(600_000)
+    assert over_host.status == S.FAILED and over_host.is_cancelled
+    assert over_host.status_reason == f"Canceled by JobStateTimeLimit action due to reason: {RESOURCE_MISCONFIGURATION}"
+    assert over_max.status == S.RUNNABLE  # no action for MAX_RESOURCE on this queue
+    # UpdateJobQueue adds one: it counts from when the job was parked, so it is due at once.
+    scheduler.set_queue("q", 1, ["ce"], True, {MAX_RESOURCE: 700})
+    assert scheduler.next_deadline() == 700_000
+    scheduler.tick(700_000)
+    assert over_max.status == S.FAILED
+    assert over_max.status_reason == f"Canceled by JobStateTimeLimit action due to reason: {MAX_RESOURCE}"
+
+
+def test_raised_time_limit_is_not_applied_at_the_old_deadline():
+    scheduler = make(cpus=2)
+    scheduler.set_queue("q", 1, ["ce"], True, {MAX_RESOURCE: 600})
+    huge = job("huge", resources=Resources(vcpus=64))
+    scheduler.submit([huge], {}, 0)
+    scheduler.set_queue("q", 1, ["ce"], True, {MAX_RESOURCE: 1200})
+    scheduler.tick(600_000)
+    assert huge.status == S.RUNNABLE
+    scheduler.tick(1_200_000)
+    assert huge.status == S.FAILED
+
+
+def test_cancel_of_a_pending_job_waits_for_its_dependencies():
+    scheduler = make(cpus=1)
+    first, waiting = job("first"), job("waiting", depends_on=(("first", None),))
+    scheduler.submit([first, waiting], {}, 0)
+    scheduler.schedule(0)
+    scheduler.started("first", 1, 1, {})
+    scheduler.cancel("waiting", "not needed", 2)
+    # API_CancelJob: a PENDING job is cancelled after all its dependencies complete.
+    assert waiting.status == S.PENDING and waiting.is_cancelled
+    scheduler.exited("first", 1, 3, OK, {})
+    assert waiting.status == S.FAILED and waiting.status_reason == "not needed" and not waiting.attempts
+    assert scheduler.schedule(4) == []
+
+
+def test_cancelled_pending_job_keeps_the_cancel_reason_when_a_dependency_fails():
+    scheduler = make(cpus=1)
+    first, waiting = job("first"), job("waiting", depends_on=(("first", None),))
+    scheduler.submit([first, waiting], {}, 0)
+    scheduler.schedule(0)
+    scheduler.started("first", 1, 1, {})
+    scheduler.cancel("waiting", "not needed", 2)
+    scheduler.exited("first", 1, 3, fail(), {})
+    assert waiting.status == S.FAILED and waiting.status_reason == "not needed" and waiting.is_cancelled
+
+
+def test_cancel_of_a_pending_array_parent_ends_when_its_children_complete():
+    scheduler = make(cpus=1)
+    records = array("arr", 3, deps=[("", "SEQUENTIAL")])
+    scheduler.submit(records, {}, 0)
+    parent = records[0]
+    (start,) = scheduler.schedule(0)
+    scheduler.started(start.job_id, 1, 1, {})
+    scheduler.cancel("arr", "stop", 2)
+    assert parent.is_cancelled and parent.status == S.PENDING
+    assert [c.status for c in records[1:]] == [S.RUNNING, S.PENDING, S.PENDING]
+    scheduler.exited("arr:0", 1, 3, OK, {})
+    assert [c.status for c in records[1:]] == [S.SUCCEEDED, S.FAILED, S.FAILED]
+    assert records[2].status_reason == "stop" and parent.status == S.FAILED
+    assert parent.summary_updated_at == 3
+
+
+def test_restore_settles_a_cancelled_pending_job_whose_dependency_finished():
+    scheduler = make(cpus=1)
+    waiting = job("waiting", depends_on=(("gone", None),))
+    waiting.status, waiting.is_cancelled, waiting.stop_reason = S.PENDING, True, "not needed"
+    scheduler.restore([waiting], {"gone": S.SUCCEEDED})
+    assert waiting.status == S.FAILED and waiting.status_reason == "not needed"

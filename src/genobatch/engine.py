@@ -226,7 +226,17 @@ class Engine:
         job = self.scheduler.jobs[action.job_id]
         spec = self._spec_of(job.parent_id or job.id)
         container = spec.get("container", {})
-        environment = {item["name"]: item["value"] for item in container.get("environment", [])}
+        # What Amazon ECS sets in every task (ECS developer guide, "Amazon ECS environment
+        # variables"), as far as it holds here: the platform and the region. The job's own values
+        # win, as a task definition's do; metadata and credential endpoints are not served, so their
+        # variables are not set. Tools read AWS_EXECUTION_ENV unguarded (Metaflow's @batch).
+        platform = "AWS_ECS_FARGATE" if "FARGATE" in spec.get("platformCapabilities", ()) else "AWS_ECS_EC2"
+        environment = {
+            "AWS_EXECUTION_ENV": platform,
+            "AWS_REGION": self.settings.region,
+            "AWS_DEFAULT_REGION": self.settings.region,
+        }
+        environment.update((item["name"], item["value"]) for item in container.get("environment", []))
         environment.update(
             AWS_BATCH_JOB_ID=job.id,
             AWS_BATCH_JOB_ATTEMPT=str(action.attempt),

@@ -183,9 +183,11 @@ def test_cancel_and_terminate_in_every_state(batch):
     batch.cancel_job(jobId=runnable, reason="cancel runnable")
     batch.cancel_job(jobId=array, reason="cancel array")
     batch.cancel_job(jobId=running[0], reason="cancel running")  # left alone
-    for job_id, reason in ((pending, "cancel pending"), (runnable, "cancel runnable")):
-        detail = wait_for(batch, job_id)
-        assert detail["status"] == "FAILED" and detail["isCancelled"] and detail["statusReason"] == reason
+    detail = wait_for(batch, runnable)
+    assert detail["status"] == "FAILED" and detail["isCancelled"] and detail["statusReason"] == "cancel runnable"
+    # API_CancelJob: a PENDING job is cancelled only once its dependencies complete.
+    detail = batch.describe_jobs(jobs=[pending])["jobs"][0]
+    assert detail["status"] == "PENDING" and detail["isCancelled"]
     parent = wait_for(batch, array)
     assert parent["status"] == "FAILED" and parent["arrayProperties"]["statusSummary"]["FAILED"] == 3
     assert batch.describe_jobs(jobs=[running[0]])["jobs"][0]["status"] == "RUNNING"
@@ -194,6 +196,8 @@ def test_cancel_and_terminate_in_every_state(batch):
     detail = wait_for(batch, running[0], timeout=40)
     assert detail["status"] == "FAILED" and detail["isTerminated"]
     assert detail["statusReason"] == "terminate running"
+    detail = wait_for(batch, pending)
+    assert detail["status"] == "FAILED" and detail["isCancelled"] and detail["statusReason"] == "cancel pending"
     batch.terminate_job(jobId=running[1], reason="done")
     finished = wait_for(batch, running[1], timeout=40)
     # Terminating or cancelling a finished job succeeds and changes nothing.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
 from genobatch.api.resources import check_new, require
@@ -12,6 +13,21 @@ from genobatch.engine import apply_compute_environment
 from genobatch.store import catalog
 
 KIND = "compute-environment"
+FARGATE_TYPES = ("FARGATE", "FARGATE_SPOT")
+#: UpdatePolicy's documented defaults, which DescribeComputeEnvironments reports when none was set.
+DEFAULT_UPDATE_POLICY = {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
+
+
+def _with_defaults(resources: dict) -> dict:
+    """computeResources as AWS reports them: ``subnets`` is a required member of the output shape,
+    and EC2/SPOT environments always carry min/desired vCPUs (``desiredvCpus`` starts at
+    ``minvCpus``; Fargate environments have neither)."""
+    resources = {"subnets": [], **resources}
+    if resources.get("type") in FARGATE_TYPES:
+        return resources
+    resources = {"minvCpus": 0, **resources}
+    resources.setdefault("desiredvCpus", resources["minvCpus"])
+    return resources
 
 
 def _check_vcpus(resources: dict) -> None:
@@ -28,6 +44,9 @@ def _check_vcpus(resources: dict) -> None:
 def create_compute_environment(ctx: Context, request: dict) -> dict:
     name = request["computeEnvironmentName"]
     check_new(ctx, KIND, name)
+    limits.refuse_unsupported(
+        request, {"eksConfiguration": "Amazon EKS compute environments are not supported by genobatch"}
+    )
     resources = request.get("computeResources")
     if request["type"] == "MANAGED":
         if not resources:
@@ -48,9 +67,10 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
         "serviceRole": request.get("serviceRole", ""),
         "uuid": str(uuid.uuid4()),
         "containerOrchestrationType": "ECS",
+        "updatePolicy": dict(DEFAULT_UPDATE_POLICY),
     }
     if resources:
-        document["computeResources"] = resources
+        document["computeResources"] = _with_defaults(resources)
     if "unmanagedvCpus" in request:
         document["unmanagedvCpus"] = request["unmanagedvCpus"]
     if "context" in request:
@@ -67,8 +87,14 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
         document["state"] = request["state"]
     if "computeResources" in request:
         merged = {**document.get("computeResources", {}), **request["computeResources"]}
+        if "desiredvCpus" in merged and "desiredvCpus" not in request["computeResources"]:
+            # Batch moves desiredvCpus itself; keep it inside the new bounds rather than refuse them.
+            low, high = merged.get("minvCpus", 0), merged.get("maxvCpus", merged["desiredvCpus"])
+            merged["desiredvCpus"] = min(max(merged["desiredvCpus"], low), high)
         _check_vcpus(merged)
         document["computeResources"] = merged
+    if "updatePolicy" in request:
+        document["updatePolicy"] = {**document.get("updatePolicy", DEFAULT_UPDATE_POLICY), **request["updatePolicy"]}
     for key in ("unmanagedvCpus", "serviceRole", "context"):
         if key in request:
             document[key] = request[key]
@@ -101,4 +127,8 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
 
 def describe_compute_environments(ctx: Context, request: dict) -> dict:
     documents = catalog.list_documents(ctx.conn, KIND, request.get("computeEnvironments", []))
+    # Environments stored by earlier versions get the same documented defaults on the way out.
+    for document in documents:
+        if "computeResources" in document:
+            document["computeResources"] = _with_defaults(document["computeResources"])
     return paged_response(documents, request, "computeEnvironments")

@@ -8,11 +8,19 @@ from genobatch.context import Context
 from genobatch.store import catalog
 
 MAX_DEFINITION_BYTES = 24 * 1024
+#: Members for kinds of job genobatch does not run; refused rather than ignored.
+UNSUPPORTED_DEFINITION = {
+    "nodeProperties": "multi-node parallel jobs are not supported by genobatch",
+    "eksProperties": "Amazon EKS jobs are not supported by genobatch; use containerProperties",
+    "ecsProperties": "multi-container (ecsProperties) jobs are not supported by genobatch; use containerProperties",
+    "consumableResourceProperties": "consumable resources are not supported by genobatch",
+}
 
 
 def register_job_definition(ctx: Context, request: dict) -> dict:
     name = request["jobDefinitionName"]
     limits.check_name("jobDefinitionName", name)
+    limits.refuse_unsupported(request, UNSUPPORTED_DEFINITION)
     if request["type"] != "container":
         raise ClientException(f"type {request['type']}: only 'container' job definitions are supported")
     container = request.get("containerProperties")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from genobatch.core.status import JobStatus
 
 STATUSES = [status.value for status in JobStatus]
@@ -21,8 +23,28 @@ def log_stream_name(row: dict, attempt: int) -> str:
     return f"{definition_name}/default/{row['id']}/{attempt}"
 
 
-def _attempt_detail(row: dict, attempt: dict) -> dict:
-    container = {"logStreamName": log_stream_name(row, attempt["number"])}
+def _ecs_arns(row: dict, attempt: dict, region_account_arn: str) -> dict:
+    """``taskArn`` and ``containerInstanceArn`` of an attempt, in the compute environment's cluster.
+
+    Every attempt gets a task ARN once STARTING (API AttemptContainerDetail). genobatch runs no ECS,
+    so these are stable names it mints: the task from the job id and attempt number, the container
+    instance from the host that ran it.
+    """
+    ecs = region_account_arn.replace(":batch:", ":ecs:").removesuffix("job/")
+    cluster = attempt.get("compute_environment") or "default"
+    task = uuid.uuid5(uuid.NAMESPACE_URL, f"{row['id']}/{attempt['number']}").hex
+    host = uuid.uuid5(uuid.NAMESPACE_DNS, (attempt.get("info") or {}).get("hostname") or "localhost").hex
+    return {
+        "taskArn": f"{ecs}task/{cluster}/{task}",
+        "containerInstanceArn": f"{ecs}container-instance/{cluster}/{host}",
+    }
+
+
+def _attempt_detail(row: dict, attempt: dict, region_account_arn: str) -> dict:
+    container = {
+        "logStreamName": log_stream_name(row, attempt["number"]),
+        **_ecs_arns(row, attempt, region_account_arn),
+    }
     if attempt.get("exit_code") is not None:
         container["exitCode"] = attempt["exit_code"]
     if attempt.get("reason"):
@@ -36,7 +58,10 @@ def _array_properties(row: dict) -> dict | None:
     state, spec = row["state"], row["spec"]
     if state.get("summary") is not None:
         summary = {status: state["summary"].get(status, 0) for status in STATUSES}
-        return {"statusSummary": summary, "size": spec["arrayProperties"]["size"]}
+        array = {"statusSummary": summary, "size": spec["arrayProperties"]["size"]}
+        if state.get("summary_updated_at") is not None:
+            array["statusSummaryLastUpdatedAt"] = state["summary_updated_at"]
+        return array
     if row["array_index"] is not None:
         return {"index": row["array_index"], "size": spec["arrayProperties"]["size"]}
     return None
@@ -51,6 +76,7 @@ def job_detail(row: dict, region_account_arn: str) -> dict:
     if attempts:
         last = attempts[-1]
         container["logStreamName"] = log_stream_name(row, last["number"])
+        container.update(_ecs_arns(row, last, region_account_arn))
         if last.get("exit_code") is not None:
             container["exitCode"] = last["exit_code"]
         if last.get("reason"):
@@ -61,7 +87,7 @@ def job_detail(row: dict, region_account_arn: str) -> dict:
         "jobId": row["id"],
         "jobQueue": spec["jobQueue"],
         "status": row["status"],
-        "attempts": [_attempt_detail(row, a) for a in finished],
+        "attempts": [_attempt_detail(row, a, region_account_arn) for a in finished],
         "createdAt": row["created_at"],
         "retryStrategy": spec.get("retryStrategy") or {"attempts": 1},
         "dependsOn": [{"jobId": d[0], "type": d[1]} if d[1] else {"jobId": d[0]} for d in state.get("depends_on", [])]
@@ -106,7 +132,10 @@ def job_summary(row: dict, region_account_arn: str) -> dict:
         if attempts[-1].get("reason"):
             summary["container"]["reason"] = attempts[-1]["reason"]
     if state.get("summary") is not None:
-        summary["arrayProperties"] = {"size": spec["arrayProperties"]["size"]}
+        array = _array_properties(row)
+        summary["arrayProperties"] = {
+            key: array[key] for key in ("size", "statusSummary", "statusSummaryLastUpdatedAt") if key in array
+        }
     elif row["array_index"] is not None:
         summary["arrayProperties"] = {"index": row["array_index"], "size": spec["arrayProperties"]["size"]}
     return summary

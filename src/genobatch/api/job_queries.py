@@ -73,6 +73,10 @@ def list_jobs(ctx: Context, request: dict) -> dict:
     scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
     if len(scopes) != 1:
         raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be given")
+    if scopes == ["multiNodeJobId"]:
+        raise ClientException(
+            "multiNodeJobId is not supported: genobatch runs no multi-node parallel jobs, so no job has nodes to list"
+        )
     filters = request.get("filters", [])
     arguments = _filter_arguments(ctx, filters)
     status_applies = not filters or filters[0].get("name") == "SHARE_IDENTIFIER"
@@ -85,10 +89,8 @@ def list_jobs(ctx: Context, request: dict) -> dict:
     if request.get("jobQueue"):
         arguments["queue"] = require(ctx, "job-queue", request["jobQueue"])["jobQueueName"]
         arguments["top_level"] = True  # array children are listed through arrayJobId only
-    elif request.get("arrayJobId"):
-        arguments["parent_id"] = request["arrayJobId"]
     else:
-        return {"jobSummaryList": []}  # multi-node jobs are not supported: none exist
+        arguments["parent_id"] = request["arrayJobId"]
     try:
         rows, token = job_rows.list_rows(ctx.conn, after_token=request.get("nextToken"), limit=limit, **arguments)
     except ValueError as error:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
 from genobatch.api.resources import check_new, require
 from genobatch.context import Context
+from genobatch.core.job import TIME_LIMIT_REASONS
 from genobatch.engine import apply_job_queue
 from genobatch.store import catalog
 
 KIND = "job-queue"
 MAX_COMPUTE_ENVIRONMENTS_PER_QUEUE = 3
+UNSUPPORTED_QUEUE = {
+    "serviceEnvironmentOrder": "service environments (SageMaker Training) are not supported by genobatch",
+}
 
 
 def _resolve_order(ctx: Context, order: list[dict]) -> list[dict]:
@@ -34,19 +39,50 @@ def _resolve_order(ctx: Context, order: list[dict]) -> list[dict]:
     return resolved
 
 
+def _queue_type(ctx: Context, order: list[dict], requested: str | None) -> str:
+    """``ECS_FARGATE`` for Fargate compute environments, else ``ECS`` (API JobQueueDetail.jobQueueType)."""
+    fargate = False
+    for item in order:
+        document = catalog.get_document(ctx.conn, "compute-environment", item["computeEnvironment"]) or {}
+        fargate = fargate or (document.get("computeResources") or {}).get("type") in ("FARGATE", "FARGATE_SPOT")
+    derived = "ECS_FARGATE" if fargate else "ECS"
+    if requested is not None and requested != derived:
+        raise ClientException(
+            f"jobQueueType {requested} does not match the queue's compute environments, which make it {derived}"
+        )
+    return derived
+
+
 def _check_time_limit_actions(actions: list[dict]) -> None:
-    for action in actions:
+    """The User Guide's rules: RUNNABLE only, CANCEL only (TERMINATE is for SageMaker service
+    environments), and only the reasons that support automatic remediation."""
+    for index, action in enumerate(actions):
+        field = f"jobStateTimeLimitActions[{index}]"
         if not 600 <= action["maxTimeSeconds"] <= 86400:
-            raise ClientException("jobStateTimeLimitActions.maxTimeSeconds must be between 600 and 86400")
+            raise ClientException(f"{field}.maxTimeSeconds must be between 600 and 86400")
+        if action["state"] != "RUNNABLE":
+            raise ClientException(f"{field}.state must be RUNNABLE, got {action['state']!r}")
+        if action["action"] != "CANCEL":
+            raise ClientException(
+                f"{field}.action {action['action']!r} is not supported: job queues of ECS compute environments "
+                "support only CANCEL (TERMINATE is for SageMaker Training service environments)"
+            )
+        if action["reason"] not in TIME_LIMIT_REASONS:
+            raise ClientException(
+                f"{field}.reason {action['reason'][:200]!r} does not support jobStateTimeLimitActions; "
+                f"use one of {', '.join(TIME_LIMIT_REASONS)}"
+            )
 
 
 def create_job_queue(ctx: Context, request: dict) -> dict:
     name = request["jobQueueName"]
     check_new(ctx, KIND, name)
+    limits.refuse_unsupported(request, UNSUPPORTED_QUEUE)
     if "schedulingPolicyArn" in request:
         raise ClientException("schedulingPolicyArn: fair-share scheduling policies are not supported yet")
     _check_time_limit_actions(request.get("jobStateTimeLimitActions", []))
     arn = ctx.arn("job-queue", name)
+    order = _resolve_order(ctx, request["computeEnvironmentOrder"])
     document = {
         "jobQueueName": name,
         "jobQueueArn": arn,
@@ -54,7 +90,8 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
         "status": "VALID",
         "statusReason": "JobQueue Healthy",
         "priority": request["priority"],
-        "computeEnvironmentOrder": _resolve_order(ctx, request["computeEnvironmentOrder"]),
+        "computeEnvironmentOrder": order,
+        "jobQueueType": _queue_type(ctx, order, request.get("jobQueueType")),
         "tags": request.get("tags", {}),
         "jobStateTimeLimitActions": request.get("jobStateTimeLimitActions", []),
     }
@@ -66,10 +103,12 @@ def create_job_queue(ctx: Context, request: dict) -> dict:
 
 def update_job_queue(ctx: Context, request: dict) -> dict:
     document = dict(require(ctx, KIND, request["jobQueue"]))
+    limits.refuse_unsupported(request, UNSUPPORTED_QUEUE)
     if "schedulingPolicyArn" in request:
         raise ClientException("schedulingPolicyArn: fair-share scheduling policies are not supported yet")
     if "computeEnvironmentOrder" in request:
         document["computeEnvironmentOrder"] = _resolve_order(ctx, request["computeEnvironmentOrder"])
+        document["jobQueueType"] = _queue_type(ctx, document["computeEnvironmentOrder"], None)
     if "jobStateTimeLimitActions" in request:
         _check_time_limit_actions(request["jobStateTimeLimitActions"])
         document["jobStateTimeLimitActions"] = request["jobStateTimeLimitActions"]

@@ -23,6 +23,14 @@ MAX_DEPENDENCIES = 20
 ARRAY_MIN, ARRAY_MAX = 2, 10_000
 MAX_PRIORITY = 9999
 REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")
+#: SubmitJob members for kinds of job genobatch does not run; refused rather than ignored.
+UNSUPPORTED_SUBMIT = {
+    "nodeOverrides": "multi-node parallel jobs are not supported by genobatch",
+    "eksPropertiesOverride": "Amazon EKS jobs are not supported by genobatch; use containerOverrides",
+    "ecsPropertiesOverride": "multi-container (ecsProperties) jobs are not supported by genobatch; "
+    "use containerOverrides",
+    "consumableResourcePropertiesOverride": "consumable resources are not supported by genobatch",
+}
 
 
 def substitute(command: list[str], parameters: dict[str, str]) -> list[str]:
@@ -38,6 +46,14 @@ def _queue(ctx: Context, reference: str) -> dict:
 
 
 def _definition(ctx: Context, reference: str) -> dict:
+    """Resolve ``name``, ``name:revision`` or an ARN with or without ``:revision``.
+
+    API_SubmitJob: "If the revision is not specified, then the latest active revision is used" -
+    for an ARN as for a name.
+    """
+    prefix = ctx.arn("job-definition", "")
+    if reference.startswith(prefix) and ":" not in reference[len(prefix) :]:
+        reference = reference[len(prefix) :]
     definition = catalog.find_definition(ctx.conn, reference)
     if definition is None:
         raise ClientException(f"jobDefinition {reference} does not exist or has no ACTIVE revision")
@@ -126,6 +142,7 @@ def _validate_scalars(request: dict, queue: dict) -> None:
 
 
 def submit_job(ctx: Context, request: dict) -> dict:
+    limits.refuse_unsupported(request, UNSUPPORTED_SUBMIT)
     queue = _queue(ctx, request["jobQueue"])
     _validate_scalars(request, queue)
     definition = _definition(ctx, request["jobDefinition"])
@@ -136,7 +153,9 @@ def submit_job(ctx: Context, request: dict) -> dict:
     retry = request.get("retryStrategy") or definition.get("retryStrategy") or {}
     timeout = request.get("timeout") or definition.get("timeout") or {}
     priority = request.get("schedulingPriorityOverride", definition.get("schedulingPriority", 0))
-    tags = {**(definition.get("tags", {}) if request.get("propagateTags") else {}), **request.get("tags", {})}
+    # API_SubmitJob: propagateTags "overrides the tag propagation setting in the job definition".
+    propagate = bool(request.get("propagateTags", definition.get("propagateTags", False)))
+    tags = {**(definition.get("tags", {}) if propagate else {}), **request.get("tags", {})}
 
     job_id = str(uuid.uuid4())
     job = Job(
@@ -163,7 +182,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
         "retryStrategy": retry,
         "timeout": timeout,
         "tags": tags,
-        "propagateTags": bool(request.get("propagateTags", False)),
+        "propagateTags": propagate,
         "platformCapabilities": definition.get("platformCapabilities", ["EC2"]),
         "schedulingPriority": priority,
         "scheduling": job_rows.scheduling_spec(job),

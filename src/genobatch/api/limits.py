@@ -104,3 +104,13 @@ def resources_of(container: dict) -> Resources:
         memory_mib=values.get("MEMORY", container.get("memory") or 2048),
         gpus=values.get("GPU", 0),
     )
+
+
+def refuse_unsupported(request: dict, unsupported: dict[str, str]) -> None:
+    """Refuse a request that sets a member genobatch cannot honour, rather than ignore it.
+
+    ``unsupported`` maps member names to why they are refused.
+    """
+    for member, why in unsupported.items():
+        if member in request:
+            raise ClientException(f"{member} is not supported: {why}")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from genobatch.api.errors import ClientException
 from genobatch.context import Context
 from genobatch.store import catalog
 
 #: Per kind: the field name in messages and the documented service limit.
 LIMITS = {"compute-environment": ("computeEnvironment", 50), "job-queue": ("jobQueue", 50)}
+#: API_CreateComputeEnvironment / API_CreateJobQueue: "up to 128 characters ... uppercase and
+#: lowercase letters, numbers, hyphens (-), and underscores (_)". The name ends up in an ARN, so a
+#: ``/`` or ``:`` would make that ARN ambiguous.
+RESOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def require(ctx: Context, kind: str, reference: str) -> dict:
@@ -19,8 +25,13 @@ def require(ctx: Context, kind: str, reference: str) -> dict:
 
 
 def check_new(ctx: Context, kind: str, name: str) -> None:
-    """A new resource's name is free and the service limit is not reached."""
+    """A new resource's name is well formed and free, and the service limit is not reached."""
     field, limit = LIMITS[kind]
+    if not RESOURCE_NAME.fullmatch(name):
+        shown = name if len(name) <= 64 else name[:64] + "..."
+        raise ClientException(
+            f"{field}Name {shown!r} is invalid: it must be 1-128 letters, numbers, hyphens and underscores"
+        )
     if catalog.get_document(ctx.conn, kind, name) is not None:
         raise ClientException(f"Object already exists: {field} {name}")
     if len(catalog.list_documents(ctx.conn, kind)) >= limit:

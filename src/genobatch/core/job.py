@@ -16,7 +16,22 @@ SEQUENTIAL = "SEQUENTIAL"
 
 DEPENDENCY_FAILED = "Dependent Job failed"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+# RUNNABLE status reason codes (User Guide, "Jobs stuck in a RUNNABLE status"). The first two are the
+# ones a local compute environment can produce; the others are accepted in jobStateTimeLimitActions
+# (AWS documents them as supporting automatic remediation) but never occur here.
 RESOURCE_MISCONFIGURATION = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
+MAX_RESOURCE = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
+TIME_LIMIT_REASONS = (
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+    MAX_RESOURCE,
+    RESOURCE_MISCONFIGURATION,
+    "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED",
+)
+
+
+def time_limit_cancel_reason(code: str) -> str:
+    """AWS's statusReason for a job cancelled by a job queue's ``jobStateTimeLimitActions``."""
+    return f"Canceled by JobStateTimeLimit action due to reason: {code}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +96,12 @@ class Job:
     stopped_at: int | None = None
     is_cancelled: bool = False
     is_terminated: bool = False
-    stop_reason: str | None = None  # set when TerminateJob asked a running attempt to stop
+    # Why the job is to stop, when it cannot stop at once: TerminateJob on a started attempt, or
+    # CancelJob on a PENDING job (which AWS cancels only once its dependencies complete).
+    stop_reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     summary: dict[str, int] | None = None  # array parents: children per status
+    summary_updated_at: int | None = None  # array parents: when ``summary`` last changed
     # Scheduler-internal bookkeeping, rebuilt on restore, never persisted.
     waiting_on: set[str] = field(default_factory=set)
     dependents: list[str] = field(default_factory=list)

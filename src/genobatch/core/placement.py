@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from genobatch.core.compute_environment import ComputeEnvironment
-from genobatch.core.job import Job, Resources
+from genobatch.core.job import MAX_RESOURCE, RESOURCE_MISCONFIGURATION, Job, Resources
 from genobatch.core.queue import JobQueue
 
 BACKFILL_WINDOW = 1000
@@ -73,10 +73,18 @@ def place(
     return placements
 
 
-def could_ever_run(need: Resources, queue: JobQueue, compute_environments: Mapping[str, ComputeEnvironment]) -> bool:
-    """Whether any compute environment of ``queue`` could run ``need`` when idle."""
-    return any(
-        compute_environments[name].could_ever_fit(need)
-        for name in queue.compute_environments
-        if name in compute_environments
-    )
+def never_runs_reason(
+    need: Resources, queue: JobQueue, compute_environments: Mapping[str, ComputeEnvironment]
+) -> str | None:
+    """None if a compute environment of ``queue`` could run ``need`` when idle; else AWS's reason code.
+
+    ``MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE`` when every compute environment's
+    ``maxvCpus`` is below the job's vCPUs; otherwise ``MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT``
+    (no compute environment has an instance - here, the host - that meets the requirement).
+    """
+    targets = [compute_environments[name] for name in queue.compute_environments if name in compute_environments]
+    if any(ce.could_ever_fit(need) for ce in targets):
+        return None
+    if targets and all(need.vcpus > ce.max_vcpus for ce in targets):
+        return MAX_RESOURCE
+    return RESOURCE_MISCONFIGURATION

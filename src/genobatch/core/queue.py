@@ -13,7 +13,8 @@ from genobatch.core.job import Job
 class JobQueue:
     """Runnable jobs ordered by (priority desc, submission order, array index).
 
-    ``parked`` holds RUNNABLE jobs that no compute environment of this queue could ever run; they
+    ``parked`` holds RUNNABLE jobs that no compute environment of this queue could ever run, each
+    with its RUNNABLE reason code and when it was parked (for ``jobStateTimeLimitActions``); they
     are reconsidered when the queue or its compute environments change.
     """
 
@@ -23,7 +24,7 @@ class JobQueue:
     enabled: bool = True
     time_limits: dict[str, int] = field(default_factory=dict)  # RUNNABLE reason -> seconds, then CANCEL
     runnable: SortedList = field(default_factory=SortedList)
-    parked: set[str] = field(default_factory=set)
+    parked: dict[str, tuple[str, int]] = field(default_factory=dict)  # job id -> (reason code, since ms)
 
     def add(self, job: Job) -> None:
         self.runnable.add((*job.sort_key(), job.id))

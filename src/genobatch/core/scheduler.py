@@ -22,15 +22,24 @@ from genobatch.core import retry
 from genobatch.core.compute_environment import ComputeEnvironment
 from genobatch.core.job import (
     DEPENDENCY_FAILED,
-    RESOURCE_MISCONFIGURATION,
+    MAX_RESOURCE,
     TIMEOUT_REASON,
     Attempt,
     Job,
+    time_limit_cancel_reason,
 )
-from genobatch.core.placement import could_ever_run, place
+from genobatch.core.placement import never_runs_reason, place
 from genobatch.core.pool import HostPool
 from genobatch.core.queue import JobQueue
-from genobatch.core.status import ACTIVE, CANCELLABLE, TERMINAL, JobStatus, check_transition
+from genobatch.core.status import (
+    ACTIVE,
+    CANCELLABLE,
+    CANCELLED_AT_ONCE,
+    CANCELLED_WHEN_DEPENDENCIES_DONE,
+    TERMINAL,
+    JobStatus,
+    check_transition,
+)
 
 S = JobStatus
 
@@ -101,8 +110,9 @@ class Scheduler:
     ) -> None:
         """Create or update a job queue; its runnable jobs are kept.
 
-        ``time_limits`` maps a RUNNABLE status reason to seconds after which a job held for that
-        reason is cancelled (``jobStateTimeLimitActions``).
+        ``time_limits`` maps a RUNNABLE reason code to seconds after which a job held for that
+        reason is cancelled (``jobStateTimeLimitActions``); a changed limit applies to jobs already
+        held, counted from when they were parked.
         """
         old = self.queues.get(name)
         queue = JobQueue(name, priority, tuple(compute_environments), enabled, dict(time_limits or {}))
@@ -129,6 +139,7 @@ class Scheduler:
             self.dirty.add(job.id)
             if job.is_array_parent:
                 job.summary = {status.value: 0 for status in JobStatus}
+                job.summary_updated_at = now
                 self._push(job, S.PENDING, None, now)
                 continue
             if job.parent_id is not None:
@@ -170,10 +181,9 @@ class Scheduler:
             if job.is_array_parent:
                 continue
             if job.status == S.PENDING:
-                if self._wire_dependencies(job, known):
-                    self._push(job, S.FAILED, DEPENDENCY_FAILED, job.created_at)
-                elif not job.waiting_on:
-                    self._push(job, S.RUNNABLE, None, job.created_at)
+                failed = self._wire_dependencies(job, known)
+                if failed or not job.waiting_on:
+                    self._dependencies_settled(job, failed, job.created_at)
             elif job.status == S.RUNNABLE:
                 self._enqueue(job, job.created_at)
             elif job.status in ACTIVE:
@@ -190,15 +200,26 @@ class Scheduler:
 
     # ----------------------------------------------------------------- user requests
     def cancel(self, job_id: str, reason: str, now: int) -> None:
-        """CancelJob: ends jobs that have not started; running ones are left alone."""
+        """CancelJob: ends jobs that have not started; running ones are left alone.
+
+        A PENDING job is only marked: it fails with ``reason`` once its dependencies complete
+        (API_CancelJob). An array parent ends when its children have.
+        """
         job = self.jobs.get(job_id)
         if job is None:
             return
         targets = self._children(job) if job.is_array_parent else [job]
+        if job.is_array_parent:
+            job.is_cancelled = True
+            self.dirty.add(job.id)
         for target in targets:
-            if target.status in CANCELLABLE:
+            if target.status in CANCELLED_AT_ONCE:
                 target.is_cancelled = True
                 self._push(target, S.FAILED, reason, now)
+            elif target.status in CANCELLED_WHEN_DEPENDENCIES_DONE and not target.is_cancelled:
+                target.is_cancelled = True
+                target.stop_reason = reason
+                self.dirty.add(target.id)
         self._drain(now)
 
     def terminate(self, job_id: str, reason: str, now: int) -> list[Action]:
@@ -278,9 +299,15 @@ class Scheduler:
             _, job_id = heapq.heappop(self._park_deadlines)
             job = self.jobs.get(job_id)
             queue = self.queues.get(job.queue) if job else None
-            if job is not None and queue is not None and job_id in queue.parked and job.status == S.RUNNABLE:
-                job.is_cancelled = True
-                self._push(job, S.FAILED, f"{RESOURCE_MISCONFIGURATION} - cancelled by the job queue's time limit", now)
+            parked = queue.parked.get(job_id) if queue is not None else None
+            if parked is None or job.status != S.RUNNABLE:
+                continue  # started, cancelled or no longer stuck since the deadline was set
+            code, since = parked
+            limit = queue.time_limits.get(code)
+            if limit is None or since + limit * 1000 > now:
+                continue  # the limit was removed or raised; a raised one has its own entry
+            job.is_cancelled = True
+            self._push(job, S.FAILED, time_limit_cancel_reason(code), now)
         self._drain(now)
         actions: list[Action] = []
         while self._deadlines and self._deadlines[0][0] <= now:
@@ -376,36 +403,52 @@ class Scheduler:
 
     def _enqueue(self, job: Job, now: int) -> None:
         queue = self.queues[job.queue]
-        if could_ever_run(job.resources, queue, self.compute_environments):
+        code = never_runs_reason(job.resources, queue, self.compute_environments)
+        if code is None:
             queue.add(job)
             self._placement_due = True
             return
-        queue.parked.add(job.id)
-        limit = queue.time_limits.get(RESOURCE_MISCONFIGURATION)
+        self._park(queue, job, code, now)
+
+    def _park(self, queue: JobQueue, job: Job, code: str, since: int) -> None:
+        """Hold a job no compute environment can run, with AWS's reason, and arm its time limit."""
+        queue.parked[job.id] = (code, since)
+        limit = queue.time_limits.get(code)
         if limit is not None:
-            heapq.heappush(self._park_deadlines, (now + limit * 1000, job.id))
-        job.status_reason = (
-            f"{RESOURCE_MISCONFIGURATION} - The job resource requirement ({job.resources.describe()}) "
-            f"is higher than that can be met by the compute environment(s) of job queue {job.queue}"
-        )
+            heapq.heappush(self._park_deadlines, (since + limit * 1000, job.id))
+        if code == MAX_RESOURCE:
+            detail = (
+                f"the maxvCpus of the compute environment(s) of job queue {job.queue} is smaller than "
+                f"the job's {job.resources.vcpus} vCPUs"
+            )
+        else:
+            detail = (
+                f"The job resource requirement ({job.resources.describe()}) is higher than that can be met "
+                f"by the compute environment(s) of job queue {job.queue}"
+            )
+        job.status_reason = f"{code} - {detail}"
         self.dirty.add(job.id)
 
     def _dequeue(self, job: Job) -> None:
         queue = self.queues.get(job.queue)
         if queue is not None:
             queue.remove(job)
-            queue.parked.discard(job.id)
+            queue.parked.pop(job.id, None)
 
     def _reconsider_parked(self) -> None:
         self._placement_due = True
         for queue in self.queues.values():
-            for job_id in list(queue.parked):
+            for job_id, (_, since) in list(queue.parked.items()):
                 job = self.jobs[job_id]
-                if could_ever_run(job.resources, queue, self.compute_environments):
-                    queue.parked.discard(job_id)
+                code = never_runs_reason(job.resources, queue, self.compute_environments)
+                if code is None:
+                    del queue.parked[job_id]
                     job.status_reason = None
                     self.dirty.add(job_id)
                     queue.add(job)
+                else:
+                    # The reason or the queue's limits may have changed; stale deadlines are skipped.
+                    self._park(queue, job, code, since)
 
     def _release(self, job: Job, attempt: Attempt) -> None:
         ce = self.compute_environments.get(attempt.compute_environment)
@@ -422,11 +465,21 @@ class Scheduler:
             if dependent is None or dependent.status in TERMINAL:
                 continue
             dependent.waiting_on.discard(job.id)
-            if job.status == S.FAILED:
-                self._push(dependent, S.FAILED, DEPENDENCY_FAILED, now)
-            elif not dependent.waiting_on and dependent.status == S.PENDING:
-                self._push(dependent, S.RUNNABLE, None, now)
+            if job.status == S.FAILED or (not dependent.waiting_on and dependent.status == S.PENDING):
+                self._dependencies_settled(dependent, job.status == S.FAILED, now)
         job.dependents.clear()
+
+    def _dependencies_settled(self, job: Job, failed: bool, now: int) -> None:
+        """A dependency failed, or all succeeded: fail the job, or make it RUNNABLE.
+
+        A job cancelled while PENDING fails now with the cancel reason (API_CancelJob).
+        """
+        if job.is_cancelled and job.stop_reason is not None:
+            self._push(job, S.FAILED, job.stop_reason, now)
+        elif failed:
+            self._push(job, S.FAILED, DEPENDENCY_FAILED, now)
+        else:
+            self._push(job, S.RUNNABLE, None, now)
 
     def _update_parent(self, child: Job, old: JobStatus, new: JobStatus, now: int) -> None:
         parent = self.jobs.get(child.parent_id)
@@ -434,6 +487,7 @@ class Scheduler:
             return
         parent.summary[old] -= 1
         parent.summary[new] += 1
+        parent.summary_updated_at = now
         self.dirty.add(parent.id)
         if new == S.RUNNING and parent.started_at is None:
             parent.started_at = now

@@ -46,8 +46,14 @@ ARRAY_PARENT_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 TERMINAL = frozenset({S.SUCCEEDED, S.FAILED})
-#: States in which CancelJob ends a job; in STARTING and RUNNING it leaves the job alone.
+#: States in which a job has not started: TerminateJob ends such a job at once.
 CANCELLABLE = frozenset({S.SUBMITTED, S.PENDING, S.RUNNABLE})
+#: CancelJob ends a job in these states at once; in STARTING and RUNNING it leaves the job alone.
+CANCELLED_AT_ONCE = frozenset({S.SUBMITTED, S.RUNNABLE})
+#: API_CancelJob: "A PENDING job is canceled after all dependency jobs are completed." The job is
+#: marked cancelled and stays PENDING; when its dependencies settle it goes PENDING -> FAILED
+#: instead of PENDING -> RUNNABLE.
+CANCELLED_WHEN_DEPENDENCIES_DONE = frozenset({S.PENDING})
 #: States in which a process may exist and TerminateJob must stop it.
 ACTIVE = frozenset({S.STARTING, S.RUNNING})
 

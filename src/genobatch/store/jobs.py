@@ -25,6 +25,7 @@ def _state(job: Job) -> dict:
         "is_terminated": job.is_terminated,
         "stop_reason": job.stop_reason,
         "summary": job.summary,
+        "summary_updated_at": job.summary_updated_at,
         "depends_on": [list(dep) for dep in job.depends_on],
         "attempts": [_attempt_document(a) for a in job.attempts],
     }
@@ -124,6 +125,7 @@ def job_from_row(row: Mapping, spec: Mapping) -> Job:
         stop_reason=state.get("stop_reason"),
         attempts=[_attempt_from(a) for a in state.get("attempts", [])],
         summary=state.get("summary"),
+        summary_updated_at=state.get("summary_updated_at"),
     )
 
 

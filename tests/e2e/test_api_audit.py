@@ -1,0 +1,311 @@
+"""The Batch API as the API Reference and User Guide document it (issue 7 §4), end to end with boto3.
+
+Each test pins one documented constraint, default or response member that genobatch got wrong.
+The harness's clients check every response against botocore's output shape.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+from harness import wait_for
+
+
+def client_error(call, **kwargs) -> dict:
+    with pytest.raises(ClientError) as error:
+        call(**kwargs)
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error.value.response["Error"]["Code"] == "ClientException"
+    return error.value.response["Error"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def define(batch, command: list[str], *, vcpus: int = 1, **extra) -> dict:
+    return batch.register_job_definition(
+        jobDefinitionName=unique("audit"),
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": command,
+            "resourceRequirements": [{"type": "VCPU", "value": str(vcpus)}, {"type": "MEMORY", "value": "128"}],
+        },
+        **extra,
+    )
+
+
+def submit(batch, definition: str, name: str = "audit", **kwargs) -> str:
+    return batch.submit_job(jobName=name, jobQueue="default", jobDefinition=definition, **kwargs)["jobId"]
+
+
+BAD_NAMES = ["a/b", "${jndi:ldap://x}", "x" * 129, "n" * 1_000_000, "has space", "a:b"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=["slash", "jndi", "129-chars", "1MB", "space", "colon"])
+def test_compute_environment_and_queue_names_are_validated(batch, name):
+    before_ces = batch.describe_compute_environments()["computeEnvironments"]
+    error = client_error(
+        batch.create_compute_environment,
+        computeEnvironmentName=name,
+        type="MANAGED",
+        computeResources={"type": "EC2", "maxvCpus": 1, "subnets": [], "instanceRole": "x", "securityGroupIds": []},
+    )
+    assert "computeEnvironmentName" in error["Message"] and len(error["Message"]) < 500
+    assert batch.describe_compute_environments()["computeEnvironments"] == before_ces
+    before_queues = batch.describe_job_queues()["jobQueues"]
+    error = client_error(
+        batch.create_job_queue,
+        jobQueueName=name,
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}],
+    )
+    assert "jobQueueName" in error["Message"] and len(error["Message"]) < 500
+    assert batch.describe_job_queues()["jobQueues"] == before_queues
+
+
+def test_longest_valid_names_are_accepted(batch):
+    name = "N" * 120 + uuid.uuid4().hex[:8]  # 128 characters
+    arn = batch.create_compute_environment(
+        computeEnvironmentName=name, type="MANAGED", computeResources={"subnets": [], "type": "EC2", "maxvCpus": 1}
+    )["computeEnvironmentArn"]
+    assert arn.endswith(f":compute-environment/{name}")
+    batch.create_job_queue(
+        jobQueueName=name, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": arn}]
+    )
+    batch.update_job_queue(jobQueue=name, state="DISABLED")
+    batch.delete_job_queue(jobQueue=name)
+    batch.update_compute_environment(computeEnvironment=name, state="DISABLED")
+    batch.delete_compute_environment(computeEnvironment=name)
+
+
+def test_definition_arn_without_revision_means_latest_active(batch):
+    first = define(batch, ["true"])
+    second = batch.register_job_definition(
+        jobDefinitionName=first["jobDefinitionName"],
+        type="container",
+        containerProperties={"image": "x", "command": ["true"]},
+    )
+    batch.deregister_job_definition(jobDefinition=second["jobDefinitionArn"])
+    bare_arn = first["jobDefinitionArn"].rsplit(":", 1)[0]
+    job_id = submit(batch, bare_arn)
+    assert batch.describe_jobs(jobs=[job_id])["jobs"][0]["jobDefinition"] == first["jobDefinitionArn"]
+    batch.deregister_job_definition(jobDefinition=first["jobDefinitionArn"])
+    error = client_error(batch.submit_job, jobName="x", jobQueue="default", jobDefinition=bare_arn)
+    assert "ACTIVE" in error["Message"]
+
+
+@pytest.mark.slow
+def test_cancel_of_a_pending_job_takes_effect_when_its_dependency_completes(batch):
+    first = submit(batch, define(batch, ["sleep", "3"])["jobDefinitionArn"], "first")
+    waiting = submit(batch, define(batch, ["true"])["jobDefinitionArn"], "waiting", dependsOn=[{"jobId": first}])
+    batch.cancel_job(jobId=waiting, reason="no longer needed")
+    detail = batch.describe_jobs(jobs=[waiting])["jobs"][0]
+    assert detail["status"] == "PENDING" and detail["isCancelled"]
+    assert batch.describe_jobs(jobs=[first])["jobs"][0]["status"] != "SUCCEEDED"
+    assert wait_for(batch, first)["status"] == "SUCCEEDED"
+    detail = wait_for(batch, waiting)
+    assert detail["status"] == "FAILED" and detail["statusReason"] == "no longer needed"
+    assert detail["attempts"] == [] and "startedAt" not in detail
+
+
+def test_more_vcpus_than_max_vcpus_is_compute_environment_max_resource(batch):
+    job_id = submit(batch, define(batch, ["true"], vcpus=4096)["jobDefinitionArn"], "too-wide")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        detail = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        if detail.get("statusReason"):
+            break
+        time.sleep(0.1)
+    assert detail["status"] == "RUNNABLE"
+    assert detail["statusReason"].startswith("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - ")
+    batch.cancel_job(jobId=job_id, reason="cannot fit")
+    assert wait_for(batch, job_id)["status"] == "FAILED"
+
+
+def _time_limit(**change) -> list[dict]:
+    action = {
+        "reason": "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+        "state": "RUNNABLE",
+        "maxTimeSeconds": 600,
+        "action": "CANCEL",
+    }
+    return [{**action, **change}]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"action": "TERMINATE"}, "jobStateTimeLimitActions[0].action"),
+        ({"reason": "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS"}, "jobStateTimeLimitActions[0].reason"),
+        ({"reason": "anything"}, "jobStateTimeLimitActions[0].reason"),
+        ({"state": "PENDING"}, "jobStateTimeLimitActions[0].state"),
+    ],
+    ids=["terminate", "unsupported-reason", "unknown-reason", "state"],
+)
+def test_time_limit_actions_that_cannot_act_are_refused(batch, change, named):
+    name = unique("tl")
+    error = client_error(
+        batch.create_job_queue,
+        jobQueueName=name,
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}],
+        jobStateTimeLimitActions=_time_limit(**change),
+    )
+    assert named in error["Message"]
+    assert batch.describe_job_queues(jobQueues=[name])["jobQueues"] == []
+    error = client_error(batch.update_job_queue, jobQueue="default", jobStateTimeLimitActions=_time_limit(**change))
+    assert named in error["Message"]
+    assert batch.describe_job_queues(jobQueues=["default"])["jobQueues"][0].get("jobStateTimeLimitActions", []) == []
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+    ],
+)
+def test_every_documented_time_limit_reason_is_accepted(batch, reason):
+    name = unique("tl")
+    actions = _time_limit(reason=reason)
+    batch.create_job_queue(
+        jobQueueName=name,
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}],
+        jobStateTimeLimitActions=actions,
+    )
+    assert batch.describe_job_queues(jobQueues=[name])["jobQueues"][0]["jobStateTimeLimitActions"] == actions
+    batch.update_job_queue(jobQueue=name, state="DISABLED")
+    batch.delete_job_queue(jobQueue=name)
+
+
+CONTAINER_OVERRIDE = {"command": ["true"]}
+UNSUPPORTED_SUBMIT = [
+    ("nodeOverrides", {"numNodes": 2}),
+    ("eksPropertiesOverride", {"podProperties": {"containers": [CONTAINER_OVERRIDE]}}),
+    ("ecsPropertiesOverride", {"taskProperties": [{"containers": [CONTAINER_OVERRIDE]}]}),
+    ("consumableResourcePropertiesOverride", {"consumableResourceList": [{"consumableResource": "x", "quantity": 1}]}),
+]
+
+
+@pytest.mark.parametrize(("member", "value"), UNSUPPORTED_SUBMIT, ids=[m for m, _ in UNSUPPORTED_SUBMIT])
+def test_submit_members_for_other_job_kinds_are_refused_not_ignored(batch, member, value):
+    definition = define(batch, ["true"])["jobDefinitionArn"]
+    name = unique("unsupported")
+    error = client_error(
+        batch.submit_job, jobName=name, jobQueue="default", jobDefinition=definition, **{member: value}
+    )
+    assert member in error["Message"] and "not supported" in error["Message"]
+    listed = batch.list_jobs(jobQueue="default", filters=[{"name": "JOB_NAME", "values": [name]}])
+    assert listed["jobSummaryList"] == []
+
+
+def test_other_unsupported_members_are_refused_not_ignored(batch):
+    error = client_error(
+        batch.create_compute_environment,
+        computeEnvironmentName=unique("eks"),
+        type="MANAGED",
+        computeResources={"subnets": [], "type": "EC2", "maxvCpus": 1},
+        eksConfiguration={"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/x", "kubernetesNamespace": "n"},
+    )
+    assert "eksConfiguration" in error["Message"]
+    error = client_error(batch.list_jobs, multiNodeJobId=str(uuid.uuid4()))
+    assert "multiNodeJobId" in error["Message"]
+    error = client_error(
+        batch.register_job_definition,
+        jobDefinitionName=unique("eks"),
+        type="container",
+        containerProperties={"image": "x", "command": ["true"]},
+        eksProperties={"podProperties": {"containers": [{"image": "x"}]}},
+    )
+    assert "eksProperties" in error["Message"]
+    error = client_error(
+        batch.create_job_queue,
+        jobQueueName=unique("q"),
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}],
+        jobQueueType="SAGEMAKER_TRAINING",
+    )
+    assert "jobQueueType" in error["Message"]
+
+
+def test_compute_environment_and_queue_report_documented_defaults(batch):
+    name = unique("ce")
+    batch.create_compute_environment(
+        computeEnvironmentName=name,
+        type="MANAGED",
+        computeResources={"subnets": [], "type": "EC2", "minvCpus": 1, "maxvCpus": 4},
+    )
+    ce = batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]
+    assert ce["computeResources"]["desiredvCpus"] == 1
+    assert ce["updatePolicy"] == {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
+    batch.update_compute_environment(
+        computeEnvironment=name, computeResources={"minvCpus": 2}, updatePolicy={"jobExecutionTimeoutMinutes": 60}
+    )
+    ce = batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]
+    assert ce["computeResources"]["desiredvCpus"] == 2  # kept within the new bounds
+    assert ce["updatePolicy"] == {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 60}
+    queue = unique("q")
+    batch.create_job_queue(
+        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": name}]
+    )
+    assert batch.describe_job_queues(jobQueues=[queue])["jobQueues"][0]["jobQueueType"] == "ECS"
+    fargate = unique("fargate")
+    batch.create_compute_environment(
+        computeEnvironmentName=fargate,
+        type="MANAGED",
+        computeResources={"subnets": [], "type": "FARGATE", "maxvCpus": 4},
+    )
+    described = batch.describe_compute_environments(computeEnvironments=[fargate])["computeEnvironments"][0]
+    assert "desiredvCpus" not in described["computeResources"]  # not applicable to Fargate
+    fargate_queue = unique("q")
+    batch.create_job_queue(
+        jobQueueName=fargate_queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": fargate}]
+    )
+    assert batch.describe_job_queues(jobQueues=[fargate_queue])["jobQueues"][0]["jobQueueType"] == "ECS_FARGATE"
+
+
+def test_job_responses_carry_task_arns_array_summary_and_propagated_tags(batch):
+    definition = define(batch, ["true"], propagateTags=True, tags={"team": "genomics"})["jobDefinitionArn"]
+    job_id = submit(batch, definition, tags={"sample": "NA12878"})
+    detail = wait_for(batch, job_id)
+    assert detail["propagateTags"] is True  # from the job definition
+    assert detail["tags"] == {"team": "genomics", "sample": "NA12878"}
+    task_arn = detail["attempts"][0]["container"]["taskArn"]
+    assert task_arn.startswith("arn:aws:ecs:") and ":task/default/" in task_arn
+    assert ":container-instance/default/" in detail["attempts"][0]["container"]["containerInstanceArn"]
+    assert detail["container"]["taskArn"] == task_arn
+    overridden = wait_for(batch, submit(batch, definition, propagateTags=False))
+    assert overridden["propagateTags"] is False and overridden["tags"] == {}
+
+    array_id = submit(batch, definition, "array", arrayProperties={"size": 2})
+    parent = wait_for(batch, array_id)
+    assert parent["arrayProperties"]["statusSummaryLastUpdatedAt"] >= parent["createdAt"]
+    (summary,) = [
+        s
+        for s in batch.list_jobs(jobQueue="default", jobStatus="SUCCEEDED")["jobSummaryList"]
+        if s["jobId"] == array_id
+    ]
+    assert summary["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 2
+    assert (
+        summary["arrayProperties"]["statusSummaryLastUpdatedAt"]
+        == parent["arrayProperties"]["statusSummaryLastUpdatedAt"]
+    )
+
+
+def test_jobs_see_the_environment_an_ecs_task_has(genobatch_server, batch):
+    command = ["sh", "-c", 'echo "exec=$AWS_EXECUTION_ENV region=$AWS_REGION default=$AWS_DEFAULT_REGION"']
+    ec2 = wait_for(batch, submit(batch, define(batch, command)["jobDefinitionArn"]))
+    fargate_definition = define(batch, command, platformCapabilities=["FARGATE"])["jobDefinitionArn"]
+    fargate = wait_for(batch, submit(batch, fargate_definition))
+    region = ec2["jobArn"].split(":")[3]
+    for detail, platform in ((ec2, "AWS_ECS_EC2"), (fargate, "AWS_ECS_FARGATE")):
+        assert detail["status"] == "SUCCEEDED"
+        text = genobatch_server.native(f"/jobs/{detail['jobId']}/logs")["data"]
+        assert f"exec={platform} region={region} default={region}" in text
