@@ -309,3 +309,85 @@ def test_jobs_see_the_environment_an_ecs_task_has(genobatch_server, batch):
         assert detail["status"] == "SUCCEEDED"
         text = genobatch_server.native(f"/jobs/{detail['jobId']}/logs")["data"]
         assert f"exec={platform} region={region} default={region}" in text
+
+
+def test_cancel_and_terminate_reasons_are_limited_to_1024_characters(batch):
+    job_id = submit(batch, define(batch, ["true"], vcpus=4096)["jobDefinitionArn"], "held")
+    for call in (batch.cancel_job, batch.terminate_job):
+        error = client_error(call, jobId=job_id, reason="r" * 1025)
+        assert "reason" in error["Message"] and "1024" in error["Message"]
+    assert batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNABLE"
+    batch.cancel_job(jobId=job_id, reason="r" * 1024)
+    assert wait_for(batch, job_id)["statusReason"] == "r" * 1024
+
+
+def test_array_child_arns_cannot_be_tagged(batch):
+    parent = batch.submit_job(
+        jobName="tagged",
+        jobQueue="default",
+        jobDefinition=define(batch, ["true"])["jobDefinitionArn"],
+        arrayProperties={"size": 2},
+    )
+    error = client_error(batch.tag_resource, resourceArn=parent["jobArn"] + ":0", tags={"a": "b"})
+    assert "child" in error["Message"]
+    batch.tag_resource(resourceArn=parent["jobArn"], tags={"a": "b"})
+    assert batch.list_tags_for_resource(resourceArn=parent["jobArn"])["tags"] == {"a": "b"}
+
+
+def test_documented_request_limits_of_resources(batch):
+    error = client_error(batch.describe_compute_environments, computeEnvironments=[f"ce{i}" for i in range(101)])
+    assert "computeEnvironments" in error["Message"] and "100" in error["Message"]
+    error = client_error(batch.describe_job_queues, jobQueues=[f"q{i}" for i in range(101)])
+    assert "jobQueues" in error["Message"] and "100" in error["Message"]
+    error = client_error(
+        batch.create_compute_environment,
+        computeEnvironmentName=unique("ce"),
+        type="MANAGED",
+        unmanagedvCpus=4,
+        computeResources={"type": "EC2", "maxvCpus": 1, "subnets": []},
+    )
+    assert "unmanagedvCpus" in error["Message"]
+    error = client_error(batch.update_compute_environment, computeEnvironment="default", unmanagedvCpus=4)
+    assert "unmanagedvCpus" in error["Message"]
+    fargate = unique("fargate")
+    batch.create_compute_environment(
+        computeEnvironmentName=fargate,
+        type="MANAGED",
+        computeResources={"type": "FARGATE", "maxvCpus": 4, "subnets": []},
+    )
+    name = unique("mixed")
+    error = client_error(
+        batch.create_job_queue,
+        jobQueueName=name,
+        priority=1,
+        computeEnvironmentOrder=[
+            {"order": 1, "computeEnvironment": "default"},
+            {"order": 2, "computeEnvironment": fargate},
+        ],
+    )
+    assert "computeEnvironmentOrder" in error["Message"] and "mixed" in error["Message"]
+    assert batch.describe_job_queues(jobQueues=[name])["jobQueues"] == []
+
+
+def test_documented_job_definition_and_submit_rules(batch):
+    error = client_error(
+        batch.register_job_definition,
+        jobDefinitionName=unique("prio"),
+        type="container",
+        containerProperties={"image": "x", "command": ["true"]},
+        schedulingPriority=10000,
+    )
+    assert "schedulingPriority" in error["Message"]
+    # The name may start with any allowed character (jobName, unlike it, must start alphanumeric).
+    name = "_" + unique("lead")
+    batch.register_job_definition(
+        jobDefinitionName=name, type="container", containerProperties={"image": "x", "command": ["true"]}
+    )
+    error = client_error(
+        batch.submit_job,
+        jobName="x",
+        jobQueue="default",
+        jobDefinition=name,
+        containerOverrides={"instanceType": "p3.2xlarge"},
+    )
+    assert "containerOverrides.instanceType" in error["Message"]

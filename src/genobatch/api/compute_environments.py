@@ -7,7 +7,7 @@ import uuid
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
-from genobatch.api.resources import check_new, require
+from genobatch.api.resources import check_new, check_reference_count, require
 from genobatch.context import Context
 from genobatch.engine import apply_compute_environment
 from genobatch.store import catalog
@@ -41,12 +41,18 @@ def _check_vcpus(resources: dict) -> None:
         raise ClientException("computeResources.desiredvCpus must be between minvCpus and maxvCpus")
 
 
+def _check_unmanaged_vcpus(kind: str, request: dict) -> None:
+    if "unmanagedvCpus" in request and kind != "UNMANAGED":
+        raise ClientException("unmanagedvCpus applies only to an UNMANAGED compute environment")
+
+
 def create_compute_environment(ctx: Context, request: dict) -> dict:
     name = request["computeEnvironmentName"]
     check_new(ctx, KIND, name)
     limits.refuse_unsupported(
         request, {"eksConfiguration": "Amazon EKS compute environments are not supported by genobatch"}
     )
+    _check_unmanaged_vcpus(request["type"], request)
     resources = request.get("computeResources")
     if request["type"] == "MANAGED":
         if not resources:
@@ -83,6 +89,7 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
 
 def update_compute_environment(ctx: Context, request: dict) -> dict:
     document = dict(require(ctx, KIND, request["computeEnvironment"]))
+    _check_unmanaged_vcpus(document.get("type", "MANAGED"), request)
     if "state" in request:
         document["state"] = request["state"]
     if "computeResources" in request:
@@ -126,6 +133,7 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
 
 
 def describe_compute_environments(ctx: Context, request: dict) -> dict:
+    check_reference_count("computeEnvironments", request.get("computeEnvironments", []))
     documents = catalog.list_documents(ctx.conn, KIND, request.get("computeEnvironments", []))
     # Environments stored by earlier versions get the same documented defaults on the way out.
     for document in documents:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
+from genobatch.api.resources import RESOURCE_NAME
 from genobatch.context import Context
 from genobatch.store import catalog
 
 MAX_DEFINITION_BYTES = 24 * 1024
+MAX_SCHEDULING_PRIORITY = 9999
 #: Members for kinds of job genobatch does not run; refused rather than ignored.
 UNSUPPORTED_DEFINITION = {
     "nodeProperties": "multi-node parallel jobs are not supported by genobatch",
@@ -19,7 +21,15 @@ UNSUPPORTED_DEFINITION = {
 
 def register_job_definition(ctx: Context, request: dict) -> dict:
     name = request["jobDefinitionName"]
-    limits.check_name("jobDefinitionName", name)
+    # API_RegisterJobDefinition: up to 128 letters, numbers, hyphens and underscores (unlike
+    # jobName, no rule on the first character).
+    if not RESOURCE_NAME.fullmatch(name):
+        raise ClientException(
+            f"jobDefinitionName {name[:64]!r} is invalid: it must be 1-128 letters, numbers, hyphens and underscores"
+        )
+    priority = request.get("schedulingPriority")
+    if priority is not None and not 0 <= priority <= MAX_SCHEDULING_PRIORITY:
+        raise ClientException(f"schedulingPriority must be between 0 and {MAX_SCHEDULING_PRIORITY}")
     limits.refuse_unsupported(request, UNSUPPORTED_DEFINITION)
     if request["type"] != "container":
         raise ClientException(f"type {request['type']}: only 'container' job definitions are supported")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
-from genobatch.api.resources import check_new, require
+from genobatch.api.resources import check_new, check_reference_count, require
 from genobatch.context import Context
 from genobatch.core.job import TIME_LIMIT_REASONS
 from genobatch.engine import apply_job_queue
@@ -40,12 +40,20 @@ def _resolve_order(ctx: Context, order: list[dict]) -> list[dict]:
 
 
 def _queue_type(ctx: Context, order: list[dict], requested: str | None) -> str:
-    """``ECS_FARGATE`` for Fargate compute environments, else ``ECS`` (API JobQueueDetail.jobQueueType)."""
-    fargate = False
+    """``ECS_FARGATE`` for Fargate compute environments, else ``ECS`` (API JobQueueDetail.jobQueueType).
+
+    API_CreateJobQueue: "EC2 and Fargate compute environments can't be mixed."
+    """
+    kinds = set()
     for item in order:
         document = catalog.get_document(ctx.conn, "compute-environment", item["computeEnvironment"]) or {}
-        fargate = fargate or (document.get("computeResources") or {}).get("type") in ("FARGATE", "FARGATE_SPOT")
-    derived = "ECS_FARGATE" if fargate else "ECS"
+        kinds.add((document.get("computeResources") or {}).get("type") in ("FARGATE", "FARGATE_SPOT"))
+    if len(kinds) > 1:
+        raise ClientException(
+            "computeEnvironmentOrder: EC2 (EC2, SPOT) and Fargate (FARGATE, FARGATE_SPOT) compute environments "
+            "can't be mixed in one job queue"
+        )
+    derived = "ECS_FARGATE" if True in kinds else "ECS"
     if requested is not None and requested != derived:
         raise ClientException(
             f"jobQueueType {requested} does not match the queue's compute environments, which make it {derived}"
@@ -137,5 +145,6 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
 
 
 def describe_job_queues(ctx: Context, request: dict) -> dict:
+    check_reference_count("jobQueues", request.get("jobQueues", []))
     documents = catalog.list_documents(ctx.conn, KIND, request.get("jobQueues", []))
     return paged_response(documents, request, "jobQueues")

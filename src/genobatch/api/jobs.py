@@ -22,6 +22,7 @@ from genobatch.store import jobs as job_rows
 MAX_DEPENDENCIES = 20
 ARRAY_MIN, ARRAY_MAX = 2, 10_000
 MAX_PRIORITY = 9999
+MAX_REASON = 1024  # API_CancelJob / API_TerminateJob: reason "has as limit of 1024 characters"
 REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")
 #: SubmitJob members for kinds of job genobatch does not run; refused rather than ignored.
 UNSUPPORTED_SUBMIT = {
@@ -79,7 +80,11 @@ def _container(definition: dict, overrides: dict, parameters: dict[str, str]) ->
         if legacy in overrides:
             container[legacy] = overrides[legacy]
     if "instanceType" in overrides:
-        container["instanceType"] = overrides["instanceType"]
+        # API ContainerOverrides: "isn't applicable to single-node container jobs ... and shouldn't
+        # be provided"; accepting it would suggest it chose the instance.
+        raise ClientException(
+            "containerOverrides.instanceType is not supported: it applies to multi-node parallel jobs only"
+        )
     if not container["command"]:
         raise ClientException("command: neither the job definition nor containerOverrides give a command")
     return container
@@ -240,7 +245,13 @@ def _require_job(ctx: Context, job_id: str) -> bool:
     raise ClientException(f"jobId {job_id} does not exist")
 
 
+def _check_reason(reason: str) -> None:
+    if len(reason) > MAX_REASON:
+        raise ClientException(f"reason must be at most {MAX_REASON} characters, got {len(reason)}")
+
+
 def cancel_job(ctx: Context, request: dict) -> dict:
+    _check_reason(request["reason"])
     if _require_job(ctx, request["jobId"]):
         ctx.writable.cancel(request["jobId"], request["reason"], ctx.now)
     return {}
@@ -248,6 +259,7 @@ def cancel_job(ctx: Context, request: dict) -> dict:
 
 def terminate_job(ctx: Context, request: dict) -> dict:
     """Terminating a finished job succeeds and changes nothing (clients do it on every job)."""
+    _check_reason(request["reason"])
     if _require_job(ctx, request["jobId"]):
         ctx.actions.extend(ctx.writable.terminate(request["jobId"], request["reason"], ctx.now))
     return {}

@@ -14,6 +14,7 @@ LIMITS = {"compute-environment": ("computeEnvironment", 50), "job-queue": ("jobQ
 #: lowercase letters, numbers, hyphens (-), and underscores (_)". The name ends up in an ARN, so a
 #: ``/`` or ``:`` would make that ARN ambiguous.
 RESOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+MAX_DESCRIBE = 100
 
 
 def require(ctx: Context, kind: str, reference: str) -> dict:
@@ -22,6 +23,12 @@ def require(ctx: Context, kind: str, reference: str) -> dict:
     if document is None:
         raise ClientException(f"{LIMITS[kind][0]} {reference} does not exist")
     return document
+
+
+def check_reference_count(field: str, references: list[str]) -> None:
+    """Describe operations take "a list of up to 100" names or ARNs (API Reference)."""
+    if len(references) > MAX_DESCRIBE:
+        raise ClientException(f"{field}: at most {MAX_DESCRIBE} names or ARNs per request, got {len(references)}")
 
 
 def check_new(ctx: Context, kind: str, name: str) -> None:

@@ -21,6 +21,9 @@ def _require_resource(ctx: Context, arn: str) -> None:
     """``arn:aws:batch:<region>:<account>:<kind>/<name>`` must name an existing resource."""
     parts = arn.split(":", 5)
     kind, _, name = parts[5].partition("/") if len(parts) == 6 else ("", "", "")
+    if kind == "job" and ":" in name:
+        # API_TagResource: "ARNs for child jobs of array and multi-node parallel (MNP) jobs aren't supported."
+        raise ClientException(f"resourceArn {arn} names an array child job, which cannot be tagged; tag its parent")
     if kind == "job":
         query = select(1).select_from(jobs).where(jobs.c.id == name)
     elif kind in _TABLES:
