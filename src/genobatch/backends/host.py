@@ -1,7 +1,8 @@
 """What the local backend knows about processes on this host: pid files, /proc checks, attempt logs.
 
 These defend against pid reuse after a restart (a pid must still run *this* attempt's wrapper, or
-carry its marker variable, before it is adopted or killed).
+carry its marker variable, before it is adopted or killed). The ``stop`` file makes a stop outlive
+the server; :func:`cap_log` bounds an attempt's log.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import psutil
 
 LOG_FILE = "output.log"
+STOP_FILE = "stop"  # the SIGKILL deadline of a stop in progress (epoch ms), written before SIGTERM
 MARKER_ENV = "GENOBATCH_ATTEMPT_DIR"  # identifies an attempt's processes in /proc/<pid>/environ
 
 
@@ -28,6 +30,57 @@ def read_log(attempt_dir: str, offset: int = 0, limit: int | None = None) -> tup
     except FileNotFoundError:
         return b"", offset
     return data, offset + len(data)
+
+
+def cap_log(attempt_dir: str, max_bytes: int, dropped_before: int = 0) -> int:
+    """Keep ``output.log`` near ``max_bytes``; return how many bytes it has dropped in all.
+
+    The job writes the log directly (its stdout and stderr are the file, opened for appending),
+    so nothing can block it or make its writes fail. When the file grows past ``max_bytes``, its
+    first half (the head: how the job started, its first error) stays in place, the middle is cut
+    out and a marker line says how much was dropped, followed by the latest quarter (the tail:
+    how it ended). The job's next writes append after that, because appends always go to the
+    current end. Output appended in the instant between reading the tail and cutting is lost
+    with the middle. A reader following the log by offset sees it shrink at each cut.
+    """
+    path = os.path.join(attempt_dir, LOG_FILE)
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return dropped_before
+    if max_bytes <= 0 or size <= max_bytes:
+        return dropped_before
+    head, tail_len = max_bytes // 2, max_bytes // 4
+    with open(path, "r+b") as fh:
+        fh.seek(max(head, size - tail_len))
+        tail = fh.read()
+        end = fh.tell()
+        fh.truncate(head)
+    dropped = dropped_before + max(0, end - head - len(tail))
+    # Find the start of a line, so the tail begins cleanly.
+    newline = tail.find(b"\n")
+    if 0 <= newline < len(tail) - 1:
+        dropped += newline + 1
+        tail = tail[newline + 1 :]
+    marker = f"\n[genobatch: output.log is capped at {max_bytes} bytes; {dropped} bytes dropped here]\n"
+    with open(path, "ab") as fh:  # appends, like the job's own writes
+        fh.write(marker.encode() + tail)
+    return dropped
+
+
+def write_stop(attempt_dir: str, kill_at_ms: int) -> None:
+    """Record that the attempt is being stopped and when SIGKILL is due (epoch milliseconds)."""
+    with open(os.path.join(attempt_dir, STOP_FILE), "w", encoding="ascii") as fh:
+        fh.write(f"{kill_at_ms}\n")
+
+
+def read_stop(attempt_dir: str) -> int | None:
+    """The SIGKILL deadline of a stop in progress; 0 (at once) if the file is torn; None if none."""
+    path = os.path.join(attempt_dir, STOP_FILE)
+    if not os.path.exists(path):
+        return None
+    deadline = read_int(path)
+    return 0 if deadline is None else deadline
 
 
 def read_int(path: str) -> int | None:

@@ -24,8 +24,19 @@ Threads
   (it emits ``AttemptStarted``) and over ``pidfd_open`` descriptors of the wrappers (it emits
   ``AttemptExited``; pidfds work for processes that are not our children, so adopted attempts
   take the same path; polling is the fallback), plus the heap of pending SIGKILL escalations.
-* monitor: every ``monitor_interval_s`` one pass over ``/proc`` for all running attempts, summing
-  RSS per command tree, killing trees over their memory limit and keeping usage peaks.
+  The watcher also reads the OOM eventfds of cgroup v1 attempts and kills such an attempt the
+  moment it reaches its memory limit.
+* monitor: every ``monitor_interval_s`` it reads each running attempt's cgroup (working set, OOM)
+  or, for attempts without one, makes one pass over ``/proc`` (PSS per command tree, killing trees
+  over their memory limit); it keeps usage peaks and caps each ``output.log`` (see ``cap_log``).
+
+Containment and stops
+---------------------
+Each attempt's processes are held by a :class:`~genobatch.backends.containment.Containment`: its
+own cgroup where the server can create one, else its session. When the wrapper ends, whatever the
+attempt left running is killed. A stop is durable: the ``stop`` file (SIGKILL deadline, wall
+clock) is written before SIGTERM is sent, so a restarted server resumes the escalation with the
+grace that is left.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import itertools
 import json
 import logging
 import os
+import pwd
 import selectors
 import shutil
 import signal
@@ -58,17 +70,22 @@ from genobatch.backends.base import (
     EventSink,
     Inventory,
 )
+from genobatch.backends.cgroup import CgroupRoot, attempt_cgroup_name, open_attempt_cgroup
 from genobatch.backends.container import container_command, container_name
+from genobatch.backends.containment import Containment, EndOfAttempt
 from genobatch.backends.host import (
+    LOG_FILE,
     MARKER_ENV,
     alive,
-    carries_marker,
+    cap_log,
     find_wrapper,
     is_wrapper_of,
     mtime_ms,
     parent_of,
     probe_default_signal_env,
     read_int,
+    read_stop,
+    write_stop,
 )
 from genobatch.backends.nvml import discover_gpus
 from genobatch.backends.usage import (
@@ -77,6 +94,7 @@ from genobatch.backends.usage import (
     UsageAccumulator,
     build_usage,
     read_exit_record,
+    sample_members,
     sample_tree,
     scan_processes,
 )
@@ -89,6 +107,8 @@ WRAPPER_PID_FILE = "wrapper.pid"
 CHILD_PID_FILE = "child.pid"
 SPEC_FILE = "attempt.json"
 OOM_MARKER = "oom_killed"  # written before an OOM kill, so the reason survives a restart
+CGROUP_FAILED = "cgroup_failed"  # the wrapper's child could not join the attempt's cgroup
+DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 EXITED = "Essential container in task exited"
@@ -105,6 +125,37 @@ _GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _add_kernel_peak(usage: dict, end: EndOfAttempt, oom: bool) -> None:
+    """Add the cgroup's peak charge (page cache included) as ``peak_memory_charged``. For an
+    attempt killed at its limit, that is also its ``peak_rss``: the samples of the working set
+    (taken every monitor interval) would miss the final climb."""
+    if end.peak_bytes:
+        usage["peak_memory_charged"] = end.peak_bytes
+        if oom:
+            usage["peak_rss"] = max(usage.get("peak_rss", 0), end.peak_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class _JobUser:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+def _resolve_job_user(name: str) -> _JobUser:
+    """The account jobs run as; ValueError names what is wrong (unknown user, not root, no setpriv)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise ValueError(f"job user {name!r} does not exist on this host") from None
+    if os.geteuid() != 0:
+        raise ValueError(f"job user {name!r}: the server must run as root to start jobs as another user")
+    if shutil.which("setpriv") is None:
+        raise ValueError(f"job user {name!r}: setpriv (util-linux) is not on the PATH")
+    return _JobUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
 
 @dataclass(eq=False)
@@ -133,6 +184,10 @@ class _Attempt:
     kill_at: float | None = None  # monotonic deadline of the SIGKILL escalation
     oom: bool = False
     usage: UsageAccumulator = field(default_factory=UsageAccumulator)
+    containment: Containment | None = None  # None until spawned (and for container attempts)
+    created_ms: int | None = None  # wall clock before the wrapper was spawned
+    oom_fd: int | None = None  # cgroup v1 OOM eventfd, watched by the watcher thread only
+    log_dropped: int = 0  # bytes cut out of output.log so far (monitor thread)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -157,16 +212,29 @@ class LocalBackend(Backend):
         container_runtime: str | None = None,
         spawn_threads: int = 2,
         monitor_interval_s: float = 0.25,
+        cgroups: bool = True,
+        cgroup_group: str = "local",
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        job_user: str | None = None,
     ) -> None:
         """Configure the capacity (None: discover it) and start the watcher and monitor threads.
 
         ``container_runtime`` (e.g. ``"docker"``) is used for attempts with an image when it is
-        found on PATH; otherwise every attempt runs on the host.
+        found on PATH; otherwise every attempt runs on the host. ``cgroups``: put each attempt in
+        its own cgroup where the server can create one (under ``genobatch/<cgroup_group>`` in its
+        own cgroup); False always uses session containment and sampled memory.
+        ``max_log_bytes`` caps each ``output.log`` (0: unlimited). ``job_user`` runs the commands
+        as that user (the server must run as root).
         """
         if spawn_threads < 1:
             raise ValueError("spawn_threads must be at least 1")
         if monitor_interval_s <= 0:
             raise ValueError("monitor_interval_s must be positive")
+        if max_log_bytes < 0:
+            raise ValueError("max_log_bytes must not be negative")
+        self._job_user = _resolve_job_user(job_user) if job_user else None
+        self._cgroups = CgroupRoot.detect(cgroup_group) if cgroups else None
+        self._max_log_bytes = max_log_bytes
         self._cfg_cpus, self._cfg_memory, self._cfg_gpus = cpus, memory_mib, gpus
         self._inventory: Inventory | None = None
         self._host_cpus = tuple(sorted(os.sched_getaffinity(0)))
@@ -195,6 +263,11 @@ class LocalBackend(Backend):
         self._monitor = threading.Thread(target=self._monitor_loop, name="genobatch-monitor", daemon=True)
         self._watcher.start()
         self._monitor.start()
+
+    @property
+    def memory_enforcement(self) -> str:
+        """How new attempts' memory limits are enforced: ``cgroup v1``, ``cgroup v2`` or ``sampled PSS``."""
+        return self._cgroups.enforcement if self._cgroups is not None else Containment("").memory_enforcement
 
     # -- Backend API -------------------------------------------------------------------------
 
@@ -263,7 +336,7 @@ class LocalBackend(Backend):
                 return None
         record = read_exit_record(attempt_dir)
         if record is not None:
-            return self._recovered(job_id, attempt, attempt_dir, record)
+            return self._recovered(job_id, attempt, attempt_dir, record, info)
         pid = read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
         if pid is None and isinstance((info or {}).get("pid"), int):
             pid = info["pid"]
@@ -294,17 +367,28 @@ class LocalBackend(Backend):
                 state="running",
                 wrapper_pid=pid,
                 started_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
+                created_ms=meta.get("created_ms"),
+                containment=self._containment_of(attempt_dir, meta, info),
             )
             att.leader()
+            stop = read_stop(attempt_dir)
             with self._lock:
                 self._attempts[att.key] = att
+                if stop is not None:
+                    # The previous server sent SIGTERM: resume its escalation with the grace left
+                    # (SIGKILL at once if that is past), never granting a fresh grace period.
+                    att.term_sent = True
+                    self._schedule_kill(att, max(0, stop - _now_ms()) / 1000)
             self._watch(att, pidfd, None)
             return None
         # The wrapper may have finished between the first look and the liveness check.
         record = read_exit_record(attempt_dir)
         if record is not None:
-            return self._recovered(job_id, attempt, attempt_dir, record)
-        self._kill_orphans(attempt_dir, read_int(os.path.join(attempt_dir, CHILD_PID_FILE)))
+            return self._recovered(job_id, attempt, attempt_dir, record, info)
+        meta = self._read_spec_file(attempt_dir)
+        self._containment_of(attempt_dir, meta, info).end(
+            read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
+        )
         return AttemptExited(
             job_id=job_id,
             attempt=attempt,
@@ -340,7 +424,11 @@ class LocalBackend(Backend):
         batch = {"AWS_BATCH_JOB_ID": spec.job_id, "AWS_BATCH_JOB_ATTEMPT": str(spec.attempt)}
         if spec.compute_environment:
             batch["AWS_BATCH_CE_NAME"] = spec.compute_environment
-        env = {**self._base_env, **batch, **spec.environment, MARKER_ENV: attempt_dir}
+        base = dict(self._base_env)
+        if self._job_user is not None:
+            user = self._job_user
+            base.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
+        env = {**base, **batch, **spec.environment, MARKER_ENV: attempt_dir}
         # GPU pinning overrides the job's own settings: a job must not reach GPUs it was not given.
         if spec.gpus:
             devices = ",".join(map(str, spec.gpus))
@@ -379,7 +467,20 @@ class LocalBackend(Backend):
             command = container_command(self._runtime, spec, name=att.container, workdir=work, env_keys=container_keys)
         else:
             command = list(spec.command)
-        argv = [SHELL, WRAPPER, att.attempt_dir, self._resetenv, *command]
+        att.created_ms = _now_ms()
+        att.containment = Containment(att.attempt_dir, None if att.container else self._new_cgroup(spec, att))
+        cgroup = att.containment.cgroup
+        runas = ""
+        if self._job_user is not None:
+            user = self._job_user
+            runas = f"{user.uid}:{user.gid}"
+            # The job owns its working directory and its log (tools reopen /dev/stdout); the
+            # control files (pids, exit status, stop) stay the server's.
+            with open(os.path.join(att.attempt_dir, LOG_FILE), "ab"):
+                pass
+            for path in (work, os.path.join(att.attempt_dir, LOG_FILE)):
+                os.chown(path, user.uid, user.gid)
+        argv = [SHELL, WRAPPER, att.attempt_dir, self._resetenv, cgroup.procs_file if cgroup else "", runas, *command]
         # Pinning costs an extra exec, so it is skipped when the job may use every host CPU anyway.
         if spec.cpus and self._taskset and set(spec.cpus) != set(self._host_cpus):
             argv = [self._taskset, "-c", ",".join(map(str, spec.cpus)), *argv]
@@ -410,6 +511,18 @@ class LocalBackend(Backend):
             att.popen, att.wrapper_pid, att.state = popen, popen.pid, "starting"
         self._watch(att, None, pipe_r)
 
+    def _new_cgroup(self, spec: AttemptSpec, att: _Attempt):
+        """The attempt's cgroup with its memory limit, or None (no cgroups here, or creating one
+        failed: then this attempt is contained by its session and its memory sampled)."""
+        if self._cgroups is None:
+            return None
+        name = attempt_cgroup_name(spec.job_id, spec.attempt, att.attempt_dir)
+        try:
+            return self._cgroups.create(name, max(0, spec.memory_mib) * _MIB)
+        except OSError as exc:
+            log.warning("no cgroup for %s (%s): its memory is sampled instead", att.key, exc)
+            return None
+
     def _started(self, att: _Attempt, child_pid: int) -> None:
         """The wrapper reported the command's pid: the attempt runs (watcher thread)."""
         with self._lock:
@@ -428,6 +541,9 @@ class LocalBackend(Backend):
             "hostname": self._hostname,
             "attempt_dir": att.attempt_dir,
         }
+        info.update(self._containment_fields(att))
+        if self._job_user is not None:
+            info["user"] = self._job_user.name
         if att.container:
             info["container_name"] = att.container
         self._emit(AttemptStarted(att.job_id, att.attempt, att.started_ms, info))
@@ -453,12 +569,20 @@ class LocalBackend(Backend):
             "runtime": att.runtime,
             "container_name": att.container,
             "hostname": self._hostname,
-            "created_ms": _now_ms(),
+            "created_ms": att.created_ms,
+            **self._containment_fields(att),
         }
         # Written in place (no tmp + rename: that costs a journal commit per job); a torn file
         # only loses the memory limit of an adopted attempt, see _read_spec_file.
         with open(os.path.join(att.attempt_dir, SPEC_FILE), "w", encoding="utf-8") as fh:
             fh.write(json.dumps(meta))
+
+    @staticmethod
+    def _containment_fields(att: _Attempt) -> dict:
+        """``containment`` and ``memory_enforcement`` (and the cgroup) as recorded and shown."""
+        if att.container:
+            return {"containment": "container runtime", "memory_enforcement": "container runtime"}
+        return att.containment.describe() if att.containment is not None else {}
 
     @staticmethod
     def _read_spec_file(attempt_dir: str) -> dict:
@@ -498,6 +622,10 @@ class LocalBackend(Backend):
             att.state = "done"
             if self._attempts.get(att.key) is att:
                 del self._attempts[att.key]
+        cgroup = att.containment.cgroup if att.containment else None
+        if cgroup is not None and cgroup.exists():  # one that never ran anything (failed start)
+            cgroup.kill()
+            cgroup.remove()
         if usage is None:
             usage = {"hostname": self._hostname, "samples": att.usage.samples}
         self._emit(
@@ -519,11 +647,20 @@ class LocalBackend(Backend):
             return (137, OOM_REASON, EXITED) if oom else (None, None, VANISHED)
         if record.status == "notfound":
             return None, "CannotStartContainerError: executable file not found in $PATH", FAILED_TO_START
+        if record.status == "nocgroup":
+            return None, "CannotStartContainerError: the command could not join its cgroup", FAILED_TO_START
         return record.exit_code, OOM_REASON if oom else None, EXITED
 
-    def _recovered(self, job_id: str, attempt: int, attempt_dir: str, record: ExitRecord) -> AttemptExited:
-        """The AttemptExited of an attempt that ended while the server was down."""
-        oom = os.path.exists(os.path.join(attempt_dir, OOM_MARKER))
+    def _recovered(
+        self, job_id: str, attempt: int, attempt_dir: str, record: ExitRecord, info: dict | None
+    ) -> AttemptExited:
+        """The AttemptExited of an attempt that ended while the server was down; whatever it left
+        running is killed now."""
+        meta = self._read_spec_file(attempt_dir)
+        end = self._containment_of(attempt_dir, meta, info).end(
+            read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
+        )
+        oom = end.out_of_memory or os.path.exists(os.path.join(attempt_dir, OOM_MARKER))
         exit_code, reason, status = self._exit_fields(record, oom)
         usage = build_usage(
             UsageAccumulator(),
@@ -532,7 +669,14 @@ class LocalBackend(Backend):
             end_ms=record.mtime_ms,
             hostname=self._hostname,
         )
+        _add_kernel_peak(usage, end, oom)
         return AttemptExited(job_id, attempt, record.mtime_ms, exit_code, reason, status, usage)
+
+    @staticmethod
+    def _containment_of(attempt_dir: str, meta: dict, info: dict | None) -> Containment:
+        """The containment an attempt was started with, from attempt.json (or its start info)."""
+        cgroup = open_attempt_cgroup(meta) or open_attempt_cgroup(info or {})
+        return Containment(attempt_dir, cgroup)
 
     def _on_exit(self, att: _Attempt) -> None:
         """The wrapper has ended: reap it, read its exit record and report (watcher thread)."""
@@ -540,6 +684,7 @@ class LocalBackend(Backend):
         while att.pipe_fd is not None:
             self._read_pipe(att)
         self._reap(att)
+        self._close_oom_fd(att)
         record = read_exit_record(att.attempt_dir)
         if att.state == "starting":  # the command never started
             if record is not None and record.status == "notfound":
@@ -548,9 +693,13 @@ class LocalBackend(Backend):
                 reason = "CannotStartContainerError: the wrapper ended before starting the command"
             self._finish(att, None, reason=reason, status=FAILED_TO_START)
             return
-        if record is None:
-            self._kill_orphans(att.attempt_dir, att.leader())
-        exit_code, reason, status = self._exit_fields(record, att.oom)
+        # The attempt is over: nothing it started may keep running (AWS Batch stops the whole
+        # container), whether it ended by itself, was stopped, or its wrapper vanished.
+        containment = att.containment or Containment(att.attempt_dir)
+        end = containment.end(att.leader(), att.created_ms)
+        if self._max_log_bytes:  # what was written since the monitor's last look
+            att.log_dropped = cap_log(att.attempt_dir, self._max_log_bytes, att.log_dropped)
+        exit_code, reason, status = self._exit_fields(record, att.oom or end.out_of_memory)
         end_ms = record.mtime_ms if record is not None else _now_ms()
         # Both ends from file times when possible: the same (coarse) clock, also after adoption.
         start_ms = mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or att.started_ms
@@ -561,6 +710,7 @@ class LocalBackend(Backend):
             end_ms=end_ms,
             hostname=self._hostname,
         )
+        _add_kernel_peak(usage, end, att.oom or end.out_of_memory)
         self._finish(att, exit_code, reason=reason, status=status, usage=usage, at_ms=end_ms)
 
     @staticmethod
@@ -578,11 +728,26 @@ class LocalBackend(Backend):
     # -- signals -----------------------------------------------------------------------------
 
     def _begin_stop(self, att: _Attempt, grace_s: float) -> None:
-        """SIGTERM now (once) and schedule SIGKILL; called with the lock held."""
+        """SIGTERM now (once) and schedule SIGKILL; called with the lock held.
+
+        The SIGKILL deadline is written to the attempt's ``stop`` file *before* SIGTERM is sent
+        (and again whenever it is brought forward), so a server killed during the grace period
+        finds it on restart and resumes the escalation (see :meth:`reconcile`).
+        """
+        grace_s = max(0.0, grace_s)
+        if att.kill_at is None or time.monotonic() + grace_s < att.kill_at:
+            try:
+                write_stop(att.attempt_dir, _now_ms() + round(grace_s * 1000))
+            except OSError as exc:  # the stop itself must still happen
+                log.warning("cannot record the stop of %s (%s): not resumed after a restart", att.key, exc)
         if not att.term_sent:
             att.term_sent = True
             self._signal(att, signal.SIGTERM)
-        deadline = time.monotonic() + max(0.0, grace_s)
+        self._schedule_kill(att, grace_s)
+
+    def _schedule_kill(self, att: _Attempt, delay_s: float) -> None:
+        """SIGKILL the attempt in ``delay_s`` seconds unless it is due sooner; lock held."""
+        deadline = time.monotonic() + delay_s
         if att.kill_at is None or deadline < att.kill_at:
             att.kill_at = deadline
             heapq.heappush(self._kills, (deadline, next(self._seq), att))
@@ -614,13 +779,10 @@ class LocalBackend(Backend):
             log.warning("cannot signal %s: %s", att.key, exc)
 
     def _kill_tree(self, att: _Attempt, table: ProcessTable | None = None) -> None:
-        """SIGKILL the command's group and every process of its session and descendants."""
+        """SIGKILL the command's group and every other process of the attempt (its cgroup, or
+        its session and descendants)."""
         self._signal(att, signal.SIGKILL)
-        leader = att.leader()
-        if leader is not None:
-            for proc in (table or scan_processes()).members(leader):
-                with contextlib.suppress(OSError):
-                    os.kill(proc.pid, signal.SIGKILL)
+        (att.containment or Containment(att.attempt_dir)).kill_all(att.leader(), table)
         if att.container and self._runtime and not self._closing.is_set():
             # SIGKILL cannot be proxied by the runtime's client: remove the container itself.
             runtime, name = self._runtime, att.container
@@ -633,18 +795,6 @@ class LocalBackend(Backend):
                     timeout=60,
                     check=False,
                 )
-
-    @staticmethod
-    def _kill_orphans(attempt_dir: str, leader: int | None) -> None:
-        """Kill what is left of a command whose wrapper vanished: the attempt is over, so its
-        processes must not keep using resources the scheduler gives to others. Only processes
-        carrying this attempt's marker variable are touched (pid reuse)."""
-        if leader is None:
-            return
-        for proc in scan_processes().members(leader):
-            if carries_marker(proc.pid, attempt_dir):
-                with contextlib.suppress(OSError):
-                    os.kill(proc.pid, signal.SIGKILL)
 
     # -- watcher thread ----------------------------------------------------------------------
 
@@ -685,11 +835,22 @@ class LocalBackend(Backend):
                 os.close(key.fd)
                 att.pidfd = None
                 self._on_exit(att)
+            elif kind == "oom" and att.oom_fd == key.fd:
+                with contextlib.suppress(OSError):
+                    os.eventfd_read(key.fd)
+                cgroup = att.containment.cgroup if att.containment else None
+                if cgroup is not None and cgroup.out_of_memory():
+                    self._oom_kill(att, "reached its memory limit")
         while self._to_watch:
             att, pidfd, pipe_fd = self._to_watch.popleft()
             if pipe_fd is not None:
                 att.pipe_fd = pipe_fd
                 self._selector.register(pipe_fd, selectors.EVENT_READ, ("pipe", att))
+            cgroup = att.containment.cgroup if att.containment else None
+            if cgroup is not None and att.oom_fd is None and att.state != "done":
+                att.oom_fd = cgroup.oom_eventfd()
+                if att.oom_fd is not None:
+                    self._selector.register(att.oom_fd, selectors.EVENT_READ, ("oom", att))
             if pidfd is None and att.wrapper_pid is not None:
                 try:
                     pidfd = os.pidfd_open(att.wrapper_pid)
@@ -707,6 +868,14 @@ class LocalBackend(Backend):
         if self._polled:
             self._poll_fallback()
         self._fire_kills()
+
+    def _close_oom_fd(self, att: _Attempt) -> None:
+        """Stop watching the attempt's OOM eventfd (watcher thread)."""
+        if att.oom_fd is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(att.oom_fd)
+            os.close(att.oom_fd)
+            att.oom_fd = None
 
     def _read_pipe(self, att: _Attempt) -> None:
         """Read the wrapper's report of the command's pid; on a full line or EOF, act on it."""
@@ -772,24 +941,47 @@ class LocalBackend(Backend):
 
     def _monitor_once(self) -> None:
         with self._lock:
-            # Container trees are only the runtime's client here; the runtime enforces memory.
-            running = [a for a in self._attempts.values() if a.state == "running" and a.container is None]
+            running = [a for a in self._attempts.values() if a.state == "running"]
         if not running:
             return  # no /proc scan at all while nothing runs
-        table = scan_processes()
+        sampled = []
         for att in running:
+            if self._max_log_bytes:
+                att.log_dropped = cap_log(att.attempt_dir, self._max_log_bytes, att.log_dropped)
+            cgroup = att.containment.cgroup if att.containment else None
+            if cgroup is not None:
+                self._sample_cgroup(att, cgroup)
+            elif att.container is None:  # a container's memory is the runtime's to enforce
+                sampled.append(att)
+        if not sampled:
+            return
+        table = scan_processes()
+        for att in sampled:
             leader = att.leader()
             if leader is None:
                 continue
             sample = sample_tree(table, leader)
             att.usage.add(sample)
-            if att.memory_mib <= 0 or sample.rss <= att.memory_mib * _MIB:
-                continue
-            with self._lock:
-                if att.state != "running" or att.oom:
-                    continue
-                att.oom = True
-            log.info("attempt %s uses %d MiB > %d MiB: killed", att.key, sample.rss // _MIB, att.memory_mib)
-            with contextlib.suppress(OSError), open(os.path.join(att.attempt_dir, OOM_MARKER), "w") as fh:
-                fh.write(f"{sample.rss}\n")
-            self._kill_tree(att, table)
+            if att.memory_mib > 0 and sample.rss > att.memory_mib * _MIB:
+                self._oom_kill(att, f"uses {sample.rss // _MIB} MiB (PSS) > {att.memory_mib} MiB", table)
+
+    def _sample_cgroup(self, att: _Attempt, cgroup) -> None:
+        """The kernel's figures: the working set for the usage peak; an OOM the eventfd missed
+        (cgroup v2, an adopted attempt, or one that hit its limit before the fd was registered)."""
+        working_set = cgroup.working_set_bytes()
+        if working_set is not None:
+            att.usage.add(sample_members(cgroup.pids(), working_set))
+        if cgroup.out_of_memory():
+            self._oom_kill(att, "reached its memory limit (cgroup)")
+
+    def _oom_kill(self, att: _Attempt, why: str, table: ProcessTable | None = None) -> None:
+        """End an attempt over its memory limit: the marker first (the reason survives a
+        restart), then SIGKILL to every process of it."""
+        with self._lock:
+            if att.state != "running" or att.oom:
+                return
+            att.oom = True
+        log.info("attempt %s %s: killed", att.key, why)
+        with contextlib.suppress(OSError), open(os.path.join(att.attempt_dir, OOM_MARKER), "w") as fh:
+            fh.write(f"{why}\n")
+        self._kill_tree(att, table)

@@ -7,10 +7,13 @@ Two sources are combined into Nextflow-style trace fields:
   and its own ``/proc/<pid>/io`` counters, which include the I/O of every reaped descendant. These
   are exact, cost nothing while the job runs, survive a server restart and exist even for jobs
   too short to be sampled.
-* The monitor thread samples running attempts (:func:`scan_processes` reads ``/proc/*/stat``
-  once per tick for all of them, then ``/proc/<pid>/status`` of their members only) and keeps the
-  peaks of the summed memory of each command tree; that is the only way to see a peak of a *sum*
-  over processes.
+* Attempts in a cgroup are measured by the kernel (see :mod:`genobatch.backends.cgroup`). For
+  the others the monitor thread samples (:func:`scan_processes` reads ``/proc/*/stat`` once per
+  tick for all of them, then ``/proc/<pid>/status`` of their members only) and keeps the peaks of
+  each command tree's memory; that is the only way to see a peak of a *sum* over processes. A
+  tree of several processes is measured by proportional set size (PSS), which splits a page
+  shared by N processes N ways, so memory shared after ``fork`` is counted once, as a cgroup
+  would charge it, instead of once per process as summed RSS does.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+
+import psutil
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -40,6 +45,7 @@ class ProcStat:
     cpu_ms: float  # utime + stime + cutime + cstime: the process and its reaped children
     vmem: int  # bytes
     rss: int  # bytes
+    start_ticks: int = 0  # start time in clock ticks after boot (tells processes from reused pids)
 
 
 class ProcessTable:
@@ -86,26 +92,30 @@ def _parse_stat(pid: int, raw: bytes) -> ProcStat | None:
         cpu_ms=ticks * 1000.0 / _CLK_TCK,
         vmem=int(fields[20]),
         rss=int(fields[21]) * _PAGE_SIZE,
+        start_ticks=int(fields[19]),
     )
+
+
+def _read_stat(pid: int) -> ProcStat | None:
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            raw = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+    except OSError:  # the process has ended
+        return None
+    return _parse_stat(pid, raw)
 
 
 def scan_processes() -> ProcessTable:
     """Read ``/proc/*/stat`` once (about 15 µs per process) and return the snapshot."""
     procs: dict[int, ProcStat] = {}
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
-            try:
-                raw = os.read(fd, 4096)
-            finally:
-                os.close(fd)
-        except OSError:  # the process ended between listdir and open
-            continue
-        stat = _parse_stat(int(name), raw)
-        if stat is not None:
-            procs[stat.pid] = stat
+        if name.isdigit():
+            stat = _read_stat(int(name))
+            if stat is not None:
+                procs[stat.pid] = stat
     return ProcessTable(procs)
 
 
@@ -113,8 +123,8 @@ def scan_processes() -> ProcessTable:
 class UsageSample:
     """The summed usage of one command tree at one instant."""
 
-    rss: int  # current resident memory, bytes: what the memory limit is checked against
-    hwm: int  # sum of the members' own peaks (VmHWM), bytes
+    rss: int  # current memory, bytes (PSS for several processes): what the limit is checked against
+    hwm: int  # the members' own peaks (VmHWM) for a single process, else 0, bytes
     vmem_peak: int  # sum of the members' VmPeak, bytes
     cpu_ms: float
     nprocs: int
@@ -136,28 +146,65 @@ def _peaks(pid: int) -> tuple[int, int] | None:
     return None if hwm is None or peak is None else (hwm, peak)
 
 
-def sample_tree(table: ProcessTable, leader: int) -> UsageSample:
-    """Sum memory and CPU time over the tree led by ``leader``.
+def _pss(pid: int) -> int | None:
+    """The proportional set size of ``pid`` in bytes (smaps_rollup): 0 if it has ended, None if
+    it cannot be read (then the caller uses its RSS)."""
+    try:
+        return psutil.Process(pid).memory_full_info().pss
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return 0
+    except (psutil.Error, AttributeError, OSError):
+        return None
 
-    ``hwm``/``vmem_peak`` follow Nextflow's trace (``peak_rss`` and ``peak_vmem`` are VmHWM and
-    VmPeak summed over the task's processes), so a peak between two samples is not missed as long
-    as its process is still alive at the next one. Summed RSS counts pages shared between
-    processes (e.g. after ``fork``) once per process; it overestimates rather than underestimates
-    a cgroup's charge.
+
+def sample_tree(table: ProcessTable, leader: int) -> UsageSample:
+    """Measure the tree led by ``leader``: memory, peaks and CPU time.
+
+    One process: its RSS, and its VmHWM/VmPeak peaks (Nextflow's ``peak_rss``/``peak_vmem``), so a
+    peak between two samples is not missed. Several processes: the sum of their PSS, which counts
+    shared pages once (summed RSS counted pages shared after ``fork`` once per process and killed
+    multi-process jobs a container would keep); summed VmHWM would over-count the same way, so it
+    is not used as a peak for them. Reading PSS walks each process's page tables, which is why a
+    lone process - where PSS and RSS differ only by pages shared with processes outside the job -
+    keeps the cheap RSS from ``/proc/<pid>/stat``.
     """
     members = table.members(leader)
-    hwm = vmem_peak = 0
+    vmem_peak = hwm = 0
     for proc in members:
         peaks = _peaks(proc.pid)
-        hwm += peaks[0] if peaks else proc.rss
         vmem_peak += peaks[1] if peaks else proc.vmem
+        if len(members) == 1:
+            hwm = peaks[0] if peaks else proc.rss
+    if len(members) > 1:
+        memory = 0
+        for proc in members:
+            pss = _pss(proc.pid)
+            memory += proc.rss if pss is None else pss
+    else:
+        memory = sum(p.rss for p in members)
     return UsageSample(
-        rss=sum(p.rss for p in members),
+        rss=memory,
         hwm=hwm,
         vmem_peak=vmem_peak,
         cpu_ms=sum(p.cpu_ms for p in members),
         nprocs=len(members),
     )
+
+
+def sample_members(pids: list[int], memory: int) -> UsageSample:
+    """A cgroup's sample: ``memory`` as the kernel counts it, VmPeak and CPU time of ``pids``."""
+    vmem_peak = 0
+    cpu_ms = 0.0
+    count = 0
+    for pid in pids:
+        stat = _read_stat(pid)
+        if stat is None:
+            continue
+        peaks = _peaks(pid)
+        vmem_peak += peaks[1] if peaks else stat.vmem
+        cpu_ms += stat.cpu_ms
+        count += 1
+    return UsageSample(rss=memory, hwm=0, vmem_peak=vmem_peak, cpu_ms=cpu_ms, nprocs=count)
 
 
 @dataclass(slots=True)

@@ -1,11 +1,19 @@
 # genobatch attempt wrapper (POSIX sh; tested with dash and bash).
 #
-# Usage: [taskset -c CPUS] /bin/sh wrapper.sh ATTEMPT_DIR ENV CMD [ARG...]
+# Usage: [taskset -c CPUS] /bin/sh wrapper.sh ATTEMPT_DIR ENV JOIN RUNAS CMD [ARG...]
 #
 # ENV is the path of a GNU env that understands --default-signal, or empty. A background command
 # of a shell without job control starts with SIGINT and SIGQUIT ignored (POSIX), and the server's
 # own ignored signals are inherited too; `env --default-signal` gives the command the default
 # dispositions a freshly started container has, for one extra exec.
+#
+# JOIN is the cgroup.procs file of the attempt's cgroup, or empty. The forked child writes 0
+# (itself) there before it execs the command, so the command and everything it ever starts are in
+# the cgroup from their first instruction; this shell stays outside, so it outlives a kill of
+# the whole cgroup and still records the exit status. If the child cannot join, it creates
+# `cgroup_failed` and exits 125 without running anything (a start failure, not a job exit).
+#
+# RUNAS is "UID:GID" to run the command as that user (setpriv, with the user's groups), or empty.
 #
 # Started by genobatch.backends.local in its own session (start_new_session), with the attempt's
 # environment and ATTEMPT_DIR/work as working directory. It outlives a crash of the server, so
@@ -28,7 +36,9 @@
 
 d=$1
 resetenv=$2
-shift 2
+join=$3
+runas=$4
+shift 4
 log="$d/output.log"
 child=
 signals=0
@@ -60,6 +70,7 @@ finish() {
         echo "$1"
         [ -n "$2" ] && echo "status=$2"
         [ -n "$stopping" ] && echo "signal=$stopping"
+        [ -e "$d/cgroup_failed" ] && echo "status=nocgroup"
         times
         if [ -r "/proc/$$/io" ]; then
             while read -r key value; do
@@ -78,6 +89,20 @@ if ! command -v "$1" >/dev/null 2>&1; then
     finish 127 notfound
 fi
 
+# The command line after setsid: [setpriv ... --] [env [-u LC_ALL] --default-signal] CMD.
+# setsid, setpriv and env need no locale: LC_ALL=C spares them loading one (a third of their
+# cost), and env takes it out again before the command starts.
+lcall=
+if [ -n "$resetenv" ] && [ -z "${LC_ALL+set}" ]; then
+    set -- "$resetenv" -u LC_ALL --default-signal "$@"
+    lcall=C
+elif [ -n "$resetenv" ]; then
+    set -- "$resetenv" --default-signal "$@"
+fi
+if [ -n "$runas" ]; then
+    set -- setpriv --reuid="${runas%%:*}" --regid="${runas#*:}" --init-groups -- "$@"
+fi
+
 # In a non-interactive shell a background job is not a process group leader, so setsid calls
 # setsid(2) and execs the command without forking: $! is the command itself, the leader of a new
 # session and process group that the server can signal (and measure) as a whole. (The group
@@ -86,15 +111,17 @@ fi
 # the server sends it in that moment (its group does not exist yet, so it is signalled alone):
 # fork with default dispositions and set the traps again right after.
 trap - TERM INT
-if [ -z "$resetenv" ]; then
-    setsid "$@" </dev/null >>"$log" 2>&1 &
-elif [ -n "${LC_ALL+set}" ]; then
-    setsid "$resetenv" --default-signal "$@" </dev/null >>"$log" 2>&1 &
-else
-    # setsid and env need no locale: LC_ALL=C spares both loading one (a third of their cost),
-    # and env takes it out again before the command starts.
-    LC_ALL=C setsid "$resetenv" -u LC_ALL --default-signal "$@" </dev/null >>"$log" 2>&1 &
-fi
+{
+    if [ -n "$join" ] && ! echo 0 >"$join"; then
+        echo "genobatch: cannot join the attempt's cgroup ($join); the command was not started"
+        : >"$d/cgroup_failed"
+        exit 125
+    fi
+    if [ -n "$lcall" ]; then
+        export LC_ALL=C
+    fi
+    exec setsid "$@"
+} </dev/null >>"$log" 2>&1 &
 child=$!
 trap 'forward TERM' TERM
 trap 'forward INT' INT
