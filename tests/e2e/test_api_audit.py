@@ -391,3 +391,32 @@ def test_documented_job_definition_and_submit_rules(batch):
         containerOverrides={"instanceType": "p3.2xlarge"},
     )
     assert "containerOverrides.instanceType" in error["Message"]
+
+
+def test_job_definition_filter_matches_underscores_literally(batch):
+    stem = uuid.uuid4().hex[:8]
+    exact, lookalike = f"a_{stem}", f"aX{stem}"
+    for name in (exact, lookalike):
+        batch.register_job_definition(
+            jobDefinitionName=name, type="container", containerProperties={"image": "x", "command": ["true"]}
+        )
+        batch.submit_job(jobName=name, jobQueue="default", jobDefinition=name)
+    for value in (exact, f"a_{stem[:4]}*"):
+        listed = batch.list_jobs(jobQueue="default", filters=[{"name": "JOB_DEFINITION", "values": [value]}])
+        assert [s["jobName"] for s in listed["jobSummaryList"]] == [exact]
+    arn = batch.describe_job_definitions(jobDefinitionName=exact)["jobDefinitions"][0]["jobDefinitionArn"]
+    error = client_error(
+        batch.list_jobs, jobQueue="default", filters=[{"name": "JOB_DEFINITION", "values": [arn[:-2] + "*"]}]
+    )
+    assert "JOB_DEFINITION" in error["Message"]
+
+
+def test_compute_environment_defaults_to_the_service_linked_role(batch):
+    name = unique("ce")
+    batch.create_compute_environment(
+        computeEnvironmentName=name, type="MANAGED", computeResources={"type": "EC2", "maxvCpus": 1, "subnets": []}
+    )
+    described = batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]
+    account = described["computeEnvironmentArn"].split(":")[4]
+    expected = f"arn:aws:iam::{account}:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
+    assert described["serviceRole"] == expected

@@ -41,6 +41,11 @@ def _check_vcpus(resources: dict) -> None:
         raise ClientException("computeResources.desiredvCpus must be between minvCpus and maxvCpus")
 
 
+def _service_linked_role(ctx: Context) -> str:
+    account = ctx.settings.account_id
+    return f"arn:aws:iam::{account}:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
+
+
 def _check_unmanaged_vcpus(kind: str, request: dict) -> None:
     if "unmanagedvCpus" in request and kind != "UNMANAGED":
         raise ClientException("unmanagedvCpus applies only to an UNMANAGED compute environment")
@@ -70,7 +75,8 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
         "state": request.get("state", "ENABLED"),
         "status": "VALID",
         "statusReason": "ComputeEnvironment Healthy",
-        "serviceRole": request.get("serviceRole", ""),
+        # API_CreateComputeEnvironment: without one, the Batch service-linked role is used.
+        "serviceRole": request.get("serviceRole") or _service_linked_role(ctx),
         "uuid": str(uuid.uuid4()),
         "containerOrchestrationType": "ECS",
         "updatePolicy": dict(DEFAULT_UPDATE_POLICY),

@@ -56,16 +56,26 @@ def _filter_arguments(ctx: Context, filters: list[dict]) -> dict:
     return arguments
 
 
+def _like_literal(text: str) -> str:
+    """``text`` matched literally by a LIKE pattern with ``\\`` as its escape character."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _definition_pattern(ctx: Context, value: str) -> str:
-    """A LIKE pattern over definition ARNs for ``name``, ``name:rev``, ``name*`` or an ARN."""
+    """A LIKE pattern over definition ARNs for ``name``, ``name:rev``, ``name*`` or an ARN.
+
+    Definition names may contain ``_``, a LIKE wildcard, so every literal part is escaped.
+    """
     if value.startswith("arn:"):
-        return value.replace("%", r"\%")
-    base = ctx.arn("job-definition", "")
+        if "*" in value:
+            raise ClientException("filters: JOB_DEFINITION does not support '*' in an ARN")
+        return _like_literal(value)
+    base = _like_literal(ctx.arn("job-definition", ""))
     if value.endswith("*"):
-        return base + value[:-1] + "%"
+        return base + _like_literal(value[:-1]) + "%"
     if ":" in value:
-        return base + value
-    return base + value + ":%"
+        return base + _like_literal(value)
+    return base + _like_literal(value) + ":%"
 
 
 def list_jobs(ctx: Context, request: dict) -> dict:
