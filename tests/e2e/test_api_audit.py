@@ -420,3 +420,46 @@ def test_compute_environment_defaults_to_the_service_linked_role(batch):
     account = described["computeEnvironmentArn"].split(":")[4]
     expected = f"arn:aws:iam::{account}:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
     assert described["serviceRole"] == expected
+
+
+def test_secrets_are_refused_rather_than_dropped(batch):
+    name = unique("secret")
+    error = client_error(
+        batch.register_job_definition,
+        jobDefinitionName=name,
+        type="container",
+        containerProperties={
+            "image": "x",
+            "command": ["true"],
+            "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/token"}],
+        },
+    )
+    assert "containerProperties.secrets" in error["Message"]
+    assert batch.describe_job_definitions(jobDefinitionName=name)["jobDefinitions"] == []
+
+
+@pytest.mark.slow
+def test_job_queue_snapshot_lists_runnable_jobs_in_dispatch_order(batch):
+    ce = unique("snap")
+    arn = batch.create_compute_environment(
+        computeEnvironmentName=ce, type="MANAGED", computeResources={"type": "EC2", "maxvCpus": 1, "subnets": []}
+    )["computeEnvironmentArn"]
+    queue = unique("snap")
+    batch.create_job_queue(
+        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": arn}]
+    )
+    sleeper = define(batch, ["sleep", "30"])["jobDefinitionArn"]
+    submitted = [
+        batch.submit_job(jobName=f"s{i}", jobQueue=queue, jobDefinition=sleeper, **extra)
+        for i, extra in enumerate([{}, {}, {}, {"schedulingPriorityOverride": 5}])
+    ]
+    wait_for(batch, submitted[0]["jobId"], ("RUNNING",))
+    snapshot = batch.get_job_queue_snapshot(jobQueue=queue)
+    # Dispatch order: higher scheduling priority first, then submission order.
+    expected = [submitted[3]["jobArn"], submitted[1]["jobArn"], submitted[2]["jobArn"]]
+    assert [job["jobArn"] for job in snapshot["frontOfQueue"]["jobs"]] == expected
+    assert snapshot["queueUtilization"]["totalCapacityUsage"] == [{"capacityUnit": "VCPU", "quantity": 1.0}]
+    for job in submitted:
+        batch.terminate_job(jobId=job["jobId"], reason="done")
+    error = client_error(batch.get_job_queue_snapshot, jobQueue="no-such-queue")
+    assert "no-such-queue" in error["Message"]

@@ -42,6 +42,7 @@ HANDLERS: dict[str, tuple[Callable[[Context, dict], dict], bool]] = {
     "UpdateJobQueue": (job_queues.update_job_queue, True),
     "DeleteJobQueue": (job_queues.delete_job_queue, True),
     "DescribeJobQueues": (job_queues.describe_job_queues, False),
+    "GetJobQueueSnapshot": (job_queues.get_job_queue_snapshot, True),  # reads the scheduler's queue
     "RegisterJobDefinition": (job_definitions.register_job_definition, True),
     "DeregisterJobDefinition": (job_definitions.deregister_job_definition, True),
     "DescribeJobDefinitions": (job_definitions.describe_job_definitions, False),

@@ -36,6 +36,12 @@ def register_job_definition(ctx: Context, request: dict) -> dict:
     container = request.get("containerProperties")
     if not container:
         raise ClientException("containerProperties is required for a container job definition")
+    if "secrets" in container:
+        # Silently dropping them would run the job without variables it relies on.
+        raise ClientException(
+            "containerProperties.secrets is not supported: genobatch cannot read Secrets Manager or SSM "
+            "Parameter Store; pass the values with containerProperties.environment"
+        )
     if len(str(request)) > MAX_DEFINITION_BYTES:
         raise ClientException("Job definition is larger than 24 KiB")
     limits.check_resource_requirements(

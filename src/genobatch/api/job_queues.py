@@ -8,11 +8,13 @@ from genobatch.api.paging import paged_response
 from genobatch.api.resources import check_new, check_reference_count, require
 from genobatch.context import Context
 from genobatch.core.job import TIME_LIMIT_REASONS
+from genobatch.core.status import ACTIVE
 from genobatch.engine import apply_job_queue
 from genobatch.store import catalog
 
 KIND = "job-queue"
 MAX_COMPUTE_ENVIRONMENTS_PER_QUEUE = 3
+SNAPSHOT_SIZE = 100  # API_GetJobQueueSnapshot: "the first 100 RUNNABLE jobs"
 UNSUPPORTED_QUEUE = {
     "serviceEnvironmentOrder": "service environments (SageMaker Training) are not supported by genobatch",
 }
@@ -142,6 +144,31 @@ def delete_job_queue(ctx: Context, request: dict) -> dict:
     if not scheduler.queue_has_live_jobs(name):
         scheduler.remove_queue(name)
     return {}
+
+
+def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
+    """The first 100 RUNNABLE jobs in dispatch order and the vCPUs the queue's jobs hold now.
+
+    Read from the scheduler, so it runs on the engine thread. Jobs no compute environment can run
+    come after the others (they never dispatch). The time a job reached its position is not
+    tracked, so ``earliestTimeAtPosition`` is omitted (it is optional).
+    """
+    name = require(ctx, KIND, request["jobQueue"])["jobQueueName"]
+    scheduler = ctx.writable
+    queue = scheduler.queues.get(name)
+    front: list[str] = []
+    if queue is not None:
+        front = [key[-1] for key in queue.runnable.islice(0, SNAPSHOT_SIZE)]
+        parked = sorted(queue.parked, key=lambda job_id: scheduler.jobs[job_id].sort_key())
+        front += parked[: SNAPSHOT_SIZE - len(front)]
+    in_use = sum(job.resources.vcpus for job in scheduler.jobs.values() if job.queue == name and job.status in ACTIVE)
+    return {
+        "frontOfQueue": {"jobs": [{"jobArn": ctx.arn("job", job_id)} for job_id in front], "lastUpdatedAt": ctx.now},
+        "queueUtilization": {
+            "totalCapacityUsage": [{"capacityUnit": "VCPU", "quantity": float(in_use)}],
+            "lastUpdatedAt": ctx.now,
+        },
+    }
 
 
 def describe_job_queues(ctx: Context, request: dict) -> dict:
