@@ -57,8 +57,9 @@ def _filter_arguments(ctx: Context, filters: list[dict]) -> dict:
 
 
 def _like_literal(text: str) -> str:
-    """``text`` matched literally by a LIKE pattern with ``\\`` as its escape character."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """``text`` matched literally by a LIKE pattern with ``/`` as its escape character (the store's;
+    not a backslash, which PostgreSQL and SQLite quote differently)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _definition_pattern(ctx: Context, value: str) -> str:

@@ -223,7 +223,7 @@ def list_rows(
     if name_exact is not None:
         conditions.append(func.lower(t.c.name) == name_exact.lower())
     if definition_like is not None:
-        conditions.append(t.c.definition_arn.like(definition_like, escape="\\"))
+        conditions.append(t.c.definition_arn.like(definition_like, escape="/"))
     if created_before is not None:
         conditions.append(t.c.created_at < created_before)
     if created_after is not None:
