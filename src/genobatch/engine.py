@@ -273,6 +273,11 @@ class Engine:
                 self._inbox.put(AttemptStarted(job.id, attempt.number, now_ms(), {"adopted": True}))
             elif outcome is not None:
                 self._inbox.put(outcome)
+            if outcome is None and (job.stop_reason is not None or attempt.timed_out):
+                # A stop (TerminateJob or timeout) was committed but the previous server may have
+                # died before carrying it out. The backend resumes one it had begun with the grace
+                # left (a repeated stop never extends it); one it never began starts now.
+                self.backend.stop(job.id, attempt.number, self.settings.stop_grace_s)
 
     def _reload(self) -> None:
         """Rebuild the scheduler from the store after a failed commit.
