@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from genobatch.api import compute_environments, job_definitions, job_queries, job_queues, jobs, native, tags
+from genobatch.api import compute_environments, job_definitions, job_queries, job_queues, jobs, logs, native, tags
 from genobatch.api.auth import AuthError, verify_sigv4
 from genobatch.api.errors import (
     ApiError,
@@ -142,5 +142,6 @@ def create_app(engine: Engine, secret_for: Callable[[str], str | None] | None) -
             Route("/genobatch/v1/health", health, methods=["GET"]),
             Route("/genobatch/v1/{path:path}", api.native, methods=["GET"]),
             Route("/v1/{path:path}", api.batch, methods=["GET", "POST", "DELETE", "PUT"]),
+            Route("/", logs.endpoint(engine, secret_for), methods=["POST"]),  # CloudWatch Logs (JSON 1.1)
         ]
     )

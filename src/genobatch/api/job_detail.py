@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from genobatch.api import log_streams
 from genobatch.core.status import JobStatus
 
 STATUSES = [status.value for status in JobStatus]
@@ -17,10 +18,12 @@ def _copy_state_fields(target: dict, state: dict) -> None:
             target[key] = state[field]
 
 
-def log_stream_name(row: dict, attempt: int) -> str:
-    """``<definition name>/default/<job id>/<attempt>``: the CloudWatch stream shape, one per attempt."""
-    definition_name = row["definition_arn"].rsplit("/", 1)[-1].split(":")[0]
-    return f"{definition_name}/default/{row['id']}/{attempt}"
+def _with_log_stream(container: dict, row: dict, attempt: int) -> dict:
+    """Add ``logStreamName`` (``<definition name>/default/<task id>``, one per attempt) if it logs to one."""
+    where = log_streams.location(row, attempt)
+    if where is not None:
+        container["logStreamName"] = where[1]
+    return container
 
 
 def _ecs_arns(row: dict, attempt: dict, region_account_arn: str) -> dict:
@@ -32,7 +35,9 @@ def _ecs_arns(row: dict, attempt: dict, region_account_arn: str) -> dict:
     """
     ecs = region_account_arn.replace(":batch:", ":ecs:").removesuffix("job/")
     cluster = attempt.get("compute_environment") or "default"
-    task = uuid.uuid5(uuid.NAMESPACE_URL, f"{row['id']}/{attempt['number']}").hex
+    # The task id that also ends the attempt's log stream name, as on AWS.
+    task = log_streams.task_id(row["id"], attempt["number"])
+    task = task or uuid.uuid5(uuid.NAMESPACE_URL, f"{row['id']}/{attempt['number']}").hex
     host = uuid.uuid5(uuid.NAMESPACE_DNS, (attempt.get("info") or {}).get("hostname") or "localhost").hex
     return {
         "taskArn": f"{ecs}task/{cluster}/{task}",
@@ -41,10 +46,7 @@ def _ecs_arns(row: dict, attempt: dict, region_account_arn: str) -> dict:
 
 
 def _attempt_detail(row: dict, attempt: dict, region_account_arn: str) -> dict:
-    container = {
-        "logStreamName": log_stream_name(row, attempt["number"]),
-        **_ecs_arns(row, attempt, region_account_arn),
-    }
+    container = _with_log_stream(_ecs_arns(row, attempt, region_account_arn), row, attempt["number"])
     if attempt.get("exit_code") is not None:
         container["exitCode"] = attempt["exit_code"]
     if attempt.get("reason"):
@@ -75,7 +77,7 @@ def job_detail(row: dict, region_account_arn: str) -> dict:
     container = dict(spec.get("container", {}))
     if attempts:
         last = attempts[-1]
-        container["logStreamName"] = log_stream_name(row, last["number"])
+        _with_log_stream(container, row, last["number"])
         container.update(_ecs_arns(row, last, region_account_arn))
         if last.get("exit_code") is not None:
             container["exitCode"] = last["exit_code"]

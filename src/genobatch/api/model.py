@@ -1,7 +1,9 @@
 """The AWS Batch service model as the schema of record: routing, request parsing, output checks.
 
 Everything here is derived from botocore's ``batch`` service model, so a new botocore that adds an
-operation or a member changes routing and validation without code changes here.
+operation or a member changes routing and validation without code changes here. Request parsing and
+the shape checks take ``service=`` too, so CloudWatch Logs requests (``logs``, see
+:mod:`genobatch.api.logs`) are validated by the same code against their own model.
 
 * :data:`ROUTES` / :func:`match_route` map ``(method, path)`` to an operation name. Batch is
   rest-json: every operation is ``POST /v1/<lowercased name>`` except the three tag operations on
@@ -72,15 +74,18 @@ __all__ = [
 
 
 @functools.cache
-def service_model() -> ServiceModel:
-    """botocore's ``batch`` service model (loaded once; loading parses a large JSON file)."""
-    return botocore.session.get_session().get_service_model("batch")
+def service_model(service: str = "batch") -> ServiceModel:
+    """botocore's model of ``service`` (loaded once; loading parses a large JSON file).
+
+    ``batch`` is the wire API; ``logs`` (CloudWatch Logs) serves job logs on the same endpoint.
+    """
+    return botocore.session.get_session().get_service_model(service)
 
 
 @functools.cache
-def operation_model(operation: str) -> OperationModel:
+def operation_model(operation: str, service: str = "batch") -> OperationModel:
     """The model of one operation, e.g. ``"SubmitJob"``; raises ``OperationNotFoundError``."""
-    return service_model().operation_model(operation)
+    return service_model(service).operation_model(operation)
 
 
 #: Every operation name in the model, in the model's (alphabetical) order.
@@ -315,6 +320,8 @@ def parse_request(
     body: bytes,
     path_params: Mapping[str, str] | None = None,
     query: Mapping[str, Sequence[str]] | None = None,
+    *,
+    service: str = "batch",
 ) -> dict[str, Any]:
     """Decode and validate one request into the operation's input dict.
 
@@ -324,9 +331,10 @@ def parse_request(
     with, e.g. ``{"resourceArn": ..., "tagKeys": [...]}`` for UntagResource.
 
     Raises :class:`ClientException` for a body that is not a JSON object, and for any input the
-    model rejects; the message names every offending field.
+    model rejects; the message names every offending field. ``service`` names the botocore model
+    (a JSON-protocol service such as ``logs`` has no path or query members: pass neither).
     """
-    input_shape = operation_model(operation).input_shape
+    input_shape = operation_model(operation, service).input_shape
     params = _decode_body(body)
     if input_shape is None:  # pragma: no cover - every Batch operation has an input shape
         if params:
@@ -334,20 +342,20 @@ def parse_request(
         return {}
     params = _drop_nulls(params, input_shape)
     _bind_http_members(params, input_shape, path_params or {}, query or {})
-    problems = input_problems(operation, params)
+    problems = input_problems(operation, params, service)
     if problems:
         count = len(problems)
         raise ClientException(f"{count} validation error{'s' if count != 1 else ''} detected: {'; '.join(problems)}")
     return params
 
 
-def input_problems(operation: str, params: Mapping[str, Any]) -> list[str]:
+def input_problems(operation: str, params: Mapping[str, Any], service: str = "batch") -> list[str]:
     """Every way ``params`` violates the operation's input shape, one message per problem.
 
     botocore's ParamValidator does the type/required/unknown/min checks (its messages, which name
     the field, are kept verbatim); the constraints it skips are checked here (see module doc).
     """
-    input_shape = operation_model(operation).input_shape
+    input_shape = operation_model(operation, service).input_shape
     if input_shape is None:  # pragma: no cover - every Batch operation has an input shape
         return [f"Unknown parameter in input: {name!r}" for name in params]
     report = ParamValidator().validate(params, input_shape)
@@ -568,7 +576,7 @@ class _ShapeChecker:
 # ---------------------------------------------------------------------------------------------
 
 
-def check_output(operation: str, response: Mapping[str, Any]) -> list[str]:
+def check_output(operation: str, response: Mapping[str, Any], service: str = "batch") -> list[str]:
     """Every way ``response`` deviates from the operation's output shape (empty: it conforms).
 
     Accepts either the JSON body the server sends (decoded) or the dict boto3 returns (its added
@@ -579,7 +587,7 @@ def check_output(operation: str, response: Mapping[str, Any]) -> list[str]:
     :data:`OUTPUT_REQUIRED_EXEMPT` may be absent, and lists/maps may be empty despite a model
     ``min`` (``{"tags": {}}``). Not called on the server's hot path.
     """
-    output_shape = operation_model(operation).output_shape
+    output_shape = operation_model(operation, service).output_shape
     body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
     if output_shape is None:  # pragma: no cover - every Batch operation has an output shape
         return [f"{operation} returns no members, got: {', '.join(sorted(body))}"] if body else []

@@ -81,6 +81,9 @@ def export_lines(key: SigningKey, endpoint: str, region: str) -> str:
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "AWS_ENDPOINT_URL_BATCH": endpoint,
+        # Job logs over CloudWatch Logs' API (genobatch.api.logs). SDKs name the variable after the
+        # service id "CloudWatch Logs", not the endpoint prefix "logs".
+        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": endpoint,
     }
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in variables.items())
 
