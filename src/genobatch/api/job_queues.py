@@ -174,4 +174,7 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
 def describe_job_queues(ctx: Context, request: dict) -> dict:
     check_reference_count("jobQueues", request.get("jobQueues", []))
     documents = catalog.list_documents(ctx.conn, KIND, request.get("jobQueues", []))
+    for document in documents:
+        if "jobQueueType" not in document:  # stored by an earlier version
+            document["jobQueueType"] = _queue_type(ctx, document.get("computeEnvironmentOrder", []), None)
     return paged_response(documents, request, "jobQueues")
