@@ -395,3 +395,15 @@ def test_restore_settles_a_cancelled_pending_job_whose_dependency_finished():
     waiting.status, waiting.is_cancelled, waiting.stop_reason = S.PENDING, True, "not needed"
     scheduler.restore([waiting], {"gone": S.SUCCEEDED})
     assert waiting.status == S.FAILED and waiting.status_reason == "not needed"
+
+
+def test_cancelling_an_array_whose_children_all_run_leaves_it_uncancelled():
+    scheduler = make(cpus=2)
+    records = array("arr", 2)
+    scheduler.submit(records, {}, 0)
+    for start in scheduler.schedule(0):
+        scheduler.started(start.job_id, 1, 1, {})
+    scheduler.cancel("arr", "stop", 2)
+    for child in records[1:]:
+        scheduler.exited(child.id, 1, 3, OK, {})
+    assert records[0].status == S.SUCCEEDED and not records[0].is_cancelled

@@ -209,17 +209,19 @@ class Scheduler:
         if job is None:
             return
         targets = self._children(job) if job.is_array_parent else [job]
-        if job.is_array_parent:
-            job.is_cancelled = True
-            self.dirty.add(job.id)
+        cancelled = False
         for target in targets:
             if target.status in CANCELLED_AT_ONCE:
-                target.is_cancelled = True
+                target.is_cancelled = cancelled = True
                 self._push(target, S.FAILED, reason, now)
             elif target.status in CANCELLED_WHEN_DEPENDENCIES_DONE and not target.is_cancelled:
-                target.is_cancelled = True
+                target.is_cancelled = cancelled = True
                 target.stop_reason = reason
                 self.dirty.add(target.id)
+        if job.is_array_parent and cancelled:
+            # Only if a child was cancelled: children already running are left alone and may all succeed.
+            job.is_cancelled = True
+            self.dirty.add(job.id)
         self._drain(now)
 
     def terminate(self, job_id: str, reason: str, now: int) -> list[Action]:
