@@ -682,6 +682,7 @@ def test_server_builds_settings_from_flags(monkeypatch: pytest.MonkeyPatch, tmp_
     seen = []
     fake = types.ModuleType("genobatch.server")
     fake.serve = seen.append  # type: ignore[attr-defined]
+    fake.ServerStartError = RuntimeError  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "genobatch.server", fake)
     monkeypatch.setenv("GENOBATCH_DB", "postgresql://db/x")
     result = run(

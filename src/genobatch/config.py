@@ -38,6 +38,17 @@ class Settings:
     gpus: int | None = None
     container_runtime: str | None = None  # "docker" or "podman"; None runs on the host
     stop_grace_s: float = 30.0
+    # Local backend: run jobs' commands as this user (the server must be root); cap each attempt's
+    # output.log at this many MiB (0: no cap).
+    job_user: str | None = None
+    max_log_mib: int = 100
+    # --no-auth on an address other hosts can reach hands them command execution: refused unless set.
+    allow_unauthenticated_remote: bool = False
+    # Retention of finished jobs' attempt directories (see genobatch.retention); None keeps forever.
+    keep_logs_s: float | None = 30 * 86400.0
+    keep_logs_jobs: int | None = 10_000
+    keep_work_s: float | None = 86400.0
+    retention_interval_s: float = 600.0
 
     @property
     def database_url(self) -> str:

@@ -81,6 +81,33 @@ class Client:
         self._endpoint = endpoint
         self._region = region
 
+    def with_data_dir(self, data_dir: Path) -> Client:
+        """The same endpoint and region choices for another data directory."""
+        return Client(data_dir, self._endpoint, self._region)
+
+    def unknown_key_hint(self) -> str:
+        """Why the server may not know our key (UnrecognizedClientException), and what to do.
+
+        The usual cause: the endpoint belongs to another data directory's server (the default
+        port is shared by every data directory), so it knows other keys.
+        """
+        key = self.key
+        ours = read_server_file(self.data_dir).get("endpoint", "")
+        said = f"the server at {self.endpoint} does not know access key {key.access_key_id} (from {key.source})"
+        if key.source == "environment":
+            return f"{said}; check {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or unset them to use {self.data_dir}'s key"
+        if ours.rstrip("/") == self.endpoint:
+            return (
+                f"{said}, although it is {self.data_dir}'s server: was credentials.json replaced after it started? "
+                "Restart it: genobatch server stop, then start it again"
+            )
+        where = f"its server is at {ours}" if ours else "no server is running for it"
+        return (
+            f"{said}: it is not the server of data directory {self.data_dir} ({where}), so it is probably another "
+            f"data directory's. Use that one's keys (--data-dir), or start a server for {self.data_dir} on a free "
+            f"port: genobatch --data-dir {self.data_dir} server --detach --port PORT"
+        )
+
     @cached_property
     def server_info(self) -> dict[str, Any]:
         """``server.json``, but only when it describes the server we are talking to."""

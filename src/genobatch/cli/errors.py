@@ -47,6 +47,7 @@ class ApiError(CliError):
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code
+        self.message_text = message
         super().__init__(f"{code}: {message}" if message else code)
 
 
@@ -58,17 +59,25 @@ def client_error(exc: ClientError) -> ApiError:
     return ApiError(code, message)
 
 
+#: The server does not know the access key: most often another data directory's server.
+UNKNOWN_KEY = "UnrecognizedClientException"
+
+
 @contextmanager
-def translated_errors(endpoint: Callable[[], str]) -> Iterator[None]:
+def translated_errors(endpoint: Callable[[], str], unknown_key_hint: Callable[[], str] | None = None) -> Iterator[None]:
     """Re-raise transport and API exceptions as :class:`CliError`.
 
     ``endpoint`` is called only when a message needs it: it is resolved inside the command (from
-    flags and ``server.json``), after this context is entered.
+    flags and ``server.json``), after this context is entered. ``unknown_key_hint`` explains an
+    ``UnrecognizedClientException``, which by itself does not say which key and server are meant.
     """
     try:
         yield
-    except ClientError as exc:
-        raise client_error(exc) from None
+    except (ClientError, ApiError) as exc:
+        error = client_error(exc) if isinstance(exc, ClientError) else exc
+        if error.code == UNKNOWN_KEY and unknown_key_hint is not None:
+            raise ApiError(error.code, f"{error.message_text}\nhint: {unknown_key_hint()}") from None
+        raise error from None
     except (EndpointConnectionError, ConnectTimeoutError):
         raise ServerUnreachable(endpoint()) from None
     except ReadTimeoutError:

@@ -39,7 +39,11 @@ class GenobatchGroup(click.Group):
             client = ctx.obj
             return client.endpoint if isinstance(client, Client) else DEFAULT_ENDPOINT
 
-        with translated_errors(endpoint):
+        def unknown_key_hint() -> str:
+            client = ctx.obj
+            return client.unknown_key_hint() if isinstance(client, Client) else ""
+
+        with translated_errors(endpoint, unknown_key_hint):
             return super().invoke(ctx)
 
 

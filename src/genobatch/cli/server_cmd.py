@@ -1,19 +1,81 @@
-"""Commands about the server itself: ``server`` (run one), ``init`` and ``credentials``."""
+"""Commands about the server itself: ``server`` (run one; ``status``, ``stop``), ``init``, ``credentials``."""
 
 from __future__ import annotations
 
 import contextlib
 import shlex
+import time
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from genobatch.cli.client import Client, SigningKey, load_primary_key, read_server_file
 from genobatch.cli.errors import CliError
+from genobatch.cli.server_process import (
+    LOG_FILE,
+    data_dir_flag,
+    healthy,
+    remove_stale_file,
+    server_state,
+    start_detached,
+    stop_server,
+)
 from genobatch.config import DEFAULT_PORT, DEFAULT_REGION, Settings, default_data_dir
 
+FOREVER = ("forever", "never", "unlimited")
+UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-@click.command("server")
+
+class Duration(click.ParamType):
+    """``30d``, ``12h``, ``10m``, ``90s`` or plain seconds; ``forever`` (None) where allowed."""
+
+    name = "duration"
+
+    def __init__(self, allow_forever: bool = True) -> None:
+        self.allow_forever = allow_forever
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | None:
+        """Seconds as a float, or None for ``forever``."""
+        if value is None or isinstance(value, float | int):
+            return value
+        text = str(value).strip().lower()
+        if self.allow_forever and text in FOREVER:
+            return None
+        number, unit = (text[:-1], text[-1]) if text[-1:] in UNITS_S else (text, "s")
+        try:
+            seconds = float(number) * UNITS_S[unit]
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0 or seconds == float("inf"):
+            forever = " or 'forever'" if self.allow_forever else ""
+            self.fail(f"{value!r} is not a duration like 30d, 12h, 10m or 90s{forever}", param, ctx)
+        return seconds
+
+
+class Count(click.ParamType):
+    """A non-negative number of jobs, or ``unlimited`` (None)."""
+
+    name = "count"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        """The count, or None for ``unlimited``."""
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text in FOREVER:
+            return None
+        if not text.isdigit():
+            self.fail(f"{value!r} is not a number of jobs or 'unlimited'", param, ctx)
+        return int(text)
+
+
+def _duration_text(seconds: float | None) -> str:
+    return "forever" if seconds is None else f"{seconds:g}s"
+
+
+@click.group("server", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
 @click.option(
@@ -22,7 +84,12 @@ from genobatch.config import DEFAULT_PORT, DEFAULT_REGION, Settings, default_dat
     help="Data directory (overrides the global --data-dir).",
 )
 @click.option("--db", envvar="GENOBATCH_DB", help="SQLAlchemy database URL [default: SQLite in the data dir].")
-@click.option("--no-auth", is_flag=True, help="Accept unsigned requests (trusted networks only).")
+@click.option("--no-auth", is_flag=True, help="Accept unsigned requests (loopback addresses only, see below).")
+@click.option(
+    "--allow-unauthenticated-remote",
+    is_flag=True,
+    help="Allow --no-auth on a non-loopback --host: anyone reaching the port can run commands.",
+)
 @click.option("--cpus", type=click.IntRange(1), help="CPUs jobs may use [default: all of the host's].")
 @click.option("--memory", type=click.IntRange(1), help="Memory (MiB) jobs may use [default: the host's].")
 @click.option("--gpus", type=click.IntRange(0), help="GPUs jobs may use [default: those detected].")
@@ -32,42 +99,184 @@ from genobatch.config import DEFAULT_PORT, DEFAULT_REGION, Settings, default_dat
     type=click.Choice(["docker", "podman"]),
     help="Run jobs' images with this runtime [default: run commands on the host].",
 )
-@click.pass_obj
-def server(
-    client: Client,
-    host: str,
-    port: int,
-    data_dir: Path | None,
-    db: str | None,
-    no_auth: bool,
-    cpus: int | None,
-    memory: int | None,
-    gpus: int | None,
-    region: str,
-    container_runtime: str | None,
-) -> None:
-    """Run a server in the foreground (until Ctrl-C or SIGTERM)."""
+@click.option(
+    "--job-user",
+    envvar="GENOBATCH_JOB_USER",
+    help="Run jobs' commands as this user, not as the server's (the server must run as root).",
+)
+@click.option(
+    "--max-log-mib",
+    type=click.IntRange(0),
+    default=100,
+    show_default=True,
+    envvar="GENOBATCH_MAX_LOG_MIB",
+    help="Cap each attempt's output.log (head and tail kept, the middle cut); 0: no cap.",
+)
+@click.option(
+    "--keep-logs",
+    type=Duration(),
+    default="30d",
+    show_default=True,
+    envvar="GENOBATCH_KEEP_LOGS",
+    help="Keep a finished job's attempt directories (logs) this long after it ended, or 'forever'.",
+)
+@click.option(
+    "--keep-logs-jobs",
+    type=Count(),
+    default="10000",
+    show_default=True,
+    envvar="GENOBATCH_KEEP_LOGS_JOBS",
+    help="Keep the attempt directories of at most this many finished jobs (the newest), or 'unlimited'.",
+)
+@click.option(
+    "--keep-work",
+    type=Duration(),
+    default="1d",
+    show_default=True,
+    envvar="GENOBATCH_KEEP_WORK",
+    help="Delete a finished attempt's work directory this long after its job ended, or 'forever'.",
+)
+@click.option(
+    "--retention-interval",
+    type=Duration(allow_forever=False),
+    default="10m",
+    show_default=True,
+    help="How often the retention policy runs.",
+)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Start in the background (log in DATA_DIR/server.log); return once it answers.",
+)
+@click.pass_context
+def server(ctx: click.Context, data_dir: Path | None, detach: bool, **options: Any) -> None:
+    """Run a server in the foreground (until Ctrl-C or SIGTERM), or --detach it; see also its commands.
+
+    One server per data directory and database: a second one refuses to start.
+    """
+    client: Client = ctx.obj
+    if data_dir is not None:
+        client = client.with_data_dir(data_dir.expanduser())
+        ctx.obj = client
+    if ctx.invoked_subcommand is not None:
+        given = [
+            param.opts[0]
+            for param in ctx.command.params
+            if param.name != "data_dir" and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)}: options for starting a server, not for `server {ctx.invoked_subcommand}`"
+            )
+        return
+    if detach:
+        _start_detached(ctx, client)
+        return
     settings = Settings(
-        data_dir=(data_dir or client.data_dir).expanduser(),
-        db_url=db,
-        host=host,
-        port=port,
-        auth=not no_auth,
-        region=region,
-        cpus=cpus,
-        memory_mib=memory,
-        gpus=gpus,
-        container_runtime=container_runtime,
+        data_dir=client.data_dir,
+        db_url=options["db"],
+        host=options["host"],
+        port=options["port"],
+        auth=not options["no_auth"],
+        allow_unauthenticated_remote=options["allow_unauthenticated_remote"],
+        region=options["region"],
+        cpus=options["cpus"],
+        memory_mib=options["memory"],
+        gpus=options["gpus"],
+        container_runtime=options["container_runtime"],
+        job_user=options["job_user"],
+        max_log_mib=options["max_log_mib"],
+        keep_logs_s=options["keep_logs"],
+        keep_logs_jobs=options["keep_logs_jobs"],
+        keep_work_s=options["keep_work"],
+        retention_interval_s=options["retention_interval"],
     )
     try:
-        from genobatch.server import serve
+        from genobatch.server import ServerStartError, serve
     except ModuleNotFoundError as exc:
         if exc.name != "genobatch.server":
             raise
         raise CliError("this installation has no genobatch server module") from None
     # serve() handles SIGINT itself; suppressing here keeps a second Ctrl-C from printing a traceback.
     with contextlib.suppress(KeyboardInterrupt):
-        serve(settings)
+        try:
+            serve(settings)
+        except ServerStartError as exc:
+            raise CliError(str(exc)) from None
+
+
+def _start_detached(ctx: click.Context, client: Client) -> None:
+    """Re-run this command without --detach as a background process, with the same options."""
+    state = server_state(client.data_dir)
+    if state.running:
+        where = state.endpoint or "starting"
+        raise CliError(f"a genobatch server is already running for {client.data_dir} (pid {state.pid}, {where})")
+    options: list[str] = []
+    for param in ctx.command.params:
+        given = ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+        if param.name in ("data_dir", "detach") or not given:
+            continue
+        value = ctx.params[param.name]
+        if isinstance(param, click.Option) and param.is_flag:
+            options += [param.opts[0]] if value else []
+        elif isinstance(param.type, Duration):
+            options += [param.opts[0], _duration_text(value)]
+        else:
+            options += [param.opts[0], "unlimited" if value is None else str(value)]
+    started = start_detached(client.data_dir, options)
+    click.echo(f"genobatch server running at {started.endpoint} (pid {started.pid}, data dir {client.data_dir})")
+    click.echo(f"log: {client.data_dir / LOG_FILE}")
+    click.echo(f"stop it with: genobatch {data_dir_flag(client.data_dir, default_data_dir())}server stop")
+
+
+@server.command("status")
+@click.pass_obj
+def server_status(client: Client) -> None:
+    """Say whether this data directory's server runs: pid, endpoint, uptime (exit status 3 if not)."""
+    state = server_state(client.data_dir)
+    if not state.running:
+        stale = f" (server.json of pid {state.info.get('pid')} is stale: that server did not shut down)"
+        click.echo(f"no genobatch server is running for {client.data_dir}{stale if state.stale_file else ''}")
+        raise SystemExit(3)
+    info = state.info
+    click.echo(f"genobatch server running (pid {state.pid})")
+    if not info:
+        click.echo("  starting: it has not announced its endpoint yet")
+        return
+    answering = "answering" if healthy(str(info["endpoint"])) else "NOT answering"
+    click.echo(f"  endpoint:  {info['endpoint']} ({answering})")
+    click.echo(f"  data dir:  {client.data_dir}")
+    if info.get("database"):
+        click.echo(f"  database:  {info['database']}")
+    click.echo(f"  auth:      {'on' if info.get('auth', True) else 'OFF'}")
+    if isinstance(info.get("started_at"), int | float):
+        uptime = int(time.time() - info["started_at"])
+        click.echo(f"  uptime:    {uptime // 3600}h {uptime // 60 % 60:02d}m {uptime % 60:02d}s")
+    click.echo(f"  log:       {client.data_dir / LOG_FILE}")
+
+
+@server.command("stop")
+@click.option("--timeout", type=click.FloatRange(0), default=60, show_default=True, help="Seconds to wait.")
+@click.pass_obj
+def server_stop(client: Client, timeout: float) -> None:
+    """Stop this data directory's server (SIGTERM) and wait until it has exited.
+
+    Jobs it runs keep running; the next server of this data directory adopts them.
+    """
+    state = server_state(client.data_dir)
+    if not state.running:
+        if state.stale_file:
+            remove_stale_file(client.data_dir)
+            click.echo(
+                f"no genobatch server was running for {client.data_dir}; "
+                f"removed the stale server.json of pid {state.info.get('pid')}"
+            )
+        else:
+            click.echo(f"no genobatch server is running for {client.data_dir}")
+        return
+    took = stop_server(state, timeout)
+    where = f", {state.endpoint}" if state.endpoint else ""
+    click.echo(f"stopped the genobatch server (pid {state.pid}{where}) in {took:.1f} s")
 
 
 def export_lines(key: SigningKey, endpoint: str, region: str) -> str:
