@@ -256,6 +256,11 @@ def attempt_cgroup_name(job_id: str, attempt: int, attempt_dir: str) -> str:
     return f"{_NAME_UNSAFE.sub('_', job_id)[:80]}-{attempt}-{digest}"
 
 
+def server_cgroup_group(data_dir: str) -> str:
+    """The name of a server's subtree: stable across restarts, distinct per data directory."""
+    return "server-" + hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:12]
+
+
 class CgroupRoot:
     """Where this server creates attempt cgroups; :meth:`detect` finds out whether it can."""
 
