@@ -180,9 +180,9 @@ def test_following_a_running_job_like_airflow(batch, logs):
     while not done and time.monotonic() < deadline:
         done = batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] in ("SUCCEEDED", "FAILED")
         while True:
-            response = logs.get_log_events(
-                logGroupName=GROUP, logStreamName=stream, startFromHead=True, **({"nextToken": token} if token else {})
-            )
+            # The arguments AwsLogsHook.get_log_events (apache-airflow-providers-amazon 9.x) sends.
+            arguments = {"logGroupName": GROUP, "logStreamName": stream, "startTime": 0, "startFromHead": True}
+            response = logs.get_log_events(**arguments, **({"nextToken": token} if token else {}))
             if response["events"]:
                 polls_with_news += 1
             messages += [e["message"] for e in response["events"]]
