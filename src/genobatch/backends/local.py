@@ -44,10 +44,8 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import json
 import logging
 import os
-import pwd
 import selectors
 import shutil
 import signal
@@ -74,8 +72,6 @@ from genobatch.backends.cgroup import CgroupRoot, attempt_cgroup_name, open_atte
 from genobatch.backends.container import container_command, container_name
 from genobatch.backends.containment import Containment, EndOfAttempt
 from genobatch.backends.host import (
-    LOG_FILE,
-    MARKER_ENV,
     alive,
     cap_log,
     find_wrapper,
@@ -86,6 +82,14 @@ from genobatch.backends.host import (
     read_int,
     read_stop,
     write_stop,
+)
+from genobatch.backends.launch import (
+    hand_over,
+    inherited_environment,
+    job_environment,
+    read_attempt_file,
+    resolve_job_user,
+    write_attempt_file,
 )
 from genobatch.backends.nvml import discover_gpus
 from genobatch.backends.usage import (
@@ -105,7 +109,6 @@ SHELL = "/bin/sh"
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
 WRAPPER_PID_FILE = "wrapper.pid"
 CHILD_PID_FILE = "child.pid"
-SPEC_FILE = "attempt.json"
 OOM_MARKER = "oom_killed"  # written before an OOM kill, so the reason survives a restart
 CGROUP_FAILED = "cgroup_failed"  # the wrapper's child could not join the attempt's cgroup
 DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024
@@ -118,9 +121,6 @@ VANISHED = "Host process vanished: the attempt's wrapper ended without recording
 VANISHED_RESTART = "Host process vanished (server restarted and the attempt was not found)"
 
 _MIB = 1024 * 1024
-# What a job inherits from the server's environment; everything else comes from its spec.
-_INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
-_GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
 
 
 def _now_ms() -> int:
@@ -135,27 +135,6 @@ def _add_kernel_peak(usage: dict, end: EndOfAttempt, oom: bool) -> None:
         usage["peak_memory_charged"] = end.peak_bytes
         if oom:
             usage["peak_rss"] = max(usage.get("peak_rss", 0), end.peak_bytes)
-
-
-@dataclass(frozen=True, slots=True)
-class _JobUser:
-    name: str
-    uid: int
-    gid: int
-    home: str
-
-
-def _resolve_job_user(name: str) -> _JobUser:
-    """The account jobs run as; ValueError names what is wrong (unknown user, not root, no setpriv)."""
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        raise ValueError(f"job user {name!r} does not exist on this host") from None
-    if os.geteuid() != 0:
-        raise ValueError(f"job user {name!r}: the server must run as root to start jobs as another user")
-    if shutil.which("setpriv") is None:
-        raise ValueError(f"job user {name!r}: setpriv (util-linux) is not on the PATH")
-    return _JobUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
 
 @dataclass(eq=False)
@@ -232,7 +211,7 @@ class LocalBackend(Backend):
             raise ValueError("monitor_interval_s must be positive")
         if max_log_bytes < 0:
             raise ValueError("max_log_bytes must not be negative")
-        self._job_user = _resolve_job_user(job_user) if job_user else None
+        self._job_user = resolve_job_user(job_user) if job_user else None
         self._cgroups = CgroupRoot.detect(cgroup_group) if cgroups else None
         self._max_log_bytes = max_log_bytes
         self._cfg_cpus, self._cfg_memory, self._cfg_gpus = cpus, memory_mib, gpus
@@ -244,7 +223,7 @@ class LocalBackend(Backend):
         self._runtime = shutil.which(container_runtime) if container_runtime else None
         if container_runtime and self._runtime is None:
             log.warning("container runtime %r not found on PATH; images run on the host", container_runtime)
-        self._base_env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
+        self._base_env = inherited_environment()
         self._interval = monitor_interval_s
         self._sink: EventSink | None = None
         self._lock = threading.Lock()
@@ -356,7 +335,7 @@ class LocalBackend(Backend):
                     os.close(pidfd)
                 pid = pidfd = None
         if pid is not None:
-            meta = self._read_spec_file(attempt_dir)
+            meta = read_attempt_file(attempt_dir)
             att = _Attempt(
                 job_id=job_id,
                 attempt=attempt,
@@ -385,7 +364,7 @@ class LocalBackend(Backend):
         record = read_exit_record(attempt_dir)
         if record is not None:
             return self._recovered(job_id, attempt, attempt_dir, record, info)
-        meta = self._read_spec_file(attempt_dir)
+        meta = read_attempt_file(attempt_dir)
         self._containment_of(attempt_dir, meta, info).end(
             read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
         )
@@ -419,31 +398,6 @@ class LocalBackend(Backend):
 
     # -- spawning ----------------------------------------------------------------------------
 
-    def _environment(self, spec: AttemptSpec, attempt_dir: str) -> tuple[dict[str, str], set[str]]:
-        """The job's environment, and the keys a container must receive (not the host basics)."""
-        batch = {"AWS_BATCH_JOB_ID": spec.job_id, "AWS_BATCH_JOB_ATTEMPT": str(spec.attempt)}
-        if spec.compute_environment:
-            batch["AWS_BATCH_CE_NAME"] = spec.compute_environment
-        base = dict(self._base_env)
-        if self._job_user is not None:
-            user = self._job_user
-            base.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
-        env = {**base, **batch, **spec.environment, MARKER_ENV: attempt_dir}
-        # GPU pinning overrides the job's own settings: a job must not reach GPUs it was not given.
-        if spec.gpus:
-            devices = ",".join(map(str, spec.gpus))
-            env.update(CUDA_VISIBLE_DEVICES=devices, NVIDIA_VISIBLE_DEVICES=devices)
-            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # so CUDA numbers GPUs like NVML does
-        else:
-            # Empty hides every device from CUDA; "void" keeps the NVIDIA container hook out.
-            env.update(CUDA_VISIBLE_DEVICES="", NVIDIA_VISIBLE_DEVICES="void")
-        keys = set(batch) | set(spec.environment) | {MARKER_ENV}
-        if spec.gpus:
-            keys -= set(_GPU_ENV)  # the runtime maps the devices; host indices are wrong inside
-        else:
-            keys |= {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"}  # override image defaults
-        return env, keys
-
     def _spawn(self, spec: AttemptSpec, att: _Attempt) -> None:
         try:
             self._spawn_attempt(spec, att)
@@ -462,7 +416,7 @@ class LocalBackend(Backend):
             return
         work = os.path.join(att.attempt_dir, "work")
         os.makedirs(work, exist_ok=True)
-        env, container_keys = self._environment(spec, att.attempt_dir)
+        env, container_keys = job_environment(spec, att.attempt_dir, self._base_env, self._job_user)
         if att.container and self._runtime:
             command = container_command(self._runtime, spec, name=att.container, workdir=work, env_keys=container_keys)
         else:
@@ -472,14 +426,8 @@ class LocalBackend(Backend):
         cgroup = att.containment.cgroup
         runas = ""
         if self._job_user is not None:
-            user = self._job_user
-            runas = f"{user.uid}:{user.gid}"
-            # The job owns its working directory and its log (tools reopen /dev/stdout); the
-            # control files (pids, exit status, stop) stay the server's.
-            with open(os.path.join(att.attempt_dir, LOG_FILE), "ab"):
-                pass
-            for path in (work, os.path.join(att.attempt_dir, LOG_FILE)):
-                os.chown(path, user.uid, user.gid)
+            hand_over(att.attempt_dir, work, self._job_user)
+            runas = self._job_user.runas
         argv = [SHELL, WRAPPER, att.attempt_dir, self._resetenv, cgroup.procs_file if cgroup else "", runas, *command]
         # Pinning costs an extra exec, so it is skipped when the job may use every host CPU anyway.
         if spec.cpus and self._taskset and set(spec.cpus) != set(self._host_cpus):
@@ -552,7 +500,7 @@ class LocalBackend(Backend):
                 self._begin_stop(att, att.stop_grace)
 
     def _write_spec_file(self, spec: AttemptSpec, att: _Attempt, command: list[str]) -> None:
-        """Write ``attempt.json`` (for humans and reconcile; variable values are left out)."""
+        """Write ``attempt.json`` (see :func:`~genobatch.backends.launch.write_attempt_file`)."""
         meta = {
             "job_id": spec.job_id,
             "attempt": spec.attempt,
@@ -572,10 +520,7 @@ class LocalBackend(Backend):
             "created_ms": att.created_ms,
             **self._containment_fields(att),
         }
-        # Written in place (no tmp + rename: that costs a journal commit per job); a torn file
-        # only loses the memory limit of an adopted attempt, see _read_spec_file.
-        with open(os.path.join(att.attempt_dir, SPEC_FILE), "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(meta))
+        write_attempt_file(att.attempt_dir, meta)
 
     @staticmethod
     def _containment_fields(att: _Attempt) -> dict:
@@ -583,15 +528,6 @@ class LocalBackend(Backend):
         if att.container:
             return {"containment": "container runtime", "memory_enforcement": "container runtime"}
         return att.containment.describe() if att.containment is not None else {}
-
-    @staticmethod
-    def _read_spec_file(attempt_dir: str) -> dict:
-        try:
-            with open(os.path.join(attempt_dir, SPEC_FILE), encoding="utf-8") as fh:
-                meta = json.load(fh)
-        except (OSError, ValueError):
-            return {}
-        return meta if isinstance(meta, dict) else {}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -656,7 +592,7 @@ class LocalBackend(Backend):
     ) -> AttemptExited:
         """The AttemptExited of an attempt that ended while the server was down; whatever it left
         running is killed now."""
-        meta = self._read_spec_file(attempt_dir)
+        meta = read_attempt_file(attempt_dir)
         end = self._containment_of(attempt_dir, meta, info).end(
             read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
         )
