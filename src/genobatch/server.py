@@ -36,6 +36,7 @@ from genobatch.config import Settings
 from genobatch.credentials import KeyStore
 from genobatch.engine import Engine
 from genobatch.lock import LockHeld, ServerLock
+from genobatch.retention import Policy, Retention
 from genobatch.store import catalog
 from genobatch.store.database import open_database
 
@@ -263,6 +264,9 @@ def serve(settings: Settings) -> None:
 def _run(settings: Settings, sock: socket.socket, started_at: float) -> None:
     keys = KeyStore.load_or_create(settings.data_dir)
     engine = build_engine(settings)
+    policy = Policy(settings.keep_logs_s, settings.keep_logs_jobs, settings.keep_work_s)
+    retention = Retention(settings.data_dir, settings.jobs_dir, engine.database, policy, settings.retention_interval_s)
+    retention.start()
     try:
         app = create_app(engine, keys.secret_for if settings.auth else None)
         config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=BACKLOG)
@@ -276,6 +280,7 @@ def _run(settings: Settings, sock: socket.socket, started_at: float) -> None:
         )
         server.run(sockets=[sock])
     finally:
+        retention.stop()
         engine.stop()
         settings.server_file.unlink(missing_ok=True)
         sock.close()

@@ -3,7 +3,8 @@
 * ``GET /genobatch/v1/jobs/{jobId}`` - per attempt: compute environment, pinned CPUs/GPUs, where
   and how it ran (host process or container runtime, pid, hostname, image), measured usage.
 * ``GET /genobatch/v1/jobs/{jobId}/logs?attempt=N&offset=K`` - the attempt's combined
-  stdout/stderr from byte ``offset``; ``complete`` says whether the attempt has ended.
+  stdout/stderr from byte ``offset``; ``complete`` says whether the attempt has ended, and
+  ``removed`` says when the retention policy has deleted the log (see genobatch.retention).
 * ``GET /genobatch/v1/runs?run=ID | tag=KEY=VALUE | queue=NAME [&trace=1]`` - progress (jobs per
   status, samples done) and cost (attributed and billed, per compute environment, job, sample and
   queue) of a group of jobs; with ``trace=1`` also one trace record per attempt.
@@ -17,9 +18,10 @@ from pathlib import Path
 from starlette.requests import Request
 
 from genobatch.api.errors import ClientException, UnknownOperationException
-from genobatch.backends.host import read_log
+from genobatch.backends.host import LOG_FILE, read_log
 from genobatch.cost.catalog import Catalog, CatalogError
 from genobatch.engine import Engine, now_ms
+from genobatch.retention import removal_note
 from genobatch.run import Selector, price_catalog, summarize
 from genobatch.store import jobs as job_rows
 
@@ -67,8 +69,25 @@ def job_logs(engine: Engine, job_id: str, attempt: int | None, offset: int) -> d
     number = attempt or attempts[-1]["number"]
     if not 1 <= number <= len(attempts):
         raise ClientException(f"attempt must be between 1 and {len(attempts)}")
-    data, next_offset = read_log(str(engine.attempt_dir(job_id, number)), offset, LOG_CHUNK)
+    attempt_dir = engine.attempt_dir(job_id, number)
+    data, next_offset = read_log(str(attempt_dir), offset, LOG_CHUNK)
     complete = attempts[number - 1].get("stopped_at") is not None
+    removed = (
+        None
+        if data or (attempt_dir / LOG_FILE).exists()
+        else removal_note(engine.settings.data_dir, row["state"], number)
+    )
+    if removed:
+        # Say so rather than serve an empty log: the log existed and the retention policy deleted it.
+        return {
+            "jobId": job_id,
+            "attempt": number,
+            "offset": offset,
+            "nextOffset": offset,
+            "data": "",
+            "complete": True,
+            "removed": removed,
+        }
     return {
         "jobId": job_id,
         "attempt": number,

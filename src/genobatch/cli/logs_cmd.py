@@ -33,6 +33,8 @@ def stream_log(client: Client, job_id: str, attempt: int | None, follow: bool) -
     offset = 0
     while True:
         chunk = fetch_chunk(client, job_id, attempt, offset)
+        if chunk.get("removed"):
+            click.echo(f"genobatch: {chunk['removed']}", err=True)
         data = chunk.get("data") or ""
         if data:
             # Raw write, not rich: log text must come out byte for byte, brackets and all.
