@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import psutil
 
 from genobatch.backends.cgroup import AttemptCgroup
-from genobatch.backends.host import carries_marker
+from genobatch.backends.host import MARKER_ENV, carries_marker
 from genobatch.backends.usage import ProcessTable, scan_processes
 
 SAMPLED = "sampled PSS"
@@ -77,25 +77,15 @@ class Containment:
         """The attempt is over: read what the kernel measured, kill what is left, clean up.
 
         ``started_ms`` (wall clock, at or before the attempt's first process) limits the marker
-        search of ``session`` containment to processes started since, so that ending a short job
-        does not read the environment of every process on the host.
+        search of ``session`` containment to processes started since (see :func:`sweep_sessions`,
+        which ends many attempts with one look at ``/proc``).
         """
         if self.cgroup is not None:
             report = EndOfAttempt(self.cgroup.out_of_memory(), self.cgroup.peak_bytes())
             self.cgroup.kill()
             self.cgroup.remove()
             return report
-        table = scan_processes()
-        pids = set(self._session_members(leader, table)) if leader is not None else set()
-        if started_ms is not None:
-            # /proc/stat's boot time is whole seconds: start the window a little early.
-            since = (started_ms / 1000 - psutil.boot_time() - 2) * _CLK_TCK
-            for proc in table.procs.values():
-                if proc.start_ticks >= since and proc.pid not in pids and carries_marker(proc.pid, self.attempt_dir):
-                    pids.add(proc.pid)
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        sweep_sessions([(self.attempt_dir, leader, started_ms)])
         return EndOfAttempt()
 
     def _session_members(self, leader: int, table: ProcessTable) -> list[int]:
@@ -105,3 +95,56 @@ class Containment:
         if any(p.pid == leader for p in members) and carries_marker(leader, self.attempt_dir):
             return [p.pid for p in members]
         return [p.pid for p in members if carries_marker(p.pid, self.attempt_dir)]
+
+
+def sweep_sessions(ended: list[tuple[str, int | None, int | None]]) -> int:
+    """Kill what attempts under ``session`` containment left behind; return how many processes.
+
+    ``ended`` holds (attempt directory, leader pid, wall-clock start in ms) per attempt. One scan
+    of ``/proc`` serves them all: a process is theirs if it is in a leader's session or process
+    group (the kernel does not reuse a pid while it names a live session or group; a live process
+    *with* the leader's pid that lacks the marker is a stranger's new session and is spared), or
+    if it started since the earliest of them and carries one of their markers.
+    """
+    if not ended:
+        return 0
+    table = scan_processes()
+    leaders: dict[int, str] = {}
+    for attempt_dir, leader, _ in ended:
+        if leader is None:
+            continue
+        holder = table.procs.get(leader)
+        if holder is None or carries_marker(leader, attempt_dir):
+            leaders[leader] = attempt_dir
+    markers = {f"{MARKER_ENV}={attempt_dir}".encode() for attempt_dir, _, _ in ended}
+    starts = [started_ms for _, _, started_ms in ended if started_ms is not None]
+    # /proc/stat's boot time is whole seconds: start the window a little early.
+    since = (min(starts) / 1000 - psutil.boot_time() - 2) * _CLK_TCK if starts else None
+    doomed = []
+    for proc in table.procs.values():
+        if (
+            proc.session in leaders
+            or proc.pgrp in leaders
+            or since is not None
+            and proc.start_ticks >= since
+            and _marker_of(proc.pid) in markers
+        ):
+            doomed.append(proc.pid)
+    for pid in doomed:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return len(doomed)
+
+
+def _marker_of(pid: int) -> bytes | None:
+    """The ``GENOBATCH_ATTEMPT_DIR=...`` entry of a process's environment, if it has one."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            environ = fh.read()
+    except OSError:
+        return None
+    prefix = MARKER_ENV.encode() + b"="
+    for item in environ.split(b"\0"):
+        if item.startswith(prefix):
+            return item
+    return None

@@ -70,7 +70,7 @@ from genobatch.backends.base import (
 )
 from genobatch.backends.cgroup import CgroupRoot, attempt_cgroup_name, open_attempt_cgroup
 from genobatch.backends.container import container_command, container_name
-from genobatch.backends.containment import Containment, EndOfAttempt
+from genobatch.backends.containment import Containment, EndOfAttempt, sweep_sessions
 from genobatch.backends.host import (
     alive,
     cap_log,
@@ -237,6 +237,8 @@ class LocalBackend(Backend):
         self._to_watch: deque[tuple[_Attempt, int | None, int | None]] = deque()
         self._polled: list[_Attempt] = []
         self._kills: list[tuple[float, int, _Attempt]] = []  # heap, guarded by _lock
+        # Ended attempts under session containment whose leftovers the monitor is to kill.
+        self._sweeps: list[tuple[str, int | None, int | None]] = []  # guarded by _lock
         self._seq = itertools.count()
         self._watcher = threading.Thread(target=self._watch_loop, name="genobatch-watch", daemon=True)
         self._monitor = threading.Thread(target=self._monitor_loop, name="genobatch-monitor", daemon=True)
@@ -388,6 +390,8 @@ class LocalBackend(Backend):
         self._wake()
         self._watcher.join()
         self._monitor.join()
+        sweep_sessions(self._sweeps)  # leftovers of attempts that ended since the last tick
+        self._sweeps = []
         self._pool.shutdown(wait=True, cancel_futures=True)
         for key in list(self._selector.get_map().values()):
             if key.data is not None:
@@ -632,7 +636,14 @@ class LocalBackend(Backend):
         # The attempt is over: nothing it started may keep running (AWS Batch stops the whole
         # container), whether it ended by itself, was stopped, or its wrapper vanished.
         containment = att.containment or Containment(att.attempt_dir)
-        end = containment.end(att.leader(), att.created_ms)
+        if containment.cgroup is not None:
+            end = containment.end(att.leader(), att.created_ms)
+        else:
+            # Finding a session's leftovers takes a look at every process on the host: the
+            # monitor does it once per interval for all attempts that ended meanwhile.
+            end = EndOfAttempt()
+            with self._lock:
+                self._sweeps.append((att.attempt_dir, att.leader(), att.created_ms))
         if self._max_log_bytes:  # what was written since the monitor's last look
             att.log_dropped = cap_log(att.attempt_dir, self._max_log_bytes, att.log_dropped)
         exit_code, reason, status = self._exit_fields(record, att.oom or end.out_of_memory)
@@ -878,6 +889,8 @@ class LocalBackend(Backend):
     def _monitor_once(self) -> None:
         with self._lock:
             running = [a for a in self._attempts.values() if a.state == "running"]
+            sweeps, self._sweeps = self._sweeps, []
+        sweep_sessions(sweeps)
         if not running:
             return  # no /proc scan at all while nothing runs
         sampled = []
