@@ -51,6 +51,16 @@ def demo_run(tmp_path_factory):
         os.kill(server["pid"], signal.SIGTERM)
 
 
+def test_demo_says_the_server_keeps_running_and_how_to_stop_it(demo_run):
+    stdout, run_dir, _ = demo_run
+    data_dir = run_dir.parent.parent
+    pid = json.loads((data_dir / "server.json").read_text())["pid"]
+    assert f"started the embedded genobatch server (pid {pid}" in stdout
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith(f"the genobatch server (pid {pid}, http://127.0.0.1:") and "keeps running" in last
+    assert last.endswith(f"stop it with: genobatch --data-dir {data_dir} server stop")
+
+
 def test_demo_outputs_recover_the_truth(demo_run):
     stdout, run_dir, summary = demo_run
     assert summary["progress"]["jobs"] == {"SUCCEEDED": 1 + 6 * SAMPLES}  # reference + 6 stages per sample

@@ -9,10 +9,8 @@ Every invocation is a new run in its own directory, so re-running is safe.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,38 +24,32 @@ from genobatch.cli.client import Client
 from genobatch.cli.cost_cmd import cost_tables, fetch_summary, usd
 from genobatch.cli.errors import CliError
 from genobatch.cli.report_cmd import write_run_report
+from genobatch.cli.server_process import LOG_FILE, data_dir_flag, healthy, server_state, start_detached
+from genobatch.config import default_data_dir
 
 pass_client = click.make_pass_decorator(Client)
 POLL_S = 0.5
 STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 
 
-def server_healthy(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(endpoint + "/genobatch/v1/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def ensure_server(client: Client, console: Console) -> None:
-    """Start ``genobatch server`` in the background for this data directory unless one answers."""
-    if server_healthy(client.endpoint):
+    """Start this data directory's server in the background (``server --detach``) unless one answers."""
+    if healthy(client.endpoint):
         return
     url = urlsplit(client.endpoint)
     if url.hostname not in ("127.0.0.1", "localhost") or url.port is None:
         raise CliError(f"no genobatch server at {client.endpoint} (only a loopback server is started here)")
-    client.data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(client.data_dir / "server.log", "ab")  # noqa: SIM115 - handed to the server process
-    command = [sys.executable, "-m", "genobatch", "--data-dir", str(client.data_dir), "server", "--port", str(url.port)]
-    subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    console.print(f"started the embedded genobatch server ({client.data_dir}, log in server.log)")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server_healthy(client.endpoint):
-            return
-        time.sleep(0.2)
-    raise CliError(f"the server did not start; see {client.data_dir / 'server.log'}")
+    state = start_detached(client.data_dir, ["--port", str(url.port)])
+    console.print(f"started the embedded genobatch server (pid {state.pid}, log in {client.data_dir / LOG_FILE})")
+
+
+def server_note(client: Client) -> str:
+    """The closing line: the server outlives the demo, and how to stop it."""
+    state = server_state(client.data_dir)
+    stop = f"genobatch {data_dir_flag(client.data_dir, default_data_dir())}server stop"
+    if state.running and state.endpoint and state.endpoint.rstrip("/") == client.endpoint:
+        return f"the genobatch server (pid {state.pid}, {state.endpoint}) keeps running; stop it with: {stop}"
+    return f"the genobatch server at {client.endpoint} keeps running"
 
 
 def _status_line(progress: dict, cost: dict) -> str:
@@ -122,11 +114,23 @@ def evaluation_table(run_dir: Path, samples: int) -> list[tuple[str, float, floa
 )
 @pass_client
 def demo(client: Client, samples: int, coverage: float, seed: int, queue: str, run_dir: Path | None) -> None:
-    """Run genomics samples through a real pipeline (simulate, align, sort, call, stats, evaluate) as Batch jobs."""
-    from genobatch.examples.pipeline.plan import register_job_definitions, submit_run
+    """Run genomics samples through a real pipeline (simulate, align, sort, call, stats, evaluate) as Batch jobs.
 
+    The server it starts, if none runs, keeps running afterwards: stop it with `genobatch server stop`.
+    """
     console = Console()
     ensure_server(client, console)
+    try:
+        _run_demo(client, console, samples, coverage, seed, queue, run_dir)
+    finally:
+        console.print(server_note(client), soft_wrap=True, markup=False, highlight=False)
+
+
+def _run_demo(
+    client: Client, console: Console, samples: int, coverage: float, seed: int, queue: str, run_dir: Path | None
+) -> None:
+    from genobatch.examples.pipeline.plan import register_job_definitions, submit_run
+
     run_id = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
     run_dir = (run_dir or client.data_dir / "runs" / run_id).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
