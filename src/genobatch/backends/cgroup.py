@@ -314,19 +314,40 @@ class CgroupRoot:
         top = os.path.join(own_dir, "genobatch")
         base = os.path.join(top, group)
         try:
-            # Children get the memory controller only if every level above enables it; a level
-            # with member processes cannot (cgroup v2's "no internal processes" rule), so the
-            # server's own cgroup must be delegated to it with no other processes in it.
-            for directory in (own_dir, top):
-                if directory != own_dir:
-                    os.makedirs(directory, exist_ok=True)
-                cls._enable_memory(directory)
+            # Children get the memory controller only if every level above enables it, and a
+            # cgroup with member processes cannot (v2's "no internal processes" rule).
+            cls._enable_memory_here(own_dir)
+            os.makedirs(top, exist_ok=True)
+            cls._enable_memory(top)
             os.makedirs(base, exist_ok=True)
             cls._enable_memory(base)
         except OSError as exc:
-            log.info("cgroup v2 at %s not usable for jobs (%s)", own_dir, exc)
+            log.info("cgroup v2 at %s not usable for jobs (%s): memory is sampled", own_dir, exc)
             return None
         return cls(2, base)
+
+    @classmethod
+    def _enable_memory_here(cls, own_dir: str) -> None:
+        """Enable memory for the children of the server's own cgroup.
+
+        Refused (EBUSY) while the cgroup has member processes. If the server is its only member
+        - a cgroup delegated to it, as by systemd's ``Delegate=yes`` - it moves itself into a
+        leaf ``server`` first, the usual way for a delegated subtree's owner. Otherwise (say,
+        a login session's cgroup shared with a shell) the OSError stands and jobs are sampled.
+        """
+        try:
+            cls._enable_memory(own_dir)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            members = (_read(os.path.join(own_dir, "cgroup.procs")) or "").split()
+            if members != [str(os.getpid())]:
+                raise
+        leaf = os.path.join(own_dir, "server")
+        os.makedirs(leaf, exist_ok=True)
+        _write(os.path.join(leaf, "cgroup.procs"), str(os.getpid()))
+        cls._enable_memory(own_dir)
 
     @staticmethod
     def _enable_memory(directory: str) -> None:
