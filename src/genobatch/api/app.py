@@ -12,15 +12,19 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from genobatch.api import compute_environments, job_definitions, job_queries, job_queues, jobs, logs, native, tags
 from genobatch.api.auth import AuthError, verify_sigv4
+from genobatch.api.body_limit import BodyLimit
 from genobatch.api.errors import (
     ApiError,
     ClientException,
+    ServerException,
     UnknownOperationException,
     error_response,
     new_request_id,
@@ -127,7 +131,26 @@ class Api:
             return _auth_response(error, request_id)
         except ApiError as error:
             return error_response(error, request_id)
+        except Exception:  # noqa: BLE001 - answered as ServerException, logged with traceback
+            log.exception("internal error in a native request")
+            return error_response(ServerException("Internal server error"), request_id)
         return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
+
+
+async def _no_route(request: Request, _error: Exception) -> Response:
+    """Starlette's 404 (no route) and 405 (route, other method), in AWS's error shape: the request
+    names no operation, which is what AWS answers such requests with."""
+    return error_response(UnknownOperationException(f"No operation at {request.method} {request.url.path}"))
+
+
+async def _internal_error(_request: Request, _error: Exception) -> Response:
+    """Anything a route failed to answer itself (it has been logged) as a ServerException."""
+    return error_response(ServerException("Internal server error"))
+
+
+def _too_large(path: str, message: str) -> ApiError:
+    # CloudWatch Logs (POST /) names invalid input InvalidParameterException; Batch, ClientException.
+    return logs.InvalidParameterException(message) if path == "/" else ClientException(message)
 
 
 async def health(_request: Request) -> Response:
@@ -138,10 +161,12 @@ def create_app(engine: Engine, secret_for: Callable[[str], str | None] | None) -
     """The ASGI application. ``secret_for`` None disables authentication (``--no-auth``)."""
     api = Api(engine, secret_for)
     return Starlette(
+        middleware=[Middleware(BodyLimit, too_large=_too_large)],
+        exception_handlers={HTTPException: _no_route, Exception: _internal_error},
         routes=[
             Route("/genobatch/v1/health", health, methods=["GET"]),
             Route("/genobatch/v1/{path:path}", api.native, methods=["GET"]),
             Route("/v1/{path:path}", api.batch, methods=["GET", "POST", "DELETE", "PUT"]),
             Route("/", logs.endpoint(engine, secret_for), methods=["POST"]),  # CloudWatch Logs (JSON 1.1)
-        ]
+        ],
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
-from genobatch.api.resources import RESOURCE_NAME
+from genobatch.api.paging import page_size
+from genobatch.api.resources import MAX_DESCRIBE, RESOURCE_NAME, check_reference_count
 from genobatch.context import Context
 from genobatch.store import catalog
 
@@ -86,16 +87,20 @@ def deregister_job_definition(ctx: Context, request: dict) -> dict:
 
 def _split_reference(reference: str) -> tuple[str, int | None]:
     name, _, revision = reference.partition(":")
-    if revision and not revision.isdigit():
-        raise ClientException(f"jobDefinitions: {reference!r} is not name, name:revision or an ARN")
-    return name, int(revision) if revision else None
+    number = catalog.parse_revision(revision) if revision else None
+    if revision and number is None:
+        raise ClientException(f"jobDefinitions: {reference[:64]!r} is not name, name:revision or an ARN")
+    return name, number
 
 
 def describe_job_definitions(ctx: Context, request: dict) -> dict:
     references = request.get("jobDefinitions", [])
+    # API_DescribeJobDefinitions: "A list of up to 100 job definitions"; maxResults "can be
+    # between 1 and 100".
+    check_reference_count("jobDefinitions", references)
+    limit = page_size(request.get("maxResults"), MAX_DESCRIBE)
     arns = [r for r in references if r.startswith("arn:")]
     name_revisions = [_split_reference(r) for r in references if not r.startswith("arn:")]
-    limit = min(request.get("maxResults") or 100, 100)
     documents = catalog.query_definitions(
         ctx.conn,
         arns=arns,

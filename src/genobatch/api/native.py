@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -126,12 +127,18 @@ def run_summary(engine: Engine, request: Request) -> dict:
         raise ClientException(f"cost: {error}") from None
 
 
+#: A query integer: ASCII digits only (``str.isdigit`` also passes "²", which ``int`` refuses), and
+#: few enough of them to be a file offset (``seek`` overflows past 2**63 - 1).
+_QUERY_INT = re.compile(r"[0-9]{1,19}")
+_MAX_QUERY_INT = 2**63 - 1
+
+
 def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value is None:
         return None
-    if not value.isdigit():
-        raise ClientException(f"{name} must be a non-negative integer")
+    if not _QUERY_INT.fullmatch(value) or int(value) > _MAX_QUERY_INT:
+        raise ClientException(f"{name} must be an integer between 0 and {_MAX_QUERY_INT}, got {value[:32]!r}")
     return int(value)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Connection, Table, delete, func, or_, select, update
 
 from genobatch.store.schema import compute_environments, job_definitions, job_queues, tags
 
@@ -66,6 +67,20 @@ def insert_definition(conn: Connection, document: Mapping) -> None:
     )
 
 
+#: Revisions are the model's Integer (32-bit) and written in ASCII digits. ``str.isdigit`` alone
+#: would pass "²", which ``int`` refuses, and any number of digits, which the database refuses.
+_REVISION = re.compile(r"[0-9]{1,10}")
+_MAX_REVISION = 2**31 - 1
+
+
+def parse_revision(text: str) -> int | None:
+    """The revision number ``text`` spells, or None if it is not one (so no definition has it)."""
+    if not _REVISION.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= _MAX_REVISION else None
+
+
 def find_definition(conn: Connection, reference: str) -> dict | None:
     """Resolve ``name``, ``name:revision`` or an ARN; a bare name means the latest ACTIVE revision."""
     t = job_definitions
@@ -73,9 +88,10 @@ def find_definition(conn: Connection, reference: str) -> dict | None:
         return conn.execute(select(t.c.document).where(t.c.arn == reference)).scalar()
     name, _, revision = reference.partition(":")
     if revision:
-        if not revision.isdigit():
+        number = parse_revision(revision)
+        if number is None:
             return None
-        query = select(t.c.document).where(t.c.name == name, t.c.revision == int(revision))
+        query = select(t.c.document).where(t.c.name == name, t.c.revision == number)
         return conn.execute(query).scalar()
     query = select(t.c.document).where(t.c.name == name, t.c.status == "ACTIVE").order_by(t.c.revision.desc()).limit(1)
     return conn.execute(query).scalar()
@@ -100,15 +116,19 @@ def query_definitions(
     t = job_definitions
     conditions = []
     if arns or name_revisions:
+        # Whole names and ARNs each go into one IN; only name:revision pairs need a term each.
+        # Callers bound the references (the API takes 100), so the OR stays far below SQLite's
+        # expression depth limit (1000) and PostgreSQL's parameter limit.
+        names = sorted({def_name for def_name, revision in name_revisions if revision is None})
         alternatives = [t.c.arn.in_(list(arns))] if arns else []
-        for def_name, revision in name_revisions:
-            alternatives.append(
-                (t.c.name == def_name) if revision is None else ((t.c.name == def_name) & (t.c.revision == revision))
-            )
-        condition = alternatives[0]
-        for alternative in alternatives[1:]:
-            condition = condition | alternative
-        conditions.append(condition)
+        if names:
+            alternatives.append(t.c.name.in_(names))
+        alternatives.extend(
+            (t.c.name == def_name) & (t.c.revision == revision)
+            for def_name, revision in name_revisions
+            if revision is not None
+        )
+        conditions.append(or_(*alternatives))
     if name is not None:
         conditions.append(t.c.name == name)
     if status is not None:

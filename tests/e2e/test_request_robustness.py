@@ -1,0 +1,196 @@
+"""One bad request must never harm other work (issue 7 §2): each defect found, against the real
+server. The model-driven fuzzer in test_fuzz.py covers the space; these pin the known cases."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import psutil
+import pytest
+from harness import Server
+from raw_http import RawClient
+
+from genobatch.api.body_limit import MAX_REQUEST_BYTES
+
+
+@pytest.fixture(scope="module")
+def raw(genobatch_server: Server):
+    client = RawClient(genobatch_server)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def definition(batch) -> str:
+    return batch.register_job_definition(
+        jobDefinitionName="robust",
+        type="container",
+        containerProperties={"image": "none", "command": ["true"], "vcpus": 1, "memory": 64},
+    )["jobDefinitionArn"]
+
+
+def assert_client_error(reply, *words: str) -> None:
+    assert reply.status == 400, (reply.status, reply.body)
+    assert not reply.aws_error_problems(), reply.aws_error_problems()
+    assert reply.headers["x-amzn-errortype"] == "ClientException"
+    message = reply.json()["message"]
+    for word in words:
+        assert word in message, message
+
+
+SURROGATE_REQUESTS = [
+    ("/v1/registerjobdefinition", "containerProperties.command[0]", {"command": ["\ud800"]}),
+    (
+        "/v1/registerjobdefinition",
+        "containerProperties.environment[0].value",
+        {"environment": [{"name": "A", "value": "x\udfff"}]},
+    ),
+    ("/v1/registerjobdefinition", "parameters.", {"parameters": {"k\ud800": "v"}}),
+    ("/v1/registerjobdefinition", "containerProperties.command[0]", {"command": ["nul\u0000"]}),
+]
+
+
+@pytest.mark.parametrize(("path", "where", "container"), SURROGATE_REQUESTS)
+def test_lone_surrogates_and_nul_are_refused_anywhere_and_nothing_is_stored(
+    raw, batch, definition, path, where, container
+):
+    before = batch.describe_job_definitions()["jobDefinitions"]
+    extra = container.pop("parameters", None)
+    body = {
+        "jobDefinitionName": "robust",
+        "type": "container",
+        "containerProperties": {"image": "none", "command": ["true"], "vcpus": 1, "memory": 64, **container},
+    }
+    if extra is not None:
+        body["parameters"] = extra
+    assert_client_error(raw.call(path, body), where)
+    # Nothing stored, and the unfiltered listing that a stored surrogate broke still answers.
+    assert batch.describe_job_definitions()["jobDefinitions"] == before
+
+
+def test_surrogate_in_a_submitted_job_tag_key_is_refused(raw, batch, definition):
+    queue = batch.describe_job_queues()["jobQueues"]
+    body = {"jobName": "j", "jobQueue": "nowhere", "jobDefinition": definition, "tags": {"\udc00": "v"}}
+    assert_client_error(raw.call("/v1/submitjob", body), "tags.?")
+    assert batch.describe_job_queues()["jobQueues"] == queue
+
+
+def test_a_valid_surrogate_pair_is_an_ordinary_character(raw, definition):
+    # "\ud83d\ude00" on the wire is one character (U+1F600), not two lone halves.
+    reply = raw.send("POST", "/v1/describejobs", b'{"jobs": ["\\ud83d\\ude00"]}')
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"jobs": []}
+
+
+@pytest.mark.parametrize("max_results", [-1, 0x7FFFFFFF, 101])
+def test_describe_job_definitions_max_results_out_of_range_is_refused(raw, definition, max_results):
+    assert_client_error(raw.call("/v1/describejobdefinitions", {"maxResults": max_results}), "maxResults", "1 and 100")
+
+
+@pytest.mark.parametrize("operation", ["describecomputeenvironments", "describejobqueues"])
+def test_resource_paging_refuses_out_of_range_and_non_ascii_tokens(raw, operation):
+    assert_client_error(raw.call(f"/v1/{operation}", {"maxResults": 101}), "maxResults")
+    assert_client_error(raw.call(f"/v1/{operation}", {"nextToken": "\u00b2"}), "nextToken")
+
+
+def test_describe_job_definitions_with_many_names_is_a_client_error(raw, batch, definition):
+    names = [f"robust:{i}" for i in range(1, 1001)]
+    assert_client_error(raw.call("/v1/describejobdefinitions", {"jobDefinitions": names}), "at most 100")
+    # 100 (the documented maximum) mixing names, name:revision and ARNs is answered.
+    mixed = ["robust", definition] + [f"robust:{i}" for i in range(1, 99)]
+    found = batch.describe_job_definitions(jobDefinitions=mixed)["jobDefinitions"]
+    assert [d["jobDefinitionArn"] for d in found] == [definition]
+
+
+@pytest.mark.parametrize("reference", ["robust:\u00b2", "robust:99999999999999999999999"])
+def test_revision_that_is_not_a_32_bit_number_is_a_client_error(raw, definition, reference):
+    assert_client_error(raw.call("/v1/describejobdefinitions", {"jobDefinitions": [reference]}), "jobDefinitions")
+    body = {"jobName": "j", "jobQueue": "nowhere", "jobDefinition": reference}
+    assert raw.call("/v1/submitjob", body).status == 400
+    assert_client_error(raw.call("/v1/deregisterjobdefinition", {"jobDefinition": reference}), "does not exist")
+
+
+@pytest.mark.parametrize(
+    "query", ["offset=99999999999999999999999", "offset=%C2%B2", "attempt=%D9%A3", "attempt=-1", "offset=1e3"]
+)
+def test_native_logs_parameters_are_validated(raw, query):
+    reply = raw.send("GET", "/genobatch/v1/jobs/some-job/logs", query=query)
+    assert_client_error(reply, query.split("=")[0], "integer")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/nope"),
+        ("GET", "/"),
+        ("PUT", "/"),
+        ("PATCH", "/v1/submitjob"),
+        ("GET", "/v1/submitjob"),
+        ("POST", "/genobatch/v1/health"),
+        ("DELETE", "/genobatch/v1/jobs/x"),
+        ("POST", "/v1/nope"),
+    ],
+)
+def test_unknown_paths_and_wrong_methods_answer_in_the_aws_error_shape(raw, method, path):
+    reply = raw.send(method, path, b"{}")
+    assert reply.status == 404, (reply.status, reply.body)
+    assert not reply.aws_error_problems(), (reply.aws_error_problems(), reply.headers, reply.body)
+    assert reply.headers["x-amzn-errortype"] == "UnknownOperationException"
+
+
+def _server_rss(server: Server) -> int:
+    return psutil.Process(server.proc.pid).memory_info().rss
+
+
+def _send_oversize(server: Server, path: str, size: int, *, chunked: bool) -> bytes:
+    """Send headers announcing ``size`` bytes (or a chunked body) and keep writing until the server
+    answers or hangs up; return what it answered."""
+    block = b"x" * (1 << 20)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        framing = b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {size}\r\n".encode()
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode() + framing + b"\r\n"
+        )
+        sent = 0
+        try:
+            while sent < size:
+                sock.sendall((b"%x\r\n" % len(block) + block + b"\r\n") if chunked else block)
+                sent += len(block)
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-body: what it answered is still readable
+        sock.settimeout(30)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if b"\r\n\r\n" in answer and answer.split(b"\r\n\r\n", 1)[1].endswith(b"}"):
+                    break
+        except ConnectionResetError:
+            pass
+        return answer
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_oversize_bodies_are_refused_without_the_server_holding_them(genobatch_server, chunked):
+    size = 64 << 20
+    baseline = _server_rss(genobatch_server)
+    for path in ("/v1/submitjob", "/v1/registerjobdefinition", "/"):
+        answer = _send_oversize(genobatch_server, path, size, chunked=chunked)
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 413"), answer[:300]
+        assert b"x-amzn-errortype:" in head, answer[:300]
+        assert str(MAX_REQUEST_BYTES).encode() in answer
+    time.sleep(0.2)
+    grown = _server_rss(genobatch_server) - baseline
+    # Reading three 64 MiB bodies would hold at least one of them whole; the cap holds 1 MiB.
+    assert grown < 24 << 20, f"server RSS grew by {grown >> 20} MiB"
+
+
+def test_a_body_just_under_the_limit_is_read_and_answered(raw):
+    padding = b" " * (MAX_REQUEST_BYTES - 20)
+    reply = raw.send("POST", "/v1/describejobs", b'{"jobs": ["x"]' + padding + b"}")
+    assert reply.status == 200, reply.body[:300]
+    assert reply.json() == {"jobs": []}
