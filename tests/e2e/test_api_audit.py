@@ -349,6 +349,13 @@ def test_documented_request_limits_of_resources(batch):
     assert "unmanagedvCpus" in error["Message"]
     error = client_error(batch.update_compute_environment, computeEnvironment="default", unmanagedvCpus=4)
     assert "unmanagedvCpus" in error["Message"]
+    error = client_error(
+        batch.create_compute_environment,
+        computeEnvironmentName=unique("ce"),
+        type="MANAGED",
+        computeResources={"type": "EC2", "minvCpus": -2, "maxvCpus": 1, "subnets": []},
+    )
+    assert "minvCpus" in error["Message"]
     fargate = unique("fargate")
     batch.create_compute_environment(
         computeEnvironmentName=fargate,

@@ -32,6 +32,8 @@ def _with_defaults(resources: dict) -> dict:
 
 def _check_vcpus(resources: dict) -> None:
     low, high = resources.get("minvCpus", 0), resources.get("maxvCpus")
+    if low < 0:
+        raise ClientException("computeResources.minvCpus must not be negative")
     if high is not None and high < 1:
         raise ClientException("computeResources.maxvCpus must be at least 1")
     if high is not None and low > high:
