@@ -115,7 +115,10 @@ class Engine:
             batch = self._collect()
             if self._stopping.is_set():
                 break
-            if batch:
+            # An empty batch still counts when a deadline is due: the tick of this batch is what
+            # stops a timed-out attempt (and applies queue time limits).
+            deadline = self.scheduler.next_deadline()
+            if batch or (deadline is not None and deadline <= now_ms()):
                 self._process(batch)
 
     def _collect(self) -> list:
