@@ -63,9 +63,14 @@ class Containment:
         return fields
 
     def kill_all(self, leader: int | None, table: ProcessTable | None = None) -> None:
-        """SIGKILL every process of the attempt (the server's wrapper is never among them)."""
+        """SIGKILL every process of the attempt (the server's wrapper is never among them).
+
+        Called from the backend's watcher and monitor threads, so it waits only briefly for the
+        cgroup to empty (a process in uninterruptible sleep takes a while); :meth:`end` waits
+        longer once the attempt is over.
+        """
         if self.cgroup is not None:
-            self.cgroup.kill()
+            self.cgroup.kill(timeout_s=0.5)
             return
         if leader is None:
             return
