@@ -470,3 +470,28 @@ def test_job_queue_snapshot_lists_runnable_jobs_in_dispatch_order(batch):
         batch.terminate_job(jobId=job["jobId"], reason="done")
     error = client_error(batch.get_job_queue_snapshot, jobQueue="no-such-queue")
     assert "no-such-queue" in error["Message"]
+
+
+def test_members_documented_as_not_for_fargate_are_refused(batch):
+    name = unique("fargate")
+    error = client_error(
+        batch.create_compute_environment,
+        computeEnvironmentName=name,
+        type="MANAGED",
+        computeResources={"type": "FARGATE", "maxvCpus": 4, "minvCpus": 1, "subnets": []},
+    )
+    assert "computeResources.minvCpus" in error["Message"] and "FARGATE" in error["Message"]
+    assert batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"] == []
+    batch.create_compute_environment(
+        computeEnvironmentName=name,
+        type="MANAGED",
+        computeResources={"type": "FARGATE_SPOT", "maxvCpus": 4, "subnets": [], "instanceTypes": ["m5.large"]},
+    )
+    error = client_error(
+        batch.update_compute_environment,
+        computeEnvironment=name,
+        computeResources={"allocationStrategy": "BEST_FIT_PROGRESSIVE"},
+    )
+    assert "computeResources.allocationStrategy" in error["Message"]
+    described = batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]
+    assert "allocationStrategy" not in described["computeResources"]

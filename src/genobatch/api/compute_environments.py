@@ -30,6 +30,33 @@ def _with_defaults(resources: dict) -> dict:
     return resources
 
 
+#: ComputeResource members whose API documentation says "isn't applicable to jobs that are running on
+#: Fargate resources. Don't specify it." ``instanceTypes`` (and ``tags``) are kept: genobatch prices a
+#: Fargate compute environment as the EC2 type ``instanceTypes[0]`` names (see cost/billing.py).
+FARGATE_NOT_APPLICABLE = (
+    "allocationStrategy",
+    "minvCpus",
+    "desiredvCpus",
+    "imageId",
+    "ec2KeyPair",
+    "instanceRole",
+    "placementGroup",
+    "bidPercentage",
+    "spotIamFleetRole",
+    "launchTemplate",
+    "ec2Configuration",
+    "scalingPolicy",
+)
+
+
+def _check_fargate(kind: str | None, given: dict) -> None:
+    if kind not in FARGATE_TYPES:
+        return
+    for member in FARGATE_NOT_APPLICABLE:
+        if member in given:
+            raise ClientException(f"computeResources.{member} is not applicable to a {kind} compute environment")
+
+
 def _check_vcpus(resources: dict) -> None:
     low, high = resources.get("minvCpus", 0), resources.get("maxvCpus")
     if low < 0:
@@ -66,6 +93,7 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
             raise ClientException("computeResources is required for a MANAGED compute environment")
         if "maxvCpus" not in resources:
             raise ClientException("computeResources.maxvCpus is required")
+        _check_fargate(resources.get("type"), resources)
         _check_vcpus(resources)
     arn = ctx.arn("compute-environment", name)
     document = {
@@ -106,6 +134,7 @@ def update_compute_environment(ctx: Context, request: dict) -> dict:
             # Batch moves desiredvCpus itself; keep it inside the new bounds rather than refuse them.
             low, high = merged.get("minvCpus", 0), merged.get("maxvCpus", merged["desiredvCpus"])
             merged["desiredvCpus"] = min(max(merged["desiredvCpus"], low), high)
+        _check_fargate(merged.get("type"), request["computeResources"])
         _check_vcpus(merged)
         document["computeResources"] = merged
     if "updatePolicy" in request:
