@@ -254,6 +254,7 @@ def serve(settings: Settings) -> None:
         sock = bind_socket(settings.host, settings.port)
         settings = replace(settings, port=sock.getsockname()[1])
         _run(settings, sock, started_at)
+        log.info("genobatch server stopped")
     except (Terminated, KeyboardInterrupt):
         log.info("genobatch server stopped")
     finally:

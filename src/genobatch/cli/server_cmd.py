@@ -84,7 +84,11 @@ def _duration_text(seconds: float | None) -> str:
     help="Data directory (overrides the global --data-dir).",
 )
 @click.option("--db", envvar="GENOBATCH_DB", help="SQLAlchemy database URL [default: SQLite in the data dir].")
-@click.option("--no-auth", is_flag=True, help="Accept unsigned requests (loopback addresses only, see below).")
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Accept unsigned requests (only on a loopback --host, unless also --allow-unauthenticated-remote).",
+)
 @click.option(
     "--allow-unauthenticated-remote",
     is_flag=True,
