@@ -182,6 +182,22 @@ def test_stop_removes_a_stale_server_file(tmp_path) -> None:
     assert not (data_dir / "server.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--keep-logs", "3x", "is not a duration like 30d, 12h, 10m or 90s or 'forever'"),
+        ("--keep-work", "-1h", "is not a duration"),
+        ("--retention-interval", "forever", "is not a duration like 30d, 12h, 10m or 90s"),
+        ("--keep-logs-jobs", "many", "is not a number of jobs or 'unlimited'"),
+    ],
+)
+def test_bad_retention_options_name_the_option(tmp_path, option: str, value: str, problem: str) -> None:
+    result = cli_run("--data-dir", str(tmp_path / "d"), "server", option, value)
+    assert result.exit_code == 2
+    assert option in result.stderr and problem in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
 # ----------------------------------------------------------------------------------- exposure and secrets
 
 

@@ -82,12 +82,17 @@ def try_flock(path: Path, patience_s: float = 0.0) -> int | None:
 
 def is_locked(path: Path) -> bool:
     """Whether a process holds the flock on ``path`` (a momentary probe; False if no file)."""
-    if not path.exists():
+    try:
+        # Read-only is enough for flock, and works on a lock file another user's server created.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
         return False
-    fd = try_flock(path)
-    if fd is None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    os.close(fd)
+    finally:
+        os.close(fd)
     return False
 
 

@@ -60,7 +60,10 @@ class ServerState:
 def server_state(data_dir: Path) -> ServerState:
     """Probe the data directory's lock and read what its server recorded."""
     lock = data_dir / LOCK_FILE
-    running = is_locked(lock)
+    try:
+        running = is_locked(lock)
+    except PermissionError:
+        raise CliError(f"cannot read {lock}: permission denied (is the server another user's?)") from None
     info = read_server_file(data_dir)
     pid = read_lock_owner(lock).get("pid") if running else None
     if running and info.get("pid") not in (None, pid):
