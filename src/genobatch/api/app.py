@@ -5,7 +5,6 @@ writes to the engine thread and run reads on a store connection."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -62,8 +61,8 @@ HANDLERS: dict[str, tuple[Callable[[Context, dict], dict], bool]] = {
 
 
 def _auth_response(error: AuthError, request_id: str) -> Response:
-    headers = {"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id}
-    return Response(json.dumps({"message": error.message}), error.status, headers, "application/json")
+    # The same shape as every other error (code in the header and as the body's __type).
+    return error_response(ApiError(error.message, status=error.status, code=error.code), request_id)
 
 
 class Api:
@@ -160,7 +159,7 @@ async def health(_request: Request) -> Response:
 def create_app(engine: Engine, secret_for: Callable[[str], str | None] | None) -> Starlette:
     """The ASGI application. ``secret_for`` None disables authentication (``--no-auth``)."""
     api = Api(engine, secret_for)
-    return Starlette(
+    app = Starlette(
         middleware=[Middleware(BodyLimit, too_large=_too_large)],
         exception_handlers={HTTPException: _no_route, Exception: _internal_error},
         routes=[
@@ -170,3 +169,7 @@ def create_app(engine: Engine, secret_for: Callable[[str], str | None] | None) -
             Route("/", logs.endpoint(engine, secret_for), methods=["POST"]),  # CloudWatch Logs (JSON 1.1)
         ],
     )
+    # Starlette would answer "/v1" with a redirect to "/v1/"; AWS answers a path that names no
+    # operation with an error, and SDKs do not follow redirects for API calls.
+    app.router.redirect_slashes = False
+    return app

@@ -1,0 +1,571 @@
+"""A model-driven fuzzer against the real server: one bad request must never harm other work.
+
+Every operation in botocore's Batch model gets requests generated from its input shape and then
+broken on purpose: wrong types, unknown members, lone surrogates and NUL, numbers and strings past
+the model's bounds, missing required members, invalid or non-object bodies. Around them go wrong
+methods, unknown paths, bad query strings, the native endpoints with bad parameters, unsigned and
+badly signed requests, and oversize bodies. Thousands of requests, signed with botocore's SigV4
+signer over one kept-alive connection, from a seeded RNG (``GENOBATCH_FUZZ_SEED``,
+``GENOBATCH_FUZZ_REQUESTS``) so a failure reproduces.
+
+What is asserted, and why it is honest:
+
+* no answer is a 5xx, and every error answer is in AWS's JSON error shape (``x-amzn-ErrorType``
+  header equal to the body's ``__type``, a ``message``);
+* a request to an operation that can change state is only ever sent broken in a way the model
+  rules out (never a valid-but-harmful one), and each must be refused (4xx): an accepted one is a
+  failure of its own, not something the snapshot check could hide;
+* read-only operations (``Describe*``, ``List*``, ``Get*``) also get *valid* wild input (any
+  unicode, huge strings and numbers, negative numbers, random tokens), which may succeed;
+* afterwards the state read back through the API (compute environments, queues, definitions, jobs,
+  tags) equals the snapshot taken before, and the server's RSS has not grown by the oversize
+  bodies it was sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import string
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+import pytest
+from botocore.model import Shape
+from harness import Server
+from raw_http import RawClient, Reply
+from test_request_robustness import _send_oversize
+
+from genobatch.api.model import OPERATIONS, operation_model
+
+pytestmark = pytest.mark.slow
+
+SEED = int(os.environ.get("GENOBATCH_FUZZ_SEED", "20261129"))
+REQUESTS = int(os.environ.get("GENOBATCH_FUZZ_REQUESTS", "3000"))
+TIME_BUDGET_S = 120  # a bound on the run; the count is normally reached well before
+
+READ_PREFIXES = ("Describe", "List", "Get")
+INT_BOUNDS = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+WILD_STRINGS = [
+    "",
+    " ",
+    "*",
+    "%",
+    "_",
+    "'; DROP TABLE jobs; --",
+    "arn:aws:batch:us-east-1:000000000000:job-queue/fuzz-q",
+    "arn:",
+    "fuzz-def:\u00b2",
+    "fuzz-def:99999999999999999999",
+    "a" * 5000,
+    "\u00e9\u4e2d\U0001f600",
+    "\u202e\ufeff\u200b",
+    "\\u0000",
+    "../../etc/passwd",
+    "\n\r\t",
+]
+ARN_PREFIX = "arn:aws:batch:us-east-1:"
+
+
+@dataclass
+class Probe:
+    """One request and what its answer must be."""
+
+    method: str
+    path: str
+    body: bytes
+    query: str = ""
+    #: the request must be refused (4xx): it targets a state-changing operation
+    must_refuse: bool = False
+    signed: bool = True
+    headers: dict[str, str] | None = None
+    label: str = ""
+
+
+# --------------------------------------------------------------------------- value generation
+
+
+class Generator:
+    """Generates inputs from botocore shapes with a seeded RNG."""
+
+    def __init__(self, rng: random.Random, names: dict[str, str]) -> None:
+        self.rng = rng
+        self.names = names  # known resource names and ARNs, so handlers get past lookups sometimes
+
+    def text(self) -> str:
+        r = self.rng.random()
+        if r < 0.4:
+            return self.rng.choice(list(self.names.values()))
+        if r < 0.7:
+            return "".join(self.rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(8))
+        return self.rng.choice(WILD_STRINGS)
+
+    def valid(self, shape: Shape, depth: int = 0) -> Any:
+        """A value of ``shape``'s type within the model's bounds."""
+        kind = shape.type_name
+        meta = shape.metadata
+        if kind == "structure":
+            value = {}
+            required = set(meta.get("required", ()))
+            for name, member in shape.members.items():
+                if member.serialization.get("location"):
+                    continue  # bound to path or query: the body value would be overwritten
+                if name in required or (depth < 3 and self.rng.random() < 0.3):
+                    value[name] = self.valid(member, depth + 1)
+            return value
+        if kind == "list":
+            count = max(meta.get("min", 0), 1 if depth < 4 else 0)
+            return [self.valid(shape.member, depth + 1) for _ in range(count)]
+        if kind == "map":
+            return {self._bounded_text(shape.key): self.valid(shape.value, depth + 1)}
+        if kind == "string":
+            if "enum" in meta:
+                return self.rng.choice(meta["enum"])
+            return self._bounded_text(shape)
+        if kind in ("integer", "long"):
+            low, high = INT_BOUNDS[kind]
+            low, high = max(low, meta.get("min", low)), min(high, meta.get("max", high))
+            return self.rng.choice([max(low, 0), min(high, 1), low, high, self.rng.randint(low, high)])
+        if kind in ("float", "double"):
+            return self.rng.choice([0.0, 1.5, 100.0])
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        raise AssertionError(f"no generator for {kind}")
+
+    def _bounded_text(self, shape: Shape) -> str:
+        text = self.text()
+        low, high = shape.metadata.get("min", 0), shape.metadata.get("max", 1 << 30)
+        text = text[:high]
+        return text + "x" * max(0, low - len(text))
+
+    def wrong_type(self, shape: Shape) -> Any:
+        """A value of a JSON type ``shape`` refuses (never null: a null member means "absent")."""
+        kind = shape.type_name
+        candidates: list[Any] = [17, "seventeen", True, [1, "a"], {"fuzz": 1}, 1.5]
+        refused: dict[str, Callable[[Any], bool]] = {
+            "string": lambda v: not isinstance(v, str),
+            "integer": lambda v: isinstance(v, bool) or not isinstance(v, int),
+            "long": lambda v: isinstance(v, bool) or not isinstance(v, int),
+            "float": lambda v: isinstance(v, bool) or not isinstance(v, int | float),
+            "double": lambda v: isinstance(v, bool) or not isinstance(v, int | float),
+            "boolean": lambda v: not isinstance(v, bool),
+            "list": lambda v: not isinstance(v, list),
+            "map": lambda v: not isinstance(v, dict),
+            "structure": lambda v: not isinstance(v, dict),
+        }
+        return self.rng.choice([v for v in candidates if refused[kind](v)])
+
+    def out_of_bounds(self, shape: Shape) -> Any | None:
+        """A value of the right type that the model's bounds refuse, or None if it has none."""
+        kind = shape.type_name
+        meta = shape.metadata
+        options: list[Any] = []
+        if kind in ("integer", "long"):
+            low, high = INT_BOUNDS[kind]
+            options += [high + 1, low - 1, 10**30, -(10**30)]
+            if "max" in meta:
+                options.append(meta["max"] + 1)
+            if "min" in meta:
+                options.append(meta["min"] - 1)
+        elif kind in ("float", "double"):
+            if "max" in meta:
+                options.append(meta["max"] + 1)
+            if "min" in meta:
+                options.append(meta["min"] - 1)
+        elif kind == "string":
+            if "enum" in meta:
+                options.append("FUZZ_NOT_IN_ENUM")
+            if "max" in meta:
+                options.append("x" * (meta["max"] + 1))
+            if meta.get("min", 0) > 0:
+                options.append("")
+        elif kind in ("list", "map") and "max" in meta:
+            item = self.valid(shape.member if kind == "list" else shape.value, 4)
+            if kind == "list":
+                options.append([item] * (meta["max"] + 1))
+            else:
+                options.append({f"k{i}": item for i in range(meta["max"] + 1)})
+        return self.rng.choice(options) if options else None
+
+    def wild(self, shape: Shape) -> Any:
+        """A value of the right type that is merely odd: read operations may accept it."""
+        kind = shape.type_name
+        if kind == "string":
+            return self.rng.choice([*WILD_STRINGS, "\U0001f600" * 300, "z" * 200_000, self.text()])
+        if kind in ("integer", "long"):
+            low, high = INT_BOUNDS[kind]
+            return self.rng.choice([0, -1, low, high, self.rng.randint(low, high)])
+        if kind in ("float", "double"):
+            return self.rng.choice([0, -1.0, 1e300, -1e300, 5e-324])
+        if kind == "list":
+            return self.rng.choice([[], [self.wild(shape.member)] * self.rng.choice([1, 50, 101, 1000])])
+        if kind == "map":
+            return {self.text(): self.wild(shape.value)}
+        return self.valid(shape, 3)
+
+
+def member_paths(value: Any, shape: Shape, path: tuple = ()) -> Iterator[tuple[tuple, Shape]]:
+    """Every (path, shape) in a generated value, the value itself first."""
+    yield path, shape
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, item in value.items():
+            if name in shape.members:
+                yield from member_paths(item, shape.members[name], (*path, name))
+    elif shape.type_name == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from member_paths(item, shape.member, (*path, i))
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            yield from member_paths(item, shape.value, (*path, key))
+
+
+def replace(value: Any, path: tuple, new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: replace(value[head], rest, new)}
+    copy = list(value)
+    copy[head] = replace(copy[head], rest, new)
+    return copy
+
+
+def get(value: Any, path: tuple) -> Any:
+    for part in path:
+        value = value[part]
+    return value
+
+
+# --------------------------------------------------------------------------- request generation
+
+
+class Fuzzer:
+    def __init__(self, seed: int, names: dict[str, str]) -> None:
+        self.rng = random.Random(seed)
+        self.gen = Generator(self.rng, names)
+        self.names = names
+
+    def operation_path(self, operation: str) -> tuple[str, str, str]:
+        """(method, path, query) for ``operation`` with its labels and query members filled in."""
+        http = operation_model(operation).http
+        template = http["requestUri"]
+        arn = self.rng.choice([*self.names.values(), "arn:aws:batch:us-east-1:1:nothing/x", "\u00e9", "x" * 300])
+        path = template.replace("{resourceArn}", urllib.parse.quote(arn, safe=""))
+        query = ""
+        if operation == "UntagResource":
+            keys = self.rng.choice([["k"], ["a", "b"], ["x" * 200], [f"k{i}" for i in range(60)], []])
+            query = urllib.parse.urlencode([("tagKeys", k) for k in keys])
+        return http["method"], path, query
+
+    def broken_body(self, operation: str) -> tuple[bytes, str]:
+        """A body the model refuses for ``operation``, and how it was broken."""
+        shape = operation_model(operation).input_shape
+        value = self.gen.valid(shape)
+        paths = list(member_paths(value, shape))
+        how = self.rng.choice(
+            ["wrong_type", "unknown_member", "surrogate", "nul", "surrogate_key", "bounds", "missing", "raw"]
+        )
+        if how == "raw":
+            return self.rng.choice(BAD_BODIES), "raw"
+        if how == "missing":
+            required = [(p, s) for p, s in paths if s.type_name == "structure" and s.metadata.get("required")]
+            required = [
+                (p, s) for p, s in required if any(not s.members[r].serialization for r in s.metadata["required"])
+            ]
+            if required:
+                where, structure = self.rng.choice(required)
+                body_required = [r for r in structure.metadata["required"] if not structure.members[r].serialization]
+                target = get(value, where)
+                gone = self.rng.choice(body_required)
+                value = replace(value, where, {k: v for k, v in target.items() if k != gone})
+                return _dump(value), f"missing {where + (gone,)}"
+            how = "unknown_member"
+        if how == "bounds":
+            bounded = [(p, s) for p, s in paths if p and self.gen.out_of_bounds(s) is not None]
+            if bounded:
+                where, member = self.rng.choice(bounded)
+                return _dump(replace(value, where, self.gen.out_of_bounds(member))), f"bounds at {where}"
+            how = "wrong_type"
+        if how in ("surrogate", "nul"):
+            strings = [(p, s) for p, s in paths if p and s.type_name == "string"]
+            bad = self.rng.choice(["\ud800", "\udfff", "a\udc00b", "\ud83d"]) if how == "surrogate" else "a\x00"
+            if strings:
+                where, _ = self.rng.choice(strings)
+                return _dump(replace(value, where, bad)), f"{how} at {where}"
+            return _dump({**value, bad: "x"}), f"{how} as member name"
+        if how == "surrogate_key":
+            maps = [(p, s) for p, s in paths if s.type_name in ("map", "structure")]
+            where, member = self.rng.choice(maps)
+            target = get(value, where)
+            key = self.rng.choice(["\ud800", "k\udbff", "\x00"])
+            new = {**target, key: self.gen.valid(member.value, 4) if member.type_name == "map" else "x"}
+            return _dump(replace(value, where, new)), f"bad key at {where}"
+        if how == "wrong_type":
+            typed = [(p, s) for p, s in paths if p]
+            if typed:
+                where, member = self.rng.choice(typed)
+                return _dump(replace(value, where, self.gen.wrong_type(member))), f"wrong type at {where}"
+            return self.rng.choice(BAD_BODIES), "raw"
+        # unknown member, at the top or in a nested structure
+        structures = [(p, s) for p, s in paths if s.type_name == "structure"]
+        where, _ = self.rng.choice(structures)
+        new = {**get(value, where), "fuzzUnknownMember": self.gen.text()}
+        return _dump(replace(value, where, new)), f"unknown member at {where}"
+
+    def wild_body(self, operation: str) -> tuple[bytes, str]:
+        """A body of the right types with odd values, for read-only operations."""
+        shape = operation_model(operation).input_shape
+        value = self.gen.valid(shape)
+        for where, member in list(member_paths(value, shape))[1:]:
+            if self.rng.random() < 0.5:
+                # An earlier replacement may have removed this path.
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    value = replace(value, where, self.gen.wild(member))
+        return _dump(value), "wild"
+
+    def probes(self) -> Iterator[Probe]:
+        operations = list(OPERATIONS)
+        while True:
+            r = self.rng.random()
+            operation = self.rng.choice(operations)
+            method, path, query = self.operation_path(operation)
+            read_only = operation.startswith(READ_PREFIXES)
+            if r < 0.55:
+                body, how = self.broken_body(operation)
+                yield Probe(method, path, body, query, must_refuse=True, label=f"{operation}: {how}")
+            elif r < 0.75:
+                if read_only:
+                    body, how = self.wild_body(operation)
+                    yield Probe(method, path, body, query, label=f"{operation}: {how}")
+                else:
+                    body, how = self.broken_body(operation)
+                    yield Probe(method, path, body, query, must_refuse=True, label=f"{operation}: {how}")
+            elif r < 0.83:
+                other = self.rng.choice([m for m in ("GET", "PUT", "DELETE", "PATCH", "POST") if m != method])
+                # An empty body: on the tag paths another method is another operation, and with no
+                # body that operation is refused or only reads.
+                refuse = not (other == "GET" and "/tags/" in path)
+                yield Probe(other, path, b"", query, must_refuse=refuse, label=f"{operation}: method {other}")
+            elif r < 0.90:
+                yield self.unknown_path()
+            elif r < 0.95:
+                yield self.native()
+            else:
+                yield self.unauthenticated(method, path, query)
+
+    def unknown_path(self) -> Probe:
+        path = self.rng.choice(
+            [
+                "/v1/",
+                "/v1",
+                "/v1/SubmitJob",
+                "/v1/submitjob/extra",
+                "/v1/tags/",
+                "/v1/tags/a/b",
+                "/genobatch/v1/nope",
+                "/genobatch/v1/jobs",
+                "/genobatch/v1/jobs/a/b/c",
+                "/genobatch/v2/health",
+                "/%ff%fe",
+                "//",
+                "/v1/%ED%A0%80",
+                "/x" * 2000,
+                "/" + "".join(self.rng.choice(string.ascii_lowercase) for _ in range(12)),
+            ]
+        )
+        method = self.rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+        body = b"" if method == "GET" else b"{}"
+        return Probe(method, path, body, must_refuse=True, label=f"unknown path {method} {path[:40]}")
+
+    def native(self) -> Probe:
+        job = self.rng.choice([self.names["job"], "no-such-job", "%ED%A0%80", "x" * 500])
+        value = self.rng.choice(
+            ["-1", "1e3", "%C2%B2", "%D9%A3", "9" * 40, "", "0", "3", "%00", "%ED%A0%80", "18446744073709551616"]
+        )
+        path, query = self.rng.choice(
+            [
+                (f"/genobatch/v1/jobs/{job}/logs", f"offset={value}"),
+                (f"/genobatch/v1/jobs/{job}/logs", f"attempt={value}&offset=0"),
+                (f"/genobatch/v1/jobs/{job}", f"x={value}"),
+                ("/genobatch/v1/runs", f"run={value}"),
+                ("/genobatch/v1/runs", f"tag={value}&trace=1"),
+                ("/genobatch/v1/runs", f"queue={value}&run={value}"),
+                ("/genobatch/v1/runs", "tag=%3D"),
+            ]
+        )
+        return Probe("GET", path, b"", query, label=f"native {path[:50]}?{query[:40]}")
+
+    def unauthenticated(self, method: str, path: str, query: str) -> Probe:
+        choice = self.rng.random()
+        if choice < 0.5:
+            return Probe(method, path, b"{}", query, must_refuse=True, signed=False, label="unsigned")
+        header = self.rng.choice(
+            [
+                "AWS4-HMAC-SHA256 Credential=nobody/20260101/us-east-1/batch/aws4_request, "
+                "SignedHeaders=host, Signature=00",
+                "AWS4-HMAC-SHA256 garbage",
+                "Basic dXNlcjpwYXNz",
+                "AWS4-HMAC-SHA256 Credential=\u00e9",
+            ]
+        )
+        return Probe(
+            method,
+            path,
+            b"{}",
+            query,
+            must_refuse=True,
+            signed=False,
+            headers={"Authorization": header},
+            label="bad auth",
+        )
+
+
+BAD_BODIES: list[bytes] = [
+    b"{",
+    b"}",
+    b"[]",
+    b"[{}]",
+    b'"string"',
+    b"17",
+    b"true",
+    b"null",
+    b'{"a": NaN}',
+    b'{"a": Infinity}',
+    b"\xff\xfe{}",
+    b'{"jobs": ["\xed\xa0\x80"]}',  # a surrogate encoded as UTF-8: not valid UTF-8
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a":' * 3000 + b"1" + b"}" * 3000,
+    b'{"a": 1, "a": {}}',
+    b"\x00",
+    b'{"\\ud800": 1}',
+]
+
+
+def _dump(value: Any) -> bytes:
+    # ensure_ascii: lone surrogates go on the wire as \\uXXXX escapes, as a JSON client sends them.
+    return json.dumps(value).encode()
+
+
+# --------------------------------------------------------------------------- state
+
+
+def snapshot(batch) -> dict:
+    """Everything a refused request could have changed, read back through the API."""
+    ces = batch.describe_compute_environments()["computeEnvironments"]
+    queues = batch.describe_job_queues()["jobQueues"]
+    definitions = batch.describe_job_definitions()["jobDefinitions"]
+    job_ids = []
+    for queue in queues:
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+            listed = batch.list_jobs(jobQueue=queue["jobQueueName"], jobStatus=status)["jobSummaryList"]
+            job_ids += [job["jobId"] for job in listed]
+    jobs = batch.describe_jobs(jobs=job_ids)["jobs"] if job_ids else []
+    arns = [r["computeEnvironmentArn"] for r in ces] + [r["jobQueueArn"] for r in queues]
+    arns += [d["jobDefinitionArn"] for d in definitions] + [j["jobArn"] for j in jobs]
+    tags = {arn: batch.list_tags_for_resource(resourceArn=arn)["tags"] for arn in arns}
+    return {"ces": ces, "queues": queues, "definitions": definitions, "jobs": jobs, "tags": tags}
+
+
+@pytest.fixture(scope="module")
+def seeded(genobatch_server: Server, batch) -> dict[str, str]:
+    """A compute environment that runs nothing (DISABLED), a queue, a definition and one job,
+    which therefore stays RUNNABLE: state that stands still unless a request changes it."""
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="fuzz-ce", type="UNMANAGED", state="DISABLED", tags={"t": "1"}
+    )
+    queue = batch.create_job_queue(
+        jobQueueName="fuzz-q",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "fuzz-ce"}],
+        tags={"t": "2"},
+    )
+    definition = batch.register_job_definition(
+        jobDefinitionName="fuzz-def",
+        type="container",
+        containerProperties={"image": "none", "command": ["true"], "vcpus": 1, "memory": 64},
+        tags={"t": "3"},
+    )
+    job = batch.submit_job(jobName="fuzz-job", jobQueue="fuzz-q", jobDefinition="fuzz-def", tags={"t": "4"})
+    deadline = time.monotonic() + 30
+    while batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["status"] != "RUNNABLE":
+        assert time.monotonic() < deadline, "seed job never became RUNNABLE"
+        time.sleep(0.05)
+    return {
+        "ce": ce["computeEnvironmentArn"],
+        "ce_name": "fuzz-ce",
+        "queue": queue["jobQueueArn"],
+        "queue_name": "fuzz-q",
+        "definition": definition["jobDefinitionArn"],
+        "definition_name": "fuzz-def",
+        "job": job["jobId"],
+        "job_arn": job["jobArn"],
+    }
+
+
+def _problems(probe: Probe, reply: Reply) -> list[str]:
+    problems = []
+    if reply.status >= 500:
+        problems.append(f"{reply.status}")
+    if reply.status >= 400:
+        problems += reply.aws_error_problems()
+    elif probe.must_refuse:
+        problems.append(f"accepted with {reply.status}")
+    return problems
+
+
+def test_fuzz_every_operation_refuses_bad_input_without_5xx_or_state_change(genobatch_server, batch, seeded):
+    before = snapshot(batch)
+    time.sleep(0.5)
+    assert snapshot(batch) == before, "the seeded state is not stable on its own; the comparison would mean nothing"
+    process = psutil.Process(genobatch_server.proc.pid)
+    rss_before = process.memory_info().rss
+
+    signed, unsigned = RawClient(genobatch_server), RawClient(genobatch_server, sign=False)
+    fuzzer = Fuzzer(SEED, seeded)
+    failures: list[str] = []
+    statuses: Counter[int] = Counter()
+    labels: Counter[str] = Counter()
+    started = time.monotonic()
+    sent = 0
+    try:
+        for probe in fuzzer.probes():
+            if sent >= REQUESTS or time.monotonic() - started > TIME_BUDGET_S:
+                break
+            client = signed if probe.signed else unsigned
+            reply = client.send(probe.method, probe.path, probe.body, query=probe.query, headers=probe.headers)
+            sent += 1
+            statuses[reply.status] += 1
+            labels[probe.label.split(":")[0].split(" ")[0]] += 1
+            problems = _problems(probe, reply)
+            if problems:
+                failures.append(
+                    f"#{sent} {probe.method} {probe.path[:80]}?{probe.query[:60]} ({probe.label}) body "
+                    f"{probe.body[:120]!r}: {'; '.join(problems)}; answer {reply.status} {reply.body[:200]!r}"
+                )
+        # Oversize bodies among them: announced and chunked, to each kind of route.
+        for path in ("/v1/submitjob", "/v1/tags/x", "/", "/genobatch/v1/runs"):
+            for chunked in (False, True):
+                answer = _send_oversize(genobatch_server, path, 16 << 20, chunked=chunked)
+                if not answer.startswith(b"HTTP/1.1 413"):
+                    failures.append(f"oversize to {path} (chunked={chunked}) answered {answer[:200]!r}")
+    finally:
+        signed.close()
+        unsigned.close()
+
+    report = f"seed {SEED}, {sent} requests, statuses {dict(statuses)}"
+    print(report)
+    assert not failures, f"{report}\n" + "\n".join(failures[:30])
+    assert sent >= min(REQUESTS, 1000), f"only {sent} requests within {TIME_BUDGET_S}s: {report}"
+    # Every operation in the model was reached, and so were the other kinds of probe.
+    assert set(OPERATIONS) | {"unknown", "native", "unsigned", "bad"} <= set(labels), sorted(labels)
+    assert statuses[200] > 0 and statuses[400] > 0 and statuses[404] > 0, report
+    assert snapshot(batch) == before, report
+    grown = process.memory_info().rss - rss_before
+    assert grown < 64 << 20, f"server RSS grew by {grown >> 20} MiB over the run ({report})"
