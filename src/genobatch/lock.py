@@ -182,6 +182,12 @@ class ServerLock:
             "would run the same jobs twice. Stop it first, or give this server its own database."
         )
 
+    def announce(self, **changes: Any) -> None:
+        """Update what the data directory's lock file says about its holder (e.g. the bound port)."""
+        self.owner.update(changes)
+        if self._fds:
+            _write_owner(self._fds[0], self.owner)
+
     def release(self) -> None:
         """Drop every lock (the kernel and PostgreSQL would also drop them when the process ends)."""
         if self._pg is not None:

@@ -253,6 +253,7 @@ def serve(settings: Settings) -> None:
         settings.server_file.unlink(missing_ok=True)
         sock = bind_socket(settings.host, settings.port)
         settings = replace(settings, port=sock.getsockname()[1])
+        lock.announce(endpoint=settings.endpoint)  # the real port when --port 0 let the kernel choose
         _run(settings, sock, started_at)
         log.info("genobatch server stopped")
     except (Terminated, KeyboardInterrupt):

@@ -256,7 +256,8 @@ def server_status(client: Client) -> None:
     if isinstance(info.get("started_at"), int | float):
         uptime = int(time.time() - info["started_at"])
         click.echo(f"  uptime:    {uptime // 3600}h {uptime // 60 % 60:02d}m {uptime % 60:02d}s")
-    click.echo(f"  log:       {client.data_dir / LOG_FILE}")
+    if (client.data_dir / LOG_FILE).exists():  # a foreground server logs to its terminal instead
+        click.echo(f"  log:       {client.data_dir / LOG_FILE}")
 
 
 @server.command("stop")
