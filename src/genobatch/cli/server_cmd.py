@@ -318,7 +318,7 @@ def init(client: Client) -> None:
         # Only mention --data-dir when the default (which honours $GENOBATCH_HOME) would miss it.
         custom = client.data_dir != default_data_dir()
         data_flag = f" --data-dir {shlex.quote(str(client.data_dir))}" if custom else ""
-        click.echo(f"start the server with:  genobatch{data_flag} server")
+        click.echo(f"start the server with:  genobatch{data_flag} server   (or in the background: server --detach)")
         click.echo("(its first start creates the compute environment and job queue 'default')")
     click.echo("")
     click.echo("to use boto3 or the AWS CLI against it:")
