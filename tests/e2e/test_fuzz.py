@@ -256,11 +256,13 @@ class Fuzzer:
         """(method, path, query) for ``operation`` with its labels and query members filled in."""
         http = operation_model(operation).http
         template = http["requestUri"]
-        arn = self.rng.choice([*self.names.values(), "arn:aws:batch:us-east-1:1:nothing/x", "\u00e9", "x" * 300])
+        arn = self.rng.choice(
+            [*self.names.values(), "arn:aws:batch:us-east-1:1:nothing/x", "\u00e9", "x" * 300, "a\x00b"]
+        )
         path = template.replace("{resourceArn}", urllib.parse.quote(arn, safe=""))
         query = ""
         if operation == "UntagResource":
-            keys = self.rng.choice([["k"], ["a", "b"], ["x" * 200], [f"k{i}" for i in range(60)], []])
+            keys = self.rng.choice([["k"], ["a", "b"], ["x" * 200], [f"k{i}" for i in range(60)], [], ["\x00"]])
             query = urllib.parse.urlencode([("tagKeys", k) for k in keys])
         return http["method"], path, query
 

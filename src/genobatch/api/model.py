@@ -37,7 +37,7 @@ Two more request rules, both as AWS's service framework behaves: a JSON ``null``
 member means "absent" (so ``{"timeout": null}`` is accepted and dropped), and ``NaN``/``Infinity``
 are not JSON and are rejected. And one of genobatch's own: no string anywhere in a body (member
 names and map keys included) may hold a lone UTF-16 surrogate (``"\ud800"``) or U+0000, which
-could be stored but never answered back (see :func:`_refuse_unstorable_text`).
+could be stored but never answered back (see :func:`refuse_unstorable_text`).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ __all__ = [
     "match_route",
     "operation_model",
     "parse_request",
+    "refuse_unstorable_text",
     "service_model",
 ]
 
@@ -210,7 +211,6 @@ def _decode_body(body: bytes) -> dict[str, Any]:
         raise ClientException("Request body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ClientException(f"Request body must be a JSON object, not {_json_type(value)}")
-    _refuse_unstorable_text(value)
     return value
 
 
@@ -220,14 +220,14 @@ def _decode_body(body: bytes) -> dict[str, Any]:
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
-def _refuse_unstorable_text(body: dict[str, Any]) -> None:
-    """Raise ClientException naming a string (member name, map key or value) anywhere in the
-    decoded body that holds a lone surrogate or U+0000.
+def refuse_unstorable_text(params: dict[str, Any]) -> None:
+    """Raise ClientException naming a string (member name, map key or value) anywhere in
+    ``params`` that holds a lone surrogate or U+0000.
 
     Iterative, not recursive: the body may be nested as deep as the JSON decoder allows, which is
     about as deep as Python's own stack.
     """
-    pending: list[tuple[Any, str]] = [(body, "")]
+    pending: list[tuple[Any, str]] = [(params, "")]
     while pending:
         value, where = pending.pop()
         if isinstance(value, str):
@@ -381,6 +381,8 @@ def parse_request(
         return {}
     params = _drop_nulls(params, input_shape)
     _bind_http_members(params, input_shape, path_params or {}, query or {})
+    # After binding: a path label or query value can carry NUL (%00) as well as the body can.
+    refuse_unstorable_text(params)
     problems = input_problems(operation, params, service)
     if problems:
         count = len(problems)

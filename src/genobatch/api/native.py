@@ -19,6 +19,7 @@ from pathlib import Path
 from starlette.requests import Request
 
 from genobatch.api.errors import ClientException, UnknownOperationException
+from genobatch.api.model import refuse_unstorable_text
 from genobatch.backends.host import LOG_FILE, read_log
 from genobatch.cost.catalog import Catalog, CatalogError
 from genobatch.engine import Engine, now_ms
@@ -144,6 +145,7 @@ def _int_param(request: Request, name: str) -> int | None:
 
 def dispatch(engine: Engine, request: Request) -> dict:
     """Route a native GET request."""
+    refuse_unstorable_text({"path": request.path_params["path"], **request.query_params})
     parts = request.path_params["path"].split("/")
     if parts == ["runs"]:
         return run_summary(engine, request)
