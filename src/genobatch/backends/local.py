@@ -214,6 +214,7 @@ class LocalBackend(Backend):
         self._job_user = resolve_job_user(job_user) if job_user else None
         self._cgroups = CgroupRoot.detect(cgroup_group) if cgroups else None
         self._max_log_bytes = max_log_bytes
+        self._log_lock = threading.Lock()
         self._cfg_cpus, self._cfg_memory, self._cfg_gpus = cpus, memory_mib, gpus
         self._inventory: Inventory | None = None
         self._host_cpus = tuple(sorted(os.sched_getaffinity(0)))
@@ -644,8 +645,7 @@ class LocalBackend(Backend):
             end = EndOfAttempt()
             with self._lock:
                 self._sweeps.append((att.attempt_dir, att.leader(), att.created_ms))
-        if self._max_log_bytes:  # what was written since the monitor's last look
-            att.log_dropped = cap_log(att.attempt_dir, self._max_log_bytes, att.log_dropped)
+        self._cap_log(att)  # what was written since the monitor's last look
         exit_code, reason, status = self._exit_fields(record, att.oom or end.out_of_memory)
         end_ms = record.mtime_ms if record is not None else _now_ms()
         # Both ends from file times when possible: the same (coarse) clock, also after adoption.
@@ -895,8 +895,7 @@ class LocalBackend(Backend):
             return  # no /proc scan at all while nothing runs
         sampled = []
         for att in running:
-            if self._max_log_bytes:
-                att.log_dropped = cap_log(att.attempt_dir, self._max_log_bytes, att.log_dropped)
+            self._cap_log(att)
             cgroup = att.containment.cgroup if att.containment else None
             if cgroup is not None:
                 self._sample_cgroup(att, cgroup)
@@ -913,6 +912,13 @@ class LocalBackend(Backend):
             att.usage.add(sample)
             if att.memory_mib > 0 and sample.rss > att.memory_mib * _MIB:
                 self._oom_kill(att, f"uses {sample.rss // _MIB} MiB (PSS) > {att.memory_mib} MiB", table)
+
+    def _cap_log(self, att: _Attempt) -> None:
+        """Keep the attempt's log under the cap; the monitor and the watcher (at the attempt's
+        end) both do, one at a time, or two cuts could interleave."""
+        if self._max_log_bytes:
+            with self._log_lock:
+                att.log_dropped = cap_log(att.attempt_dir, self._max_log_bytes, att.log_dropped)
 
     def _sample_cgroup(self, att: _Attempt, cgroup) -> None:
         """The kernel's figures: the working set for the usage peak; an OOM the eventfd missed
