@@ -70,7 +70,7 @@ from genobatch.backends.base import (
 )
 from genobatch.backends.cgroup import CgroupRoot, attempt_cgroup_name, open_attempt_cgroup
 from genobatch.backends.container import container_command, container_name
-from genobatch.backends.containment import Containment, EndOfAttempt, sweep_sessions
+from genobatch.backends.containment import SAMPLED, Containment, EndOfAttempt, sweep_sessions
 from genobatch.backends.host import (
     alive,
     cap_log,
@@ -110,7 +110,6 @@ WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
 WRAPPER_PID_FILE = "wrapper.pid"
 CHILD_PID_FILE = "child.pid"
 OOM_MARKER = "oom_killed"  # written before an OOM kill, so the reason survives a restart
-CGROUP_FAILED = "cgroup_failed"  # the wrapper's child could not join the attempt's cgroup
 DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024
 
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
@@ -249,7 +248,7 @@ class LocalBackend(Backend):
     @property
     def memory_enforcement(self) -> str:
         """How new attempts' memory limits are enforced: ``cgroup v1``, ``cgroup v2`` or ``sampled PSS``."""
-        return self._cgroups.enforcement if self._cgroups is not None else Containment("").memory_enforcement
+        return self._cgroups.enforcement if self._cgroups is not None else SAMPLED
 
     # -- Backend API -------------------------------------------------------------------------
 
