@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from test_local_backend import PY, Events, kill_leftovers, make_spec, sh, wait_f
 from genobatch.backends.base import AttemptExited, AttemptStarted
 from genobatch.backends.cgroup import CgroupRoot
 from genobatch.backends.host import MARKER_ENV, read_log
-from genobatch.backends.local import OOM_REASON, LocalBackend
+from genobatch.backends.local import FAILED_TO_START, OOM_REASON, WRAPPER, LocalBackend
 
 _MIB = 1024 * 1024
 CGROUPS = CgroupRoot.detect("tests") is not None
@@ -332,3 +333,22 @@ def test_job_runs_as_the_configured_user(root):
 def test_unknown_job_user_is_refused():
     with pytest.raises(ValueError, match="job user 'genobatch-no-such-user' does not exist"):
         LocalBackend(job_user="genobatch-no-such-user")
+
+
+def test_a_command_that_cannot_join_its_cgroup_never_runs(root):
+    # The wrapper as the backend starts it, with a cgroup that does not exist (e.g. removed by
+    # someone else): the command must not run outside it, and the attempt is a failed start.
+    attempt_dir = root / "nojoin" / "1"
+    (attempt_dir / "work").mkdir(parents=True)
+    join = str(root / "no-such-cgroup" / "cgroup.procs")
+    argv = ["/bin/sh", WRAPPER, str(attempt_dir), "", join, "", "sh", "-c", "echo ran > ran"]
+    subprocess.run(argv, cwd=attempt_dir / "work", stdout=subprocess.DEVNULL, timeout=30, check=False)
+    assert not (attempt_dir / "work" / "ran").exists()
+    backend = new_backend()
+    try:
+        exited = backend.reconcile("nojoin", 1, str(attempt_dir), {})
+    finally:
+        backend.close()
+    assert exited is not None and exited.exit_code is None and exited.status_reason == FAILED_TO_START
+    assert "cgroup" in exited.reason
+    assert "cannot join the attempt's cgroup" in read_log(str(attempt_dir))[0].decode()
