@@ -212,6 +212,7 @@ def test_memory_limit_is_enforced_by_the_kernel(root):
     assert exited.usage["peak_memory_charged"] <= 64 * _MIB  # a sampler saw 260-428 MiB here
     assert exited.usage["peak_rss"] <= 64 * _MIB
     assert not os.path.exists(started.info["cgroup"])  # removed with the attempt
+    assert not os.path.exists(os.path.dirname(started.info["cgroup"]))  # and the group, on close
 
 
 # Four processes share 120 MB written before they forked: summed RSS is about 480 MB.

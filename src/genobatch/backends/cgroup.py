@@ -362,8 +362,23 @@ class CgroupRoot:
     def create(self, name: str, memory_limit_bytes: int) -> AttemptCgroup:
         """Create the attempt's cgroup with its memory limit (0: no limit). Raises OSError."""
         cgroup = AttemptCgroup(self.version, os.path.join(self.base, name))
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(cgroup.path)
+        for _ in range(3):
+            try:
+                os.mkdir(cgroup.path)
+                break
+            except FileExistsError:
+                break
+            except FileNotFoundError:  # the base was released by another backend of this group
+                os.makedirs(self.base, exist_ok=True)
+                if self.version == 2:
+                    self._enable_memory(self.base)
+        else:
+            raise FileNotFoundError(f"cannot create {cgroup.path}: its parent keeps disappearing")
         if memory_limit_bytes > 0:
             cgroup.set_memory_limit(memory_limit_bytes)
         return cgroup
+
+    def release(self) -> None:
+        """Remove this server's (now empty) subtree; one with attempts left to adopt stays."""
+        with contextlib.suppress(OSError):
+            os.rmdir(self.base)

@@ -392,6 +392,8 @@ class LocalBackend(Backend):
         self._monitor.join()
         sweep_sessions(self._sweeps)  # leftovers of attempts that ended since the last tick
         self._sweeps = []
+        if self._cgroups is not None:
+            self._cgroups.release()
         self._pool.shutdown(wait=True, cancel_futures=True)
         for key in list(self._selector.get_map().values()):
             if key.data is not None:
