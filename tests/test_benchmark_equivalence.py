@@ -13,6 +13,7 @@ from genobatch.benchmark.equivalence import (
     compare,
     diff_records,
     digest,
+    merged_records,
     normalise_records,
     output_files,
     sniff,
@@ -251,3 +252,169 @@ def test_output_files_lists_relative_paths(tmp_path: Path) -> None:
     (tmp_path / "sub" / "x.txt").write_text("x")
     (tmp_path / "y.txt").write_text("y")
     assert output_files(tmp_path) == {"sub/x.txt": tmp_path / "sub" / "x.txt", "y.txt": tmp_path / "y.txt"}
+
+
+# ---------------------------------------------------------------- provenance lines only (issue 10)
+
+DEFINITIONS = """##fileformat=VCFv4.2
+##fileDate=20240101
+##source=bcftools
+##bcftools_callVersion=1.19+htslib-1.19
+##bcftools_callCommand=call -mv -Oz -o /runs/a/calls.vcf.gz
+##GATKCommandLine=<ID=HaplotypeCaller,CommandLine="HaplotypeCaller -I /runs/a/x.bam">
+##DeepVariant_version=1.6.0
+##commandline="freebayes -f ref.fa /runs/a/x.bam"
+##contig=<ID=chr1,length=10000>
+##INFO=<ID=DP,Number=1,Type=Integer,Description="Total depth (model version 2)">
+##FILTER=<ID=LowQual,Description="QUAL below the --min-qual command-line threshold">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1
+chr1\t100\t.\tA\tG\t50\tPASS\tDP=30\tGT\t0/1
+"""
+
+
+def test_default_ignore_drops_provenance_lines_only(tmp_path: Path) -> None:
+    a = tmp_path / "a.vcf"
+    a.write_text(DEFINITIONS)
+    kept = list(normalise_records(a))
+    # Date, program, versions and command lines of bcftools, GATK, DeepVariant and FreeBayes: dropped.
+    assert not any(
+        r.startswith(("##fileDate", "##source", "##bcftools_", "##GATK", "##DeepVariant", "##command")) for r in kept
+    )
+    # Definitions that merely mention "version" or "command" in their description: kept.
+    assert any(r.startswith("##INFO=<ID=DP") for r in kept) and any(r.startswith("##FILTER=<ID=LowQual") for r in kept)
+    # A changed FILTER (or INFO) description is a difference, not provenance.
+    b = tmp_path / "b.vcf"
+    b.write_text(DEFINITIONS.replace("below the --min-qual command-line threshold", "below 20 (command-line)"))
+    [result] = compare({"f1": {"calls.vcf": a}, "f2": {"calls.vcf": b}}, "f1", "bcftools")
+    assert not result.identical
+    [difference] = result.differences
+    assert difference.differing_records == 1 and difference.first[0][1].startswith("##FILTER=<ID=LowQual")
+    c = tmp_path / "c.vcf"
+    c.write_text(DEFINITIONS.replace("(model version 2)", "(model version 3)"))
+    assert digest(a) != digest(c)
+    # The @PG rule is still there for SAM text; and ignore stays configurable.
+    assert digest(a, ignore=[*DEFAULT_IGNORE, r"^##FILTER="]) == digest(b, ignore=[*DEFAULT_IGNORE, r"^##FILTER="])
+
+
+# ---------------------------------------------------------------- two levels of sameness (issue 10)
+
+CALL_HEADER = """##fileformat=VCFv4.2
+##contig=<ID=chr1,length=10000>
+##contig=<ID=chr2,length=10000>
+##INFO=<ID=DP,Number=1,Type=Integer,Description="Depth">
+##INFO=<ID=AF,Number=A,Type=Float,Description="Allele frequency">
+##INFO=<ID=DB,Number=0,Type=Flag,Description="dbSNP">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">
+##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Sample depth">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1
+"""
+
+
+def write_calls(path: Path, records: list[str]) -> Path:
+    path.write_text(CALL_HEADER + "".join(r + "\n" for r in records))
+    return path
+
+
+def test_identical_records_and_same_calls_are_reported_separately(tmp_path: Path) -> None:
+    ours = [
+        "chr1\t100\t.\tA\tG\t60\tPASS\tDP=30;AF=0.5;DB\tGT:GQ:DP\t0/1:99:30",
+        "chr1\t200\t.\tC\tT\t45.5\tPASS\tDP=20;AF=1\tGT:GQ\t1/1:80",
+        "chr1\t300\t.\tG\tA\t30\tPASS\tDP=25;AF=0.5\tGT:GQ\t0/1:70",
+        "chr2\t400\t.\tT\tC\t50\tPASS\tDP=31;AF=0.5\tGT:GQ\t0/1:90",
+    ]
+    theirs = [
+        "chr1\t100\t.\tA\tG\t60.00000\tPASS\tDB;AF=0.50;DP=30\tGT:DP:GQ\t0/1:30:99",  # same call, other text
+        "chr1\t200\t.\tC\tT\t45.50\tPASS\tAF=1.0;DP=20\tGT:GQ\t1/1:80",  # same call, other text
+        "chr1\t300\t.\tG\tA\t30\tPASS\tDP=25;AF=0.5\tGT:GQ\t0|1:70",  # phased: same only if configured
+        "chr2\t400\t.\tT\tC\t50\tPASS\tDP=32;AF=0.5\tGT:GQ\t0/1:90",  # a different call
+    ]
+    a, b = write_calls(tmp_path / "a.vcf", ours), write_calls(tmp_path / "b.vcf", theirs)
+    [result] = compare({"f1": {"calls.vcf": a}, "f2": {"calls.vcf": b}}, "f1", "gatk")
+    # First level: four records differ as text.
+    assert not result.identical and result.records == {"f1": 10 + 4, "f2": 10 + 4}
+    [text] = result.differences
+    assert (text.differing_records, text.only_in_reference, text.only_in_target) == (4, 0, 0)
+    assert text.first[0] == (ours[0], theirs[0])
+    # Second level: two calls differ (the phased genotype and the depth), each shown canonically.
+    calls = result.calls
+    assert calls is not None and not calls.same and not calls.phase_ignored
+    assert calls.records == {"f1": 4, "f2": 4}
+    [call] = calls.differences
+    assert (call.differing_records, call.only_in_reference, call.only_in_target) == (2, 0, 0)
+    (phase_ours, phase_theirs), (depth_ours, depth_theirs) = call.first
+    assert phase_ours.startswith("chr1\t300\t") and "GT=0/1" in phase_ours and "GT=0|1" in phase_theirs
+    assert "DP=31" in depth_ours and "DP=32" in depth_theirs
+    # With phasing ignored, only the depth differs.
+    [relaxed] = compare({"f1": {"calls.vcf": a}, "f2": {"calls.vcf": b}}, "f1", "gatk", ignore_phase=True)
+    assert relaxed.calls.phase_ignored and relaxed.calls.differences[0].differing_records == 1
+    # Text that differs only in formatting: not identical records, yet the same calls.
+    c = write_calls(tmp_path / "c.vcf", theirs[:2] + ours[2:])
+    [formatting] = compare({"f1": {"calls.vcf": a}, "f2": {"calls.vcf": c}}, "f1", "gatk")
+    assert not formatting.identical and formatting.calls.same and formatting.calls.differences == []
+    # Outputs that are not variant calls have no second level.
+    stats = tmp_path / "stats.txt"
+    stats.write_text("reads 10\n")
+    [other] = compare({"f1": {"stats.txt": stats}, "f2": {"stats.txt": stats}}, "f1", "gatk")
+    assert other.identical and other.calls is None
+
+
+def test_calls_of_bcf_and_bgzf_vcf_match_the_plain_vcf(tmp_path: Path) -> None:
+    plain = write_calls(tmp_path / "a.vcf", ["chr1\t100\t.\tA\tG\t60\tPASS\tDP=30;AF=0.5\tGT:GQ\t0/1:99"])
+    bgzipped = tmp_path / "a.vcf.gz"
+    pysam.tabix_compress(str(plain), str(bgzipped))
+    bcf = tmp_path / "a.bcf"
+    with pysam.VariantFile(str(plain)) as source, pysam.VariantFile(str(bcf), "wb", header=source.header) as sink:
+        for record in source:
+            sink.write(record)
+    [result] = compare({"x": {"o": plain}, "y": {"o": bgzipped}, "z": {"o": bcf}}, "x", "t")
+    assert result.calls.same and set(result.calls.records.values()) == {1}
+
+
+# ---------------------------------------------------------------- several shards' files merged (issue 10)
+
+
+def test_merged_shards_compare_the_union_of_records(tmp_path: Path) -> None:
+    records = [
+        "chr1\t100\t.\tA\tG\t60\tPASS\tDP=30\tGT:GQ\t0/1:99",
+        "chr1\t200\t.\tC\tT\t45\tPASS\tDP=20\tGT:GQ\t1/1:80",
+        "chr2\t50\t.\tG\tA\t30\tPASS\tDP=25\tGT:GQ\t0/1:70",
+        "chr2\t400\t.\tT\tC\t50\tPASS\tDP=31\tGT:GQ\t0/1:90",
+    ]
+    one = write_calls(tmp_path / "one.vcf", records)
+    # Two shards that split the same records otherwise (each sorted within itself).
+    s0 = write_calls(tmp_path / "s0.vcf", [records[0], records[3]])
+    s1 = write_calls(tmp_path / "s1.vcf", [records[1], records[2]])
+    [result] = compare({"one": {"calls.vcf": one}, "two": {"calls.vcf": [s0, s1]}}, "one", "t")
+    assert result.identical and result.calls.same, result.differences
+    assert result.records == {"one": 10 + 4, "two": 10 + 4}  # header lines once, every record
+    assert result.comparison.startswith("every shard's file merged") and "one: 1, two: 2" in result.comparison
+    assert list(merged_records([s1, s0]))[-4:] == records  # ordered by contig, then position
+    # A changed record in one shard is found, at both levels.
+    s1_changed = write_calls(tmp_path / "s1x.vcf", [records[1], records[2].replace("DP=25", "DP=26")])
+    [changed] = compare({"one": {"calls.vcf": one}, "two": {"calls.vcf": [s0, s1_changed]}}, "one", "t")
+    assert not changed.identical and not changed.calls.same
+    assert changed.differences[0].first == [(records[2], records[2].replace("DP=25", "DP=26"))]
+    assert changed.calls.differences[0].differing_records == 1
+    # An unsorted shard is still merged correctly (sorted in memory).
+    unsorted = write_calls(tmp_path / "u.vcf", [records[3], records[0]])
+    assert compare({"one": {"c": one}, "two": {"c": [unsorted, s1]}}, "one", "t")[0].identical
+
+
+def test_merged_bams_compare_the_union_of_reads(tmp_path: Path) -> None:
+    program = {"ID": "x", "PN": "x"}
+    whole = write_bam(tmp_path / "whole.bam", program, reads=4)
+    # Reads 0 and 2 in one shard, 1 and 3 in the other: other @PG lines, same reads.
+    parts = []
+    with pysam.AlignmentFile(str(whole)) as source:
+        reads = list(source)
+        for index, picked in enumerate((reads[0::2], reads[1::2])):
+            path = tmp_path / f"part{index}.bam"
+            header = source.header.to_dict() | {"PG": [{"ID": "x", "PN": "x", "CL": f"x --shard {index}"}]}
+            with pysam.AlignmentFile(str(path), "wb", header=header) as sink:
+                for read in picked:
+                    sink.write(read)
+            parts.append(path)
+    [result] = compare({"a": {"aln.bam": whole}, "b": {"aln.bam": parts}}, "a", "x")
+    assert result.identical and result.calls is None and result.records == {"a": 2 + 4, "b": 2 + 4}

@@ -42,17 +42,24 @@ from typing import BinaryIO, Literal
 
 import pysam
 
-from genobatch.benchmark.results import Difference, EquivalenceResult
+from genobatch.benchmark import calls
+from genobatch.benchmark.merging import Opener, contig_ranks, merge_sorted, record_key
+from genobatch.benchmark.results import CallsComparison, Difference, EquivalenceResult
 
-#: Header lines that carry the date, the command line, a version or the producing program. ``@PG`` (SAM)
-#: is a pattern rather than a fixed rule so that a plan turning the defaults off keeps it; the tab makes
-#: it SAM-specific, so a FASTQ read named ``@PG...`` is never dropped. The last two are samtools stats'
-#: comment lines: its version, and its command line with the input's path, which differs per target.
+#: Provenance header lines, and only those: the date, the producing program, its version and its
+#: command line. The VCF patterns match the line's *key* (the text before the first ``=``), never its
+#: value, so an ``##INFO``/``##FILTER``/``##FORMAT`` definition whose description mentions a version or
+#: a command is kept and compared: ``##bcftools_callVersion=``, ``##GATKCommandLine=``,
+#: ``##DeepVariant_version=``, ``##commandline=`` (FreeBayes) match; ``##INFO=<...,Description="...
+#: version ...">`` does not. ``@PG`` (SAM) is a pattern rather than a fixed rule so that a plan turning
+#: the defaults off keeps it; the tab makes it SAM-specific, so a FASTQ read named ``@PG...`` is never
+#: dropped. The last two are samtools stats' comment lines: its version, and its command line with the
+#: input's path, which differs per target.
 DEFAULT_IGNORE: tuple[str, ...] = (
-    r"^##fileDate",
-    r"^##.*[Cc]ommand",
-    r"^##.*[Vv]ersion",
+    r"^##fileDate=",
     r"^##source=",
+    r"^##[\w.-]*[Vv]ersion=",
+    r"^##[\w.-]*[Cc]ommand[\w.-]*=",
     r"^@PG\t",
     r"^# This file was produced by ",
     r"^# The command line was: ",
@@ -223,11 +230,18 @@ def normalise_records(
 
 
 def _hash(records: Iterable[str]) -> str:
+    return _hash_counted(records)[0]
+
+
+def _hash_counted(records: Iterable[str]) -> tuple[str, int]:
+    """The digest of :func:`digest` and the number of records hashed."""
     sha = hashlib.sha256()
+    count = 0
     for record in records:
         sha.update(record.encode("utf-8", "surrogateescape"))
         sha.update(b"\n")
-    return sha.hexdigest()
+        count += 1
+    return sha.hexdigest(), count
 
 
 def digest(path: str | Path, ignore: Sequence[str] | None = None, *, reference: str | Path | None = None) -> str:
@@ -235,22 +249,70 @@ def digest(path: str | Path, ignore: Sequence[str] | None = None, *, reference: 
     return _hash(normalise_records(path, ignore, reference=reference))
 
 
-def _tolerant(path: Path | None, ignore: Sequence[str] | None, reference: str | Path | None) -> Iterator[str]:
-    """Records of a file that may be absent or unreadable, for :func:`compare`.
+def _tolerant(open_records: Opener) -> Iterator[str]:
+    """Records of a file that may be unreadable, for :func:`compare`.
 
     An unreadable output (a truncated BAM, a corrupt gzip) on one target is a finding to report, not a
     reason to abandon the comparison, so the failure becomes a final record that differs from anything
     a readable file yields.
     """
-    if path is None:
-        return
     count = 0
     try:
-        for record in normalise_records(path, ignore, reference=reference):
+        for record in open_records():
             count += 1
             yield record
     except Exception as error:  # any reading failure (pysam, gzip, zlib, OS) is reported as a difference
         yield f"<unreadable after {count} records: {type(error).__name__}: {error}>"
+
+
+#: What starts a header line, for the kinds that have one (see :func:`sniff`).
+_HEADER_PREFIX = {"vcf": "#", "bcf": "#", "sam": "@", "alignments": "@"}
+
+
+def merged_records(
+    paths: Sequence[Path], ignore: Sequence[str] | None = None, *, reference: str | Path | None = None
+) -> Iterator[str]:
+    """Several shards' files of one output as one: header lines once each, then every record, sorted.
+
+    The normalised records (:func:`normalise_records`) of every file, the kind read from the first.
+    Header lines are kept once, in first-seen order; the other records are ordered by
+    :func:`.merging.record_key` (VCF and SAM records by contig in header order and position, other text
+    and binary chunks by their text), so the result depends on the records, not on how the data set
+    was split into shards. See :mod:`.merging` for memory.
+    """
+    kind = sniff(paths[0])
+    prefix = _HEADER_PREFIX.get(kind)
+
+    def normalised(path: Path) -> Iterator[str]:
+        return _tolerant(lambda: normalise_records(path, ignore, reference=reference))
+
+    header: dict[str, None] = {}
+    for path in paths if prefix else ():
+        for record in normalised(path):
+            if not record.startswith(prefix):  # type: ignore[arg-type]  # prefix is set in this loop
+                break
+            header.setdefault(record)
+    yield from header
+
+    def body(path: Path) -> Opener:
+        # A SAM QNAME cannot start with "@" and a VCF record never starts with "#": this drops headers only.
+        return lambda: (record for record in normalised(path) if not (prefix and record.startswith(prefix)))
+
+    yield from merge_sorted([body(path) for path in paths], record_key(kind, contig_ranks(header)))
+
+
+def _merged_calls(paths: Sequence[Path], ignore_phase: bool) -> Iterator[str]:
+    """The canonical calls (:mod:`.calls`) of several shards' VCF/BCF files, sorted as :func:`merged_records`."""
+    names: list[str] = []
+    for path in paths:
+        try:
+            names += calls.contigs(path)
+        except Exception:  # noqa: S112 - an unreadable file's records are reported by _tolerant below
+            continue
+    openers: list[Opener] = [
+        lambda path=path: _tolerant(lambda: calls.call_records(path, ignore_phase=ignore_phase)) for path in paths
+    ]
+    yield from merge_sorted(openers, record_key("calls", contig_ranks(f"##contig=<ID={n}>" for n in names)))
 
 
 def _shown(record: str) -> str:
@@ -357,8 +419,46 @@ def diff_records(
     return tally.differing, tally.only_reference, tally.only_target, tally.first
 
 
+@dataclass(frozen=True)
+class _Level:
+    """One level of sameness for one output on every target."""
+
+    same: bool
+    digests: dict[str, str]
+    records: dict[str, int]
+    differences: list[Difference]
+
+
+def _level(
+    targets: Sequence[str], reference_target: str, openers: Mapping[str, Opener], lookahead: int, examples: int
+) -> _Level:
+    """Digest every target's records (``openers``: the targets that have the output) and diff the unequal."""
+    digests, records = {}, {}
+    for target, open_records in openers.items():
+        digests[target], records[target] = _hash_counted(open_records())
+    differences = []
+    for target in targets:
+        if target == reference_target:
+            continue
+        ours, theirs = openers.get(reference_target), openers.get(target)
+        if ours is None and theirs is None:
+            continue  # absent on both: this target agrees with the reference
+        if ours is not None and theirs is not None and digests[target] == digests[reference_target]:
+            continue
+        differing, only_ours, only_theirs, first = diff_records(
+            ours() if ours else iter(()), theirs() if theirs else iter(()), lookahead=lookahead, examples=examples
+        )
+        differences.append(Difference(target, differing, only_ours, only_theirs, first))
+    same = len(openers) == len(targets) and len(set(digests.values())) == 1
+    return _Level(same, digests, records, differences)
+
+
+def _as_paths(files: Path | Sequence[Path]) -> tuple[Path, ...]:
+    return (files,) if isinstance(files, Path) else tuple(files)
+
+
 def compare(
-    outputs: Mapping[str, Mapping[str, Path]],
+    outputs: Mapping[str, Mapping[str, Path | Sequence[Path]]],
     reference_target: str,
     tool: str,
     ignore: Sequence[str] | None = None,
@@ -367,40 +467,71 @@ def compare(
     reference: str | Path | None = None,
     lookahead: int = LOOKAHEAD,
     examples: int = EXAMPLES,
+    ignore_phase: bool = False,
 ) -> list[EquivalenceResult]:
-    """Compare each output of ``tool`` on every target with the reference target's, after normalisation.
+    """Compare each output of ``tool`` on every target with the reference target's, at two levels.
 
-    ``outputs`` maps target → relative output path → file (see :func:`output_files`). Every relative path
-    found on any target is one :class:`EquivalenceResult`, sorted by path. ``identical`` means the output
-    exists on every target and all normalised digests are equal. ``digests`` holds only the targets
-    where the output exists, so a missing output is the target's absence from it; its
-    :class:`Difference` then counts every record of the reference's file as only in the reference (or,
-    when the reference target is the one lacking it, every record of the target's as only in the
-    target). ``reference`` is a CRAM reference FASTA (see :func:`normalise_records`).
+    ``outputs`` maps target → relative output path → its file (see :func:`output_files`), or the files
+    of that name in each of the target's shards. When any target has more than one file for a name,
+    every target's files of that name are compared merged (:func:`merged_records`): header lines once,
+    records sorted; otherwise file with file, records in file order. ``comparison`` says which.
+
+    Every relative path found on any target is one :class:`EquivalenceResult`, sorted by path. First
+    level: ``identical`` means the output exists on every target and all normalised digests are equal;
+    ``records`` counts each target's normalised records. ``digests`` holds only the targets where the
+    output exists, so a missing output is the target's absence from it; its :class:`Difference` then
+    counts every record of the reference's file as only in the reference (or, when the reference target
+    is the one lacking it, every record of the target's as only in the target). Second level, for
+    VCF/BCF outputs only: ``calls`` compares the records as VCF content (:mod:`.calls`), ``0|1`` and
+    ``0/1`` the same genotype only with ``ignore_phase``. ``reference`` is a CRAM reference FASTA (see
+    :func:`normalise_records`).
     """
     if reference_target not in outputs:
         raise ValueError(f"reference target {reference_target!r} has no outputs entry (targets: {sorted(outputs)})")
     names = sorted({name for files in outputs.values() for name in files if include_indexes or not is_index(name)})
+    targets = list(outputs)
     results = []
     for name in names:
-        present = {target: files[name] for target, files in outputs.items() if name in files}
-        digests = {target: _hash(_tolerant(path, ignore, reference)) for target, path in present.items()}
-        differences = []
-        for target in outputs:
-            if target == reference_target:
-                continue
-            ours, theirs = present.get(reference_target), present.get(target)
-            if ours is None and theirs is None:
-                continue  # absent on both: this target agrees with the reference
-            if ours is not None and theirs is not None and digests[target] == digests[reference_target]:
-                continue
-            differing, only_ours, only_theirs, first = diff_records(
-                _tolerant(ours, ignore, reference),
-                _tolerant(theirs, ignore, reference),
-                lookahead=lookahead,
-                examples=examples,
+        present = {target: _as_paths(files[name]) for target, files in outputs.items() if name in files}
+        merged = any(len(paths) > 1 for paths in present.values())
+        if merged:
+            counts = ", ".join(f"{target}: {len(paths)}" for target, paths in present.items())
+            comparison = f"every shard's file merged, records sorted by position (files per target: {counts})"
+            openers: dict[str, Opener] = {
+                target: lambda paths=paths: merged_records(paths, ignore, reference=reference)
+                for target, paths in present.items()
+            }
+        else:
+            comparison = "file with file, records in file order"
+            openers = {
+                target: lambda path=paths[0]: _tolerant(lambda: normalise_records(path, ignore, reference=reference))
+                for target, paths in present.items()
+            }
+        level = _level(targets, reference_target, openers, lookahead, examples)
+        calls_level = None
+        if any(sniff(paths[0]) in ("vcf", "bcf") for paths in present.values()):
+            if merged:
+                call_openers: dict[str, Opener] = {
+                    target: lambda paths=paths: _merged_calls(paths, ignore_phase) for target, paths in present.items()
+                }
+            else:
+                call_openers = {
+                    target: lambda path=paths[0]: _tolerant(lambda: calls.call_records(path, ignore_phase=ignore_phase))
+                    for target, paths in present.items()
+                }
+            second = _level(targets, reference_target, call_openers, lookahead, examples)
+            calls_level = CallsComparison(second.same, second.digests, second.records, second.differences, ignore_phase)
+        results.append(
+            EquivalenceResult(
+                tool,
+                name,
+                reference_target,
+                level.digests,
+                level.same,
+                level.differences,
+                level.records,
+                comparison,
+                calls_level,
             )
-            differences.append(Difference(target, differing, only_ours, only_theirs, first))
-        identical = len(present) == len(outputs) and len(set(digests.values())) == 1
-        results.append(EquivalenceResult(tool, name, reference_target, digests, identical, differences))
+        )
     return results

@@ -17,7 +17,7 @@ A complete plan (every key; those with a default may be left out)::
         resources: {vcpus: 8, memory: 30000, gpus: 1}   # per shard; default 1 vCPU, 2048 MiB, 0 GPUs
         parser: guppy                     # dorado | guppy | {regex: ..., metric: NAME, unit: ...}
         outputs: ["pass/*.fastq"]         # globs relative to {output_dir}, compared across targets
-        equivalence: {ignore: ["^@RG"], defaults: true}
+        equivalence: {ignore: ["^@RG"], defaults: true, ignore_phase: false}
     targets:
       - name: g5-12xlarge
         compute_environment: gpu-ce       # an existing compute environment, or else:
@@ -44,10 +44,14 @@ output directory; ``{threads}``, ``{gpus}``, ``{memory}`` the tool's vCPUs, GPUs
 shard (one shard per GPU, as the seed ran one job per GPU); ``per-vcpu`` = target vCPUs // tool vCPUs
 per shard; ``{shards: N}`` = N.
 
-**Equivalence**: outputs are compared after dropping header lines that differ between identical
-runs, :data:`.equivalence.DEFAULT_IGNORE` - ``^##fileDate`` (VCF date), ``^##.*[Cc]ommand`` (VCF
-command lines), ``^##.*[Vv]ersion`` (tool versions), ``^##source=``, ``^@PG\\t`` (SAM/BAM program
-records: command lines and paths). ``ignore`` adds patterns; ``defaults: false`` drops the defaults.
+**Equivalence**: outputs are compared after dropping the provenance header lines that differ between
+identical runs, :data:`.equivalence.DEFAULT_IGNORE` - ``##fileDate=``, ``##source=``, VCF header
+lines whose key ends a tool's version or command line (``##bcftools_callVersion=``,
+``##GATKCommandLine=``; ``##INFO``/``##FILTER``/``##FORMAT`` definitions are always compared),
+``@PG`` (SAM/BAM program records) and samtools stats' version and command-line comments. ``ignore``
+adds patterns; ``defaults: false`` drops the defaults. VCF/BCF outputs are also compared as calls
+(records equal as VCF content: QUAL ``60`` = ``60.00000``, INFO keys in any order); ``ignore_phase:
+true`` makes ``0|1`` and ``0/1`` the same genotype there.
 
 **overhead_s = 600**: seconds charged on top of every measured instance run. The seed observed 10-13
 min to pull its multi-GB CUDA basecaller images onto a fresh instance, plus 1-2 min of boot; 600 s is
@@ -184,10 +188,11 @@ class Resources(_Model):
 
 
 class Equivalence(_Model):
-    """Header lines to drop before outputs are compared (regexes searched per line)."""
+    """Header lines to drop before outputs are compared (regexes searched per line), and genotype phasing."""
 
     ignore: list[str] = Field(default_factory=list)
     defaults: bool = True
+    ignore_phase: bool = False  # the "same calls" level: 0|1 and 0/1 count as one genotype
 
     @field_validator("ignore")
     @classmethod

@@ -110,15 +110,33 @@ class Difference:
 
 
 @dataclass(frozen=True)
+class CallsComparison:
+    """The second level of sameness, for VCF/BCF outputs: are the records equal as VCF content?"""
+
+    same: bool  # present on every target with equal canonical records
+    digests: dict[str, str]  # target -> digest of the canonical records
+    records: dict[str, int]  # target -> records (calls) read
+    differences: list[Difference] = field(default_factory=list)
+    phase_ignored: bool = False  # whether 0|1 and 0/1 counted as the same genotype
+
+
+@dataclass(frozen=True)
 class EquivalenceResult:
-    """One output of one tool, compared across targets after normalisation."""
+    """One output of one tool, compared across targets after normalisation.
+
+    ``identical``, ``digests`` and ``differences`` are the first level: the normalised records (provenance
+    header lines removed) are identical. ``calls`` is the second level, for variant calls only.
+    """
 
     tool: str
-    output: str  # path relative to the shard's output directory
+    output: str  # path relative to the shard's output directory; "shard-3/calls.vcf" when per shard
     reference_target: str
     digests: dict[str, str]  # target -> normalised content digest
     identical: bool
     differences: list[Difference] = field(default_factory=list)
+    records: dict[str, int] = field(default_factory=dict)  # target -> normalised records read
+    comparison: str = "file with file"  # what was compared with what (per shard, or shards merged)
+    calls: CallsComparison | None = None
 
 
 @dataclass(frozen=True)
