@@ -8,6 +8,7 @@ closes it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ class Reply:
         code = self.headers.get("x-amzn-errortype")
         if not code:
             problems.append("no x-amzn-ErrorType header")
-        if not self.headers.get("content-type", "").startswith("application/json"):
+        # rest-json (Batch) answers application/json; JSON 1.1 (CloudWatch Logs, POST /) its own.
+        if not self.headers.get("content-type", "").startswith(("application/json", "application/x-amz-json-1.1")):
             problems.append(f"content-type {self.headers.get('content-type')!r}")
         try:
             body = json.loads(self.body)
@@ -87,12 +89,15 @@ class RawClient:
         for attempt in range(2):
             conn = self._connection()
             try:
-                conn.request(method, target, body=body, headers=all_headers)
+                # The server may answer before the whole body is sent (a refused oversize body)
+                # and close: its answer is still there to read.
+                with contextlib.suppress(ConnectionError):
+                    conn.request(method, target, body=body, headers=all_headers)
                 response = conn.getresponse()
                 data = response.read()
             except (ConnectionError, http.client.HTTPException):
-                # The server closed a kept-alive connection (after a refused body, say): retry once
-                # on a fresh one; a second failure is the test's to see.
+                # The server closed a kept-alive connection before this request: retry once on
+                # a fresh one; a second failure is the test's to see.
                 self.close()
                 if attempt:
                     raise

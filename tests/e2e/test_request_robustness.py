@@ -3,6 +3,7 @@ server. The model-driven fuzzer in test_fuzz.py covers the space; these pin the 
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 
@@ -109,6 +110,23 @@ def test_revision_that_is_not_a_32_bit_number_is_a_client_error(raw, definition,
     body = {"jobName": "j", "jobQueue": "nowhere", "jobDefinition": reference}
     assert raw.call("/v1/submitjob", body).status == 400
     assert_client_error(raw.call("/v1/deregisterjobdefinition", {"jobDefinition": reference}), "does not exist")
+
+
+@pytest.mark.parametrize(
+    "decoded", [b"[1000000000000000000000000000000, 0]", b"[1, 99999999999999999999]", b"[1e308, 0]", b'["1", 2]']
+)
+def test_list_jobs_token_with_numbers_the_store_cannot_hold_is_refused(raw, batch, decoded):
+    if not batch.describe_compute_environments(computeEnvironments=["robust-ce"])["computeEnvironments"]:
+        batch.create_compute_environment(computeEnvironmentName="robust-ce", type="UNMANAGED")
+        batch.create_job_queue(
+            jobQueueName="robust-q",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "robust-ce"}],
+        )
+    token = base64.urlsafe_b64encode(decoded).decode()
+    for extra in ({}, {"filters": [{"name": "JOB_NAME", "values": ["a*"]}]}):
+        reply = raw.call("/v1/listjobs", {"jobQueue": "robust-q", "nextToken": token, **extra})
+        assert_client_error(reply, "nextToken")
 
 
 @pytest.mark.parametrize(

@@ -182,13 +182,21 @@ def encode_token(seq: int, index: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([seq, index]).encode()).decode()
 
 
+_TOKEN_BOUND = 2**63  # both parts are compared with BIGINT columns
+
+
 def decode_token(token: str) -> tuple[int, int]:
     """Raises ValueError for a token this server did not issue."""
     try:
         seq, index = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(seq), int(index)
     except Exception as exc:  # noqa: BLE001 - any malformed token is the same user error
         raise ValueError("nextToken is not valid") from exc
+    # Well-formed JSON is not enough: a float or a number past 64 bits would reach the database
+    # and fail there (a 500) rather than here.
+    for part in (seq, index):
+        if isinstance(part, bool) or not isinstance(part, int) or not -_TOKEN_BOUND < part < _TOKEN_BOUND:
+            raise ValueError("nextToken is not valid")
+    return seq, index
 
 
 def list_rows(
