@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from genobatch.benchmark.analysis import equivalence
-from genobatch.benchmark.plan import Plan, parse_plan
+from genobatch.benchmark.plan import Plan, PlanError, parse_plan
 from genobatch.benchmark.results import ShardResult
 
 HEADER = """##fileformat=VCFv4.2
@@ -23,20 +23,25 @@ def record(position: int, depth: int = 30) -> str:
     return f"chr1\t{position}\t.\tA\tG\t60\tPASS\tDP={depth}\tGT\t0/1"
 
 
-@pytest.fixture
-def plan(tmp_path: Path) -> Plan:
-    (tmp_path / "reads_0.fq").write_text("@r\nA\n+\nI\n")
+def make_plan(directory: Path, equivalence: dict | None = None) -> Plan:
+    (directory / "reads_0.fq").write_text("@r\nA\n+\nI\n")
+    tool = {"name": "caller", "command": "call {inputs} -o {output_dir}/calls.vcf", "outputs": ["*.vcf"]}
     document = {
         "name": "calling",
         "dataset": {"files": ["reads_*.fq"], "work": "reads"},
-        "tools": [{"name": "caller", "command": "call {inputs} -o {output_dir}/calls.vcf", "outputs": ["*.vcf"]}],
+        "tools": [tool | ({"equivalence": equivalence} if equivalence else {})],
         "targets": [
             {"name": name, "local": {"vcpus": 1}, "instance_type": "c6i.large", "price_per_hour": 0.1}
             for name in ("f1", "f2")
         ],
         "repeats": 1,
     }
-    return parse_plan(document, tmp_path)
+    return parse_plan(document, directory)
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Plan:
+    return make_plan(tmp_path)
 
 
 def shards_of(root: Path, target: str, shards: list[list[str]], date: str) -> list[ShardResult]:
@@ -84,3 +89,15 @@ def test_different_sharding_compares_the_union_of_every_shard(plan: Plan, tmp_pa
     [difference] = result.differences
     assert (difference.only_in_reference, difference.only_in_target, difference.differing_records) == (1, 0, 0)
     assert difference.first == [(records[0], "")]
+
+
+def test_plan_can_count_phased_and_unphased_genotypes_as_the_same_call(tmp_path: Path) -> None:
+    unphased = [record(100)]
+    phased = [record(100).replace("0/1", "0|1")]
+    shards = shards_of(tmp_path, "f1", [unphased], "20240101") + shards_of(tmp_path, "f2", [phased], "20250101")
+    [strict] = equivalence(make_plan(tmp_path), shards)
+    assert not strict.identical and not strict.calls.same and not strict.calls.phase_ignored
+    [relaxed] = equivalence(make_plan(tmp_path, {"ignore_phase": True}), shards)
+    assert not relaxed.identical and relaxed.calls.same and relaxed.calls.phase_ignored
+    with pytest.raises(PlanError, match="ignore_phase"):
+        make_plan(tmp_path, {"ignore_phase": "sometimes"})

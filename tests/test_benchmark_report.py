@@ -15,9 +15,11 @@ from openpyxl import load_workbook
 
 from genobatch.benchmark.report import BenchmarkReportFiles, write_benchmark_report
 from genobatch.benchmark.report_table import unit_scale
+from genobatch.benchmark.report_terminal import equivalence_lines
 from genobatch.benchmark.report_workbook import sheet_name
 from genobatch.benchmark.results import (
     BenchmarkResults,
+    CallsComparison,
     Difference,
     EquivalenceResult,
     Recommendation,
@@ -97,6 +99,12 @@ def results() -> BenchmarkResults:
         ]),
         EquivalenceResult("dorado", "summary.tsv", "g5", {"g5": "cc", "g4dn": "cc"}, True),
         EquivalenceResult("dorado", "stats.txt", "g5", {"g5": "dd"}, False, [Difference("g4dn", 0, 3, 0, [])]),
+        # Both levels: four records differ as text, one of them as a call.
+        EquivalenceResult("dorado", "calls.vcf", "g5", {"g5": "ee", "g4dn": "ff"}, False,
+            [Difference("g4dn", 4, 0, 0, [("chr1\t100\t.\tA\tG\t60", "chr1\t100\t.\tA\tG\t60.00000")])],
+            {"g5": 14, "g4dn": 14}, "every shard's file merged, records sorted by position",
+            CallsComparison(False, {"g5": "11", "g4dn": "22"}, {"g5": 4, "g4dn": 4},
+                [Difference("g4dn", 1, 0, 0, [("chr2\t400\tDP=31", "chr2\t400\tDP=32")])])),
     ]  # fmt: skip
     recommendation = Recommendation(
         workloads=10,
@@ -203,6 +211,15 @@ def test_workbook_shards_and_equivalence(files: BenchmarkReportFiles, results: B
     assert verdicts[("calls.bam", "g5")][header.index("verdict")] == "reference"
     assert verdicts[("summary.tsv", "g4dn")][header.index("verdict")] == "identical"
     assert verdicts[("stats.txt", "g4dn")][header.index("verdict")] == "missing"
+    # Variant calls: both levels, with counts and the first differing records of each.
+    vcf = dict(zip(header, verdicts[("calls.vcf", "g4dn")], strict=True))
+    assert (vcf["identical on all targets"], vcf["same calls on all targets"]) == ("no", "no")
+    assert (vcf["verdict"], vcf["records"], vcf["differing records"]) == ("different", 14, 4)
+    assert (vcf["calls verdict"], vcf["calls"], vcf["differing calls"]) == ("different calls", 4, 1)
+    assert vcf["first differing calls"] == "- chr2\t400\tDP=31\n+ chr2\t400\tDP=32"
+    assert vcf["compared"].startswith("every shard's file merged") and vcf["genotype phase"] == "compared"
+    bam = dict(zip(header, verdicts[("calls.bam", "g4dn")], strict=True))
+    assert bam["calls verdict"] is None and bam["same calls on all targets"] is None
     about = dict(list(book["About"].iter_rows(values_only=True))[1:14])
     assert about["cheapest within deadline"] == "dorado/hac@g4dn" and about["overhead per instance run [s]"] == 600
 
@@ -259,9 +276,13 @@ def _check_page(html: str, results: BenchmarkResults) -> None:
         assert s.throughput_tool and float(row["data-throughput-tool"] or "nan") == s.throughput_tool.median
         assert row["data-tool"] == "dorado" and row["data-configuration"] == "hac"
     verdicts = {(e["data-output"], e["data-identical"]) for e in page.equivalence}
-    assert verdicts == {("calls.bam", "false"), ("summary.tsv", "true"), ("stats.txt", "false")}
-    different = [v for v in page.verdicts if v["data-verdict"] == "different"]
-    assert len(different) == 1 and different[0]["data-differing-records"] == "1"
+    assert verdicts == {("calls.bam", "false"), ("summary.tsv", "true"), ("stats.txt", "false"), ("calls.vcf", "false")}
+    assert {e["data-output"]: e["data-same-calls"] for e in page.equivalence}["calls.vcf"] == "false"
+    different = {v["data-differing-records"] for v in page.verdicts if v["data-verdict"] == "different"}
+    assert different == {"1", "4"}
+    [calls] = [v for v in page.verdicts if v.get("data-calls-verdict") == "different calls"]
+    assert (calls["data-calls"], calls["data-differing-calls"], calls["data-records"]) == ("4", "1", "14")
+    assert "chr2\t400\tDP=32" in html and "file merged, records sorted by position" in html
     assert any(v["data-verdict"] == "missing" and v["data-target"] == "g4dn" for v in page.verdicts)
     assert page.recommendation["data-cheapest"] == "dorado/hac@g4dn"
     assert page.recommendation["data-fastest"] == "dorado/hac@g5"
@@ -347,3 +368,28 @@ def test_summary_without_usable_repeats_renders_blank(results: BenchmarkResults,
     assert "shard 1 FAILED" in rows[3][header.index("notes")]
     html = files.html.read_text()
     assert ">nan<" not in html and 'data-target="p3"' in html
+
+
+def test_terminal_lines_show_both_levels(results: BenchmarkResults) -> None:
+    lines = equivalence_lines(results)
+    assert lines[:2] == [
+        "equivalence: 1 of 4 outputs have identical records on every target",
+        "             0 of 1 variant-call outputs hold the same calls",
+    ]
+    text = "\n".join(lines)
+    assert "summary.tsv" not in text  # identical outputs get no line of their own
+    start = lines.index(
+        "  dorado calls.vcf: records different; calls: different "
+        "(every shard's file merged, records sorted by position)"
+    )
+    assert lines[start + 1 : start + 7] == [
+        "    g4dn: records different: 4 differing, 0 only in g5, 0 only in g4dn",
+        "      - chr1\t100\t.\tA\tG\t60",
+        "      + chr1\t100\t.\tA\tG\t60.00000",
+        "    g4dn: different calls: 1 differing, 0 only in g5, 0 only in g4dn",
+        "      - chr2\t400\tDP=31",
+        "      + chr2\t400\tDP=32",
+    ]
+    assert "    g4dn: records missing: 0 differing, 3 only in g5, 0 only in g4dn" in lines
+    empty = equivalence_lines(replace(results, equivalence=[]))
+    assert empty == ["equivalence: no outputs were compared"]

@@ -21,9 +21,16 @@ Normalisation, by content (sniffed from the bytes, so a misnamed file is still r
   indexer's version.
 
 Ignore patterns are Python regular expressions searched in each header line (VCF ``##`` lines, SAM
-``@`` lines) or, for other text, in every line. ``ignore=None`` means :data:`DEFAULT_IGNORE`; a list
+``@`` lines) or, for other text, in every line. ``ignore=None`` means :data:`DEFAULT_IGNORE`, which
+matches provenance lines only (date, source, a tool's version and command line, ``@PG``); a list
 given replaces the defaults (pass ``[*DEFAULT_IGNORE, ...]`` to extend them). VCF and SAM records are
 never dropped, so a careless pattern cannot hide a difference in the calls themselves.
+
+That is the first level of sameness, identical records. :func:`compare` also reports the second for
+VCF/BCF outputs, the same calls (records equal as VCF content, :mod:`.calls`). It compares file with
+file, or - when a target has one file of a name per shard and the targets' shards split the data set
+differently - the union of every shard's records (:func:`merged_records`); :mod:`.analysis` decides
+which files are paired.
 """
 
 from __future__ import annotations

@@ -57,14 +57,23 @@ def method(results: BenchmarkResults, scale: UnitScale) -> list[tuple[str, str]]
         ),
         (
             "Equivalence",
-            "Each output is reduced to normalised records and hashed (sha256): VCF/BCF header lines matching "
-            "the plan's ignore patterns (by default date, command-line, version and source lines) are dropped, "
-            "records kept verbatim; BAM/CRAM/SAM header lines matching them (by default every @PG line) are "
-            "dropped, records compared as SAM text; compressed text is compared decompressed; other binary files "
-            "by content; index files are skipped (they follow from the file they index). Identical = present on "
-            "every target with equal digests. Where digests differ, the records are compared in order, "
+            "Two levels, reported separately. Identical records: each output is reduced to normalised records "
+            "and hashed (sha256): VCF/BCF header lines matching the plan's ignore patterns (by default only "
+            "provenance: the file date, the source, and header lines whose key is a tool's version or command "
+            "line; INFO, FILTER and FORMAT definitions are kept) are dropped, records kept verbatim; "
+            "BAM/CRAM/SAM header lines matching them (by default every @PG line) are dropped, records compared "
+            "as SAM text; compressed text is compared decompressed; other binary files by content; index files "
+            "are skipped (they follow from the file they index). Identical = present on every target with "
+            "equal digests. Same calls (VCF/BCF only): every record read with pysam and written canonically - "
+            "QUAL and floats as 32-bit values (60 = 60.00000), FILTER values and INFO keys sorted, samples by "
+            "name, FORMAT fields by key, genotype phasing kept unless the plan sets ignore_phase - so records "
+            "equal as VCF content are equal. Which files: when every target ran the same number of shards "
+            "they split the data set the same way, so shard i is compared with shard i (output "
+            "shard-i/...); otherwise every shard's file of a name is merged - header lines once, records "
+            "sorted by contig and position - and the unions are compared. Where digests differ, the records "
+            "are compared in order, "
             f"re-synchronising after a difference by reading up to {LOOKAHEAD:,} records ahead, giving "
             "differing records (changed in place), records only in the reference "
-            "target's output and records only in the other target's.",
+            "target's output and records only in the other target's, with the first few of each.",
         ),
     ]

@@ -100,16 +100,31 @@ def _attributes(summary: TargetSummary) -> dict[str, str]:
     }
 
 
+#: The page's colour class for each second-level verdict (the first level's verdicts are their own class).
+_CALLS_CLASS = {"same calls": "identical", "different calls": "different", "missing on reference": "missing"}
+
+
 def _verdict_view(v: Verdict) -> dict[str, Any]:
-    d = v.difference
+    d, c = v.difference, v.calls_difference
     attributes = {"data-target": v.target, "data-verdict": v.verdict}
+    if v.records is not None:
+        attributes["data-records"] = str(v.records)
     if d:
         attributes |= {
             "data-differing-records": str(d.differing_records),
             "data-only-in-reference": str(d.only_in_reference),
             "data-only-in-target": str(d.only_in_target),
         }
-    return {"v": v, "d": d, "attributes": attributes}
+    if v.calls_verdict:
+        attributes |= {"data-calls-verdict": v.calls_verdict, "data-calls": str(v.calls)}
+    if c:
+        attributes |= {
+            "data-differing-calls": str(c.differing_records),
+            "data-calls-only-in-reference": str(c.only_in_reference),
+            "data-calls-only-in-target": str(c.only_in_target),
+        }
+    calls_class = _CALLS_CLASS.get(v.calls_verdict or "", v.calls_verdict or "")
+    return {"v": v, "d": d, "c": c, "attributes": attributes, "calls_class": calls_class}
 
 
 def _png_uri(png: bytes) -> str:

@@ -143,14 +143,34 @@ def _known_value(value: Callable[[TargetSummary], Value]) -> Callable[[TargetSum
 
 @dataclass(frozen=True)
 class Verdict:
-    """One target's standing for one output: the reference itself, identical, different or missing."""
+    """One target's standing for one output, at both levels of sameness.
+
+    ``verdict`` is the first level (normalised records identical): "reference" | "identical" |
+    "different" | "missing" | "missing on reference". ``calls_verdict`` is the second, for variant
+    calls only (else None): "reference" | "same calls" | "different calls" | "missing" | "missing on
+    reference".
+    """
 
     tool: str
     output: str
     target: str
-    verdict: str  # "reference" | "identical" | "different" | "missing" | "missing on reference"
+    verdict: str
     digest: str | None
     difference: Difference | None
+    records: int | None = None  # normalised records read on this target
+    calls_verdict: str | None = None
+    calls_difference: Difference | None = None
+    calls: int | None = None  # calls (VCF records) read on this target
+
+
+def _standing(target: str, reference: str, digests: dict[str, str], difference: Difference | None, same: str) -> str:
+    if target == reference:
+        return "reference" if reference in digests else "missing"
+    if target not in digests:
+        return "missing"
+    if reference not in digests:
+        return "missing on reference"
+    return ("different" if same == "identical" else "different calls") if difference else same
 
 
 def verdicts(result: EquivalenceResult, targets: list[str]) -> list[Verdict]:
@@ -160,28 +180,27 @@ def verdicts(result: EquivalenceResult, targets: list[str]) -> list[Verdict]:
     :class:`Difference` (because the reference lacks it too) is still listed as missing.
     """
     differences = {d.target: d for d in result.differences}
+    calls = result.calls
+    calls_differences = {d.target: d for d in calls.differences} if calls else {}
     reference = result.reference_target
-    rows = [
-        Verdict(
-            result.tool,
-            result.output,
-            reference,
-            "reference" if reference in result.digests else "missing",
-            result.digests.get(reference),
-            None,
+    rows = []
+    for target in [reference, *(t for t in targets if t != reference)]:
+        rows.append(
+            Verdict(
+                result.tool,
+                result.output,
+                target,
+                _standing(target, reference, result.digests, differences.get(target), "identical"),
+                result.digests.get(target),
+                differences.get(target),
+                result.records.get(target),
+                _standing(target, reference, calls.digests, calls_differences.get(target), "same calls")
+                if calls
+                else None,
+                calls_differences.get(target),
+                calls.records.get(target) if calls else None,
+            )
         )
-    ]
-    for target in targets:
-        if target == reference:
-            continue
-        difference = differences.get(target)
-        if target not in result.digests:
-            verdict = "missing"
-        elif reference not in result.digests:
-            verdict = "missing on reference"
-        else:
-            verdict = "different" if difference else "identical"
-        rows.append(Verdict(result.tool, result.output, target, verdict, result.digests.get(target), difference))
     return rows
 
 

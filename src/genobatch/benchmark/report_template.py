@@ -111,25 +111,40 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
 
 <section id="equivalence">
   <h2>Equivalence of outputs</h2>
-  <p class="explain">Each output is compared with the reference target's after normalisation (date, command-line,
-    version and @PG header lines removed; compressed files decompressed). Identical means present on every target
-    with equal normalised digests.</p>
+  <p class="explain">Two levels, reported separately. <b>Identical records</b>: each output is compared with the
+    reference target's after removing provenance header lines only (file date, source, a tool's version and
+    command-line lines, @PG) and decompressing; present on every target with equal normalised digests.
+    <b>Same calls</b> (VCF/BCF only): the records are equal as VCF content - QUAL 60 = 60.00000, INFO keys and
+    FILTER values in any order - which is what "identical variants" claims. <i>Compared</i> says which files
+    were paired: shard with the same shard when every target split the data set the same way, else every
+    shard's file merged, records sorted by position.</p>
   {% if equivalence %}
   <div class="scroll">
   <table id="equivalence-table">
-    <thead><tr><th>tool</th><th>output</th><th>verdict</th><th>reference target</th><th>targets</th></tr></thead>
+    <thead><tr><th>tool</th><th>output</th><th>compared</th><th>identical records</th><th>same calls</th>
+      <th>reference target</th><th>targets</th></tr></thead>
     <tbody>
     {% for e in equivalence %}
       <tr class="equivalence-row" data-tool="{{ e.result.tool }}" data-output="{{ e.result.output }}"
-          data-identical="{{ 'true' if e.result.identical else 'false' }}">
+          data-identical="{{ 'true' if e.result.identical else 'false' }}"
+          data-same-calls="{{ '' if e.result.calls is none else ('true' if e.result.calls.same else 'false') }}">
         <td>{{ e.result.tool }}</td><td><code>{{ e.result.output }}</code></td>
+        <td class="wrap">{{ e.result.comparison }}</td>
         <td class="{{ 'identical' if e.result.identical else 'different' }}">
           {{- 'identical' if e.result.identical else 'different' }}</td>
+        {% if e.result.calls is none %}
+        <td>–</td>
+        {% else %}
+        <td class="{{ 'identical' if e.result.calls.same else 'different' }}">
+          {{- 'same calls' if e.result.calls.same else 'different calls' }}
+          {{- ' (phase ignored)' if e.result.calls.phase_ignored else '' }}</td>
+        {% endif %}
         <td>{{ e.result.reference_target }}</td>
         <td class="wrap"><ul class="verdicts">
         {% for item in e.verdicts %}
           <li{{ item.attributes | xmlattr }}>{{ item.v.target }}:
             <span class="{{ item.v.verdict.split(' ')[0] }}">{{ item.v.verdict }}</span>
+            {% if item.v.records is not none %}({{ item.v.records }} records){% endif %}
             {% if item.v.verdict == "missing" and item.d %}
             – no such output here; {{ e.result.reference_target }} has {{ item.d.only_in_reference }} record(s)
             {% elif item.v.verdict == "missing on reference" and item.d %}
@@ -138,13 +153,27 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
             – {{ item.d.differing_records }} differing, {{ item.d.only_in_reference }} only in
             {{ e.result.reference_target }}, {{ item.d.only_in_target }} only in {{ item.v.target }}
             {% endif %}
-            {% if item.d %}
-            {% if item.d.first %}
+            {% if item.d and item.d.first %}
             <pre class="records">
 {% for ours, theirs in item.d.first %}- {{ ours }}
 + {{ theirs }}
 {% endfor %}</pre>
             {% endif %}
+            {% if item.v.calls_verdict %}
+            <div class="calls">calls: <span class="{{ item.calls_class }}">
+              {{- item.v.calls_verdict }}</span>
+            {% if item.v.calls is not none %}({{ item.v.calls }} calls){% endif %}
+            {% if item.c and item.v.calls_verdict == "different calls" %}
+            – {{ item.c.differing_records }} differing, {{ item.c.only_in_reference }} only in
+            {{ e.result.reference_target }}, {{ item.c.only_in_target }} only in {{ item.v.target }}
+            {% endif %}
+            {% if item.c and item.c.first %}
+            <pre class="records calls">
+{% for ours, theirs in item.c.first %}- {{ ours }}
++ {{ theirs }}
+{% endfor %}</pre>
+            {% endif %}
+            </div>
             {% endif %}
           </li>
         {% endfor %}

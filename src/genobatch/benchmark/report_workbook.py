@@ -22,7 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from genobatch.benchmark.report_method import method
 from genobatch.benchmark.report_table import Column, UnitScale, all_verdicts, by_region, columns
-from genobatch.benchmark.results import BenchmarkResults, ShardResult, Spread
+from genobatch.benchmark.results import BenchmarkResults, Difference, ShardResult, Spread
 
 FORMATS = {
     "int": "0",
@@ -132,22 +132,41 @@ def _shards(sheet: Worksheet, shards: list[ShardResult]) -> None:
     sheet.auto_filter.ref = sheet.dimensions
 
 
+def _first(difference: Difference | None) -> str | None:
+    return "\n".join(f"- {ours}\n+ {theirs}" for ours, theirs in difference.first) if difference else None
+
+
+def _counts(difference: Difference | None) -> list[int | None]:
+    if difference is None:
+        return [None] * 3
+    return [difference.differing_records, difference.only_in_reference, difference.only_in_target]
+
+
 def _equivalence(sheet: Worksheet, results: BenchmarkResults) -> None:
-    headers = ["tool", "output", "identical on all targets", "reference target", "target", "verdict"]
-    headers += ["differing records", "only in reference", "only in target", "first differences", "sha256"]
+    # Two levels side by side: identical records (provenance lines removed), then the same calls
+    # (VCF/BCF records equal as content); the second level's cells are blank for other outputs.
+    headers = ["tool", "output", "compared", "identical on all targets", "same calls on all targets"]
+    headers += ["reference target", "target", "verdict", "records", "differing records", "only in reference"]
+    headers += ["only in target", "first differences", "sha256", "calls verdict", "calls", "differing calls"]
+    headers += ["calls only in reference", "calls only in target", "first differing calls", "genotype phase"]
     _header(sheet, headers)
-    formats = [None] * 6 + ["#,##0"] * 3 + [None, None]
+    formats = [None] * 8 + ["#,##0"] * 4 + [None, None, None] + ["#,##0"] * 4 + [None, None]
     for result, verdicts in all_verdicts(results):
+        calls = result.calls
+        same_calls = None if calls is None else ("yes" if calls.same else "no")
+        phase = None if calls is None else ("ignored" if calls.phase_ignored else "compared")
         for v in verdicts:
-            d = v.difference
-            first = "\n".join(f"- {ours}\n+ {theirs}" for ours, theirs in d.first) if d else None
-            values = [v.tool, v.output, "yes" if result.identical else "no", result.reference_target, v.target]
-            values += [v.verdict, d.differing_records if d else None, d.only_in_reference if d else None]
-            values += [d.only_in_target if d else None, first, v.digest]
+            values = [v.tool, v.output, result.comparison, "yes" if result.identical else "no", same_calls]
+            values += [result.reference_target, v.target, v.verdict, v.records, *_counts(v.difference)]
+            values += [_first(v.difference), v.digest, v.calls_verdict, v.calls, *_counts(v.calls_difference)]
+            values += [_first(v.calls_difference), phase]
             _row(sheet, values, formats)
-    sheet.column_dimensions["J"].width = 80
-    for row in sheet.iter_rows(min_row=2, min_col=10, max_col=10):
-        row[0].alignment = WRAP
+    for letter in ("M", "T"):
+        sheet.column_dimensions[letter].width = 80
+    sheet.column_dimensions["C"].width = 40
+    for row in sheet.iter_rows(min_row=2):
+        for cell in (row[2], row[12], row[19]):
+            cell.alignment = WRAP
 
 
 def _about(sheet: Worksheet, results: BenchmarkResults, scale: UnitScale) -> None:

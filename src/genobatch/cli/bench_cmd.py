@@ -30,11 +30,15 @@ def _load_plan(path: Path):  # noqa: ANN202 - a Plan
 
 
 def write_report(directory: Path) -> Path:
-    """Analyse a saved run and write its report; returns the HTML page."""
+    """Analyse a saved run, print its equivalence verdicts and write its report; returns the HTML page."""
     from genobatch.benchmark.analysis import analyse
     from genobatch.benchmark.report import write_benchmark_report
+    from genobatch.benchmark.report_terminal import equivalence_lines
 
-    return write_benchmark_report(analyse(directory), directory / "report").html
+    results = analyse(directory)
+    for line in equivalence_lines(results):
+        click.echo(line)
+    return write_benchmark_report(results, directory / "report").html
 
 
 @bench.command("run")

@@ -1,0 +1,67 @@
+"""The equivalence verdicts as plain text lines, for the terminal after ``genobatch bench run``/``report``.
+
+Both levels of sameness, each with its counts: how many outputs have identical records on every
+target, how many VCF/BCF outputs hold the same calls; then, for every output where either level
+differs, each target's counts and the first differing record pair of each level. Identical outputs
+get no line of their own, so a long per-shard comparison stays readable; the page and the workbook
+list everything.
+"""
+
+from __future__ import annotations
+
+from genobatch.benchmark.report_table import all_verdicts
+from genobatch.benchmark.results import BenchmarkResults, Difference
+
+#: Characters of a record shown on one terminal line.
+SHOWN = 160
+
+
+def _clip(record: str) -> str:
+    return record if len(record) <= SHOWN else record[: SHOWN - 1] + "…"
+
+
+def _counts(difference: Difference, reference: str, target: str) -> str:
+    return (
+        f"{difference.differing_records:,} differing, {difference.only_in_reference:,} only in {reference}, "
+        f"{difference.only_in_target:,} only in {target}"
+    )
+
+
+def _first(difference: Difference | None) -> list[str]:
+    if difference is None or not difference.first:
+        return []
+    ours, theirs = difference.first[0]
+    return [f"      - {_clip(ours)}", f"      + {_clip(theirs)}"]
+
+
+def equivalence_lines(results: BenchmarkResults) -> list[str]:
+    """The summary and every differing output's details, one string per line (no markup)."""
+    verdicts = all_verdicts(results)
+    if not verdicts:
+        return ["equivalence: no outputs were compared"]
+    identical = sum(result.identical for result, _ in verdicts)
+    with_calls = [result for result, _ in verdicts if result.calls is not None]
+    lines = [f"equivalence: {identical} of {len(verdicts)} outputs have identical records on every target"]
+    if with_calls:
+        same = sum(result.calls.same for result in with_calls if result.calls)
+        lines.append(f"             {same} of {len(with_calls)} variant-call outputs hold the same calls")
+    for result, rows in verdicts:
+        if result.identical and (result.calls is None or result.calls.same):
+            continue
+        calls = "" if result.calls is None else f"; calls: {'same' if result.calls.same else 'different'}"
+        lines.append(
+            f"  {result.tool} {result.output}: records {'identical' if result.identical else 'different'}{calls}"
+            f" ({result.comparison})"
+        )
+        for v in rows:
+            if v.verdict not in ("reference", "identical"):
+                detail = f": {_counts(v.difference, result.reference_target, v.target)}" if v.difference else ""
+                lines.append(f"    {v.target}: records {v.verdict}{detail}")
+                lines += _first(v.difference)
+            if v.calls_verdict is not None and v.calls_verdict not in ("reference", "same calls"):
+                c = v.calls_difference
+                detail = f": {_counts(c, result.reference_target, v.target)}" if c else ""
+                verdict = v.calls_verdict if "calls" in v.calls_verdict else f"calls {v.calls_verdict}"
+                lines.append(f"    {v.target}: {verdict}{detail}")
+                lines += _first(c)
+    return lines
