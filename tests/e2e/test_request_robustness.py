@@ -9,7 +9,7 @@ import time
 
 import psutil
 import pytest
-from harness import Server
+from harness import Server, free_port, fresh_database_url
 from raw_http import RawClient
 
 from genobatch.api.body_limit import MAX_REQUEST_BYTES
@@ -237,3 +237,47 @@ def test_a_body_just_under_the_limit_is_read_and_answered(raw):
     reply = raw.send("POST", "/v1/describejobs", b'{"jobs": ["x"]' + padding + b"}")
     assert reply.status == 200, reply.body[:300]
     assert reply.json() == {"jobs": []}
+
+
+def test_a_lone_surrogate_stored_by_an_earlier_version_is_still_answered(tmp_path):
+    """Before surrogates were refused, they were stored; the listings that include them must not
+    fail for good. The row is written the way that version wrote it, then a server opens the store."""
+    from genobatch.config import Settings
+    from genobatch.context import Context
+    from genobatch.store import catalog
+    from genobatch.store.database import open_database
+
+    server = Server(tmp_path, free_port(), fresh_database_url())
+    settings = Settings(data_dir=tmp_path, db_url=server.db_url)
+    arn = Context(None, settings, 1_000).arn("job-definition", "old:1")
+    document = {
+        "jobDefinitionName": "old",
+        "jobDefinitionArn": arn,
+        "revision": 1,
+        "status": "ACTIVE",
+        "type": "container",
+        "parameters": {},
+        "containerProperties": {"image": "none", "command": ["echo", "\ud800"], "vcpus": 1, "memory": 64},
+        "tags": {},
+        "propagateTags": False,
+        "platformCapabilities": ["EC2"],
+        "containerOrchestrationType": "ECS",
+    }
+    database = open_database(settings.database_url)
+    try:
+        with database.begin() as conn:
+            catalog.insert_definition(conn, document)
+    except Exception as error:  # noqa: BLE001 - only a store that refuses the row can have none
+        pytest.skip(f"this store never held a lone surrogate: {error}")
+    finally:
+        database.dispose()
+    server.start()
+    try:
+        client = RawClient(server)
+        for body in ({}, {"jobDefinitions": ["old:1"]}):
+            reply = client.call("/v1/describejobdefinitions", body)
+            assert reply.status == 200, reply.body
+            assert reply.json()["jobDefinitions"][0]["containerProperties"]["command"] == ["echo", "\ud800"]
+        client.close()
+    finally:
+        server.stop()

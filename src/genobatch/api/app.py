@@ -5,6 +5,7 @@ writes to the engine thread and run reads on a store connection."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -58,6 +59,16 @@ HANDLERS: dict[str, tuple[Callable[[Context, dict], dict], bool]] = {
     "UntagResource": (tags.untag_resource, True),
     "ListTagsForResource": (tags.list_tags_for_resource, False),
 }
+
+
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped (``\\u00e9``), which any JSON parser reads back
+    as the same text. Unlike UTF-8 output it cannot fail to encode: a lone surrogate that an
+    earlier version stored is answered as its escape instead of making every response that
+    includes it a 500."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def _auth_response(error: AuthError, request_id: str) -> Response:
@@ -118,7 +129,7 @@ class Api:
         except Exception:  # noqa: BLE001 - answered as ServerException, logged with traceback
             log.exception("internal error")
             return error_response(ApiError("Internal server error"), request_id)
-        return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
+        return _AsciiJSONResponse(result, headers={"x-amzn-RequestId": request_id})
 
     async def native(self, request: Request) -> Response:
         """genobatch's own endpoints (logs, attempt details), authenticated like the wire API."""
@@ -133,7 +144,7 @@ class Api:
         except Exception:  # noqa: BLE001 - answered as ServerException, logged with traceback
             log.exception("internal error in a native request")
             return error_response(ServerException("Internal server error"), request_id)
-        return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
+        return _AsciiJSONResponse(result, headers={"x-amzn-RequestId": request_id})
 
 
 async def _no_route(request: Request, _error: Exception) -> Response:
