@@ -418,3 +418,29 @@ def test_merged_bams_compare_the_union_of_reads(tmp_path: Path) -> None:
             parts.append(path)
     [result] = compare({"a": {"aln.bam": whole}, "b": {"aln.bam": parts}}, "a", "x")
     assert result.identical and result.calls is None and result.records == {"a": 2 + 4, "b": 2 + 4}
+
+
+def test_merged_fastq_keeps_each_read_whole(tmp_path: Path) -> None:
+    reads = {"r1": ("ACGT", "IIII"), "r2": ("TTGA", "#I#I"), "r3": ("GGCC", "II##")}
+
+    def fastq(path: Path, names: list[str], swap: bool = False) -> Path:
+        lines = []
+        for name in names:
+            sequence, quality = reads[name]
+            if swap and name == "r2":
+                quality = reads["r3"][1]
+            if swap and name == "r3":
+                quality = reads["r2"][1]
+            lines += [f"@{name}", sequence, "+", quality]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    one = fastq(tmp_path / "one.fastq", ["r1", "r2", "r3"])
+    split = [fastq(tmp_path / "a.fastq", ["r3"]), fastq(tmp_path / "b.fastq", ["r2", "r1"])]
+    [same] = compare({"x": {"reads.fastq": one}, "y": {"reads.fastq": split}}, "x", "basecaller")
+    assert same.identical and same.records == {"x": 3, "y": 3}
+    # Two reads' qualities swapped: every line is still there, but two reads differ.
+    swapped = [fastq(tmp_path / "c.fastq", ["r3"], swap=True), fastq(tmp_path / "d.fastq", ["r2", "r1"], swap=True)]
+    [different] = compare({"x": {"reads.fastq": one}, "y": {"reads.fastq": swapped}}, "x", "basecaller")
+    assert not different.identical and different.differences[0].differing_records == 2
+    assert different.differences[0].first[0] == ("@r2\nTTGA\n+\n#I#I", "@r2\nTTGA\n+\nII##")

@@ -284,8 +284,9 @@ def merged_records(
     The normalised records (:func:`normalise_records`) of every file, the kind read from the first.
     Header lines are kept once, in first-seen order; the other records are ordered by
     :func:`.merging.record_key` (VCF and SAM records by contig in header order and position, other text
-    and binary chunks by their text), so the result depends on the records, not on how the data set
-    was split into shards. See :mod:`.merging` for memory.
+    and binary chunks by their text; a FASTQ read's four lines stay together as one record), so the
+    result depends on the records, not on how the data set was split into shards. See
+    :mod:`.merging` for memory.
     """
     kind = sniff(paths[0])
     prefix = _HEADER_PREFIX.get(kind)
@@ -293,19 +294,39 @@ def merged_records(
     def normalised(path: Path) -> Iterator[str]:
         return _tolerant(lambda: normalise_records(path, ignore, reference=reference))
 
-    header: dict[str, None] = {}
+    header: dict[str, None] = {}  # an ordered set: every shard repeats the header
     for path in paths if prefix else ():
         for record in normalised(path):
-            if not record.startswith(prefix):  # type: ignore[arg-type]  # prefix is set in this loop
+            if not record.startswith(prefix or "#"):
                 break
             header.setdefault(record)
     yield from header
 
+    # FASTQ is text whose records are four lines: sorting lines one by one would let a quality string
+    # move to another read unnoticed, so each read is kept together as one record.
+    group = 4 if kind == "text" and _looks_like_fastq(normalised(paths[0])) else 1
+
     def body(path: Path) -> Opener:
         # A SAM QNAME cannot start with "@" and a VCF record never starts with "#": this drops headers only.
-        return lambda: (record for record in normalised(path) if not (prefix and record.startswith(prefix)))
+        return lambda: _grouped(
+            (record for record in normalised(path) if not (prefix and record.startswith(prefix))), group
+        )
 
     yield from merge_sorted([body(path) for path in paths], record_key(kind, contig_ranks(header)))
+
+
+def _looks_like_fastq(records: Iterator[str]) -> bool:
+    first = [record for _, record in zip(range(4), records, strict=False)]
+    return len(first) == 4 and first[0].startswith("@") and first[2].startswith("+")
+
+
+def _grouped(records: Iterator[str], size: int) -> Iterator[str]:
+    """Every ``size`` records joined by newlines as one (the last group may be shorter)."""
+    if size == 1:
+        yield from records
+        return
+    while chunk := [record for _, record in zip(range(size), records, strict=False)]:
+        yield "\n".join(chunk)
 
 
 def _merged_calls(paths: Sequence[Path], ignore_phase: bool) -> Iterator[str]:
@@ -314,7 +335,7 @@ def _merged_calls(paths: Sequence[Path], ignore_phase: bool) -> Iterator[str]:
     for path in paths:
         try:
             names += calls.contigs(path)
-        except Exception:  # noqa: S112 - an unreadable file's records are reported by _tolerant below
+        except Exception:  # an unreadable file's records are reported by _tolerant below
             continue
     openers: list[Opener] = [
         lambda path=path: _tolerant(lambda: calls.call_records(path, ignore_phase=ignore_phase)) for path in paths
