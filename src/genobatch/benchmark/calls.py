@@ -1,10 +1,11 @@
 """The second level of sameness for variant calls: records equal as VCF content, not as text.
 
 "Byte-identical after removing provenance" (:mod:`.equivalence`) and "the same calls" are different
-claims. Two callers, or one caller on two machines, can write the same call as ``QUAL 60`` and
-``60.00000``, with INFO keys in another order, or FILTER values in another order. This module reads
-each VCF/BCF record with pysam (so values are typed by the header's INFO/FORMAT definitions) and
-renders it canonically, so that records equal as VCF content have equal text:
+claims; a migration's "identical variants across hardware" (seed 004's) is the second. Two callers,
+or one caller on two machines, can write the same call as ``QUAL 60`` and ``60.00000``, with INFO
+keys in another order, or FILTER values in another order. This module reads each VCF/BCF record
+with pysam (so values are typed by the header's INFO/FORMAT definitions) and renders it canonically,
+so that records equal as VCF content have equal text:
 
 * CHROM, POS, ID, REF and ALT as written (ALT alleles keep their order: it numbers them);
 * QUAL and every Float value as the shortest decimal that reads back as the same 32-bit float (VCF
