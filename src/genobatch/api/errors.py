@@ -19,10 +19,13 @@ botocore's ``RestJSONParser`` takes the code from ``x-amzn-ErrorType`` (falling 
 the same bare code so SDKs that look at only one of them (the JS and Go SDKs read the header first,
 others the body) agree.
 
-A request that names no operation (unknown path, or a known path with the wrong method) gets
-HTTP 404 ``UnknownOperationException``: that is what AWS's service framework answers when no
-protocol handler claims a request (the error is not in the Batch model because no operation can
-return it; botocore surfaces it as a plain ``ClientError`` with that code).
+A request that names no operation (unknown path, or a known path with the wrong method, on any
+route of the endpoint) gets HTTP 404 ``UnknownOperationException``: that is what AWS's service
+framework answers when no protocol handler claims a request (the error is not in the Batch model
+because no operation can return it; botocore surfaces it as a plain ``ClientError`` with that
+code). A body over the endpoint's size limit gets HTTP 413 with the modelled ``ClientException``
+code (see :mod:`genobatch.api.body_limit`), and refused authentication its own codes (403), all
+in this same shape.
 """
 
 from __future__ import annotations
