@@ -37,7 +37,7 @@ Two more request rules, both as AWS's service framework behaves: a JSON ``null``
 member means "absent" (so ``{"timeout": null}`` is accepted and dropped), and ``NaN``/``Infinity``
 are not JSON and are rejected. And one of genobatch's own: no string anywhere in a body (member
 names and map keys included) may hold a lone UTF-16 surrogate (``"\ud800"``) or U+0000, which
-could be stored but never answered back (see :func:`refuse_unstorable_text`).
+could be stored but never answered back (see :mod:`genobatch.api.text`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
 from genobatch.api.errors import ClientException
+from genobatch.api.text import refuse_unstorable_text
 
 __all__ = [
     "OPERATIONS",
@@ -67,7 +68,6 @@ __all__ = [
     "match_route",
     "operation_model",
     "parse_request",
-    "refuse_unstorable_text",
     "service_model",
 ]
 
@@ -212,42 +212,6 @@ def _decode_body(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ClientException(f"Request body must be a JSON object, not {_json_type(value)}")
     return value
-
-
-# A JSON ``\ud800`` escape decodes to a lone UTF-16 surrogate, which no UTF-8 encoder accepts: once
-# stored, every response that includes it fails to encode. U+0000 cannot be stored in a PostgreSQL
-# text column nor passed to a process (argv, environment). Both are refused on the way in.
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-
-
-def refuse_unstorable_text(params: dict[str, Any]) -> None:
-    """Raise ClientException naming a string (member name, map key or value) anywhere in
-    ``params`` that holds a lone surrogate or U+0000.
-
-    Iterative, not recursive: the body may be nested as deep as the JSON decoder allows, which is
-    about as deep as Python's own stack.
-    """
-    pending: list[tuple[Any, str]] = [(params, "")]
-    while pending:
-        value, where = pending.pop()
-        if isinstance(value, str):
-            found = _UNSTORABLE.search(value)
-            if found:
-                raise ClientException(
-                    f"Invalid value at '{where or 'input'}': character U+{ord(found.group()):04X} is not allowed "
-                    "(lone UTF-16 surrogates and NUL cannot be stored)"
-                )
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                # The message must not echo the character itself: it would not encode either.
-                path = _join(where, _show(_UNSTORABLE.sub("?", key)))
-                if _UNSTORABLE.search(key):
-                    raise ClientException(
-                        f"Invalid member name or map key '{path}': lone UTF-16 surrogates and NUL are not allowed"
-                    )
-                pending.append((item, path))
-        elif isinstance(value, list):
-            pending.extend((item, f"{where}[{index}]") for index, item in enumerate(value))
 
 
 def _json_type(value: Any) -> str:

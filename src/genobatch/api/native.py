@@ -19,7 +19,7 @@ from pathlib import Path
 from starlette.requests import Request
 
 from genobatch.api.errors import ClientException, UnknownOperationException
-from genobatch.api.model import refuse_unstorable_text
+from genobatch.api.text import refuse_unstorable_text
 from genobatch.backends.host import LOG_FILE, read_log
 from genobatch.cost.catalog import Catalog, CatalogError
 from genobatch.engine import Engine, now_ms
