@@ -3,7 +3,7 @@
 boto3 validates and serialises its input, so it cannot send the malformed requests the robustness
 tests need. This signs arbitrary requests with botocore's own SigV4 signer (the one boto3 uses)
 and sends them over one kept-alive ``http.client`` connection, reconnecting when the server
-closes it.
+closes it. :func:`send_oversize` streams a body far past the server's cap over a plain socket.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
 from dataclasses import dataclass
 
 from botocore.auth import SigV4Auth
@@ -110,3 +111,33 @@ class RawClient:
     def call(self, operation_path: str, params: object) -> Reply:
         """POST a JSON body to a Batch operation path such as ``/v1/describejobs``."""
         return self.send("POST", operation_path, json.dumps(params).encode())
+
+
+def send_oversize(server: Server, path: str, size: int, *, chunked: bool) -> bytes:
+    """Send headers announcing ``size`` bytes (or a chunked body) and keep writing until the server
+    answers or hangs up; return what it answered."""
+    block = b"x" * (1 << 20)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        framing = b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {size}\r\n".encode()
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode() + framing + b"\r\n"
+        )
+        sent = 0
+        try:
+            while sent < size:
+                sock.sendall((b"%x\r\n" % len(block) + block + b"\r\n") if chunked else block)
+                sent += len(block)
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-body: what it answered is still readable
+        sock.settimeout(10)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if b"\r\n\r\n" in answer and answer.split(b"\r\n\r\n", 1)[1].endswith(b"}"):
+                    break
+        except (ConnectionResetError, TimeoutError):
+            pass  # what was answered before the reset or the silence is what counts
+        return answer

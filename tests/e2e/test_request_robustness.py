@@ -4,13 +4,12 @@ server. The model-driven fuzzer in test_fuzz.py covers the space; these pin the 
 from __future__ import annotations
 
 import base64
-import socket
 import time
 
 import psutil
 import pytest
 from harness import Server, free_port, fresh_database_url
-from raw_http import RawClient
+from raw_http import RawClient, send_oversize
 
 from genobatch.api.body_limit import MAX_REQUEST_BYTES
 
@@ -186,42 +185,12 @@ def _server_rss(server: Server) -> int:
     return psutil.Process(server.proc.pid).memory_info().rss
 
 
-def _send_oversize(server: Server, path: str, size: int, *, chunked: bool) -> bytes:
-    """Send headers announcing ``size`` bytes (or a chunked body) and keep writing until the server
-    answers or hangs up; return what it answered."""
-    block = b"x" * (1 << 20)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        framing = b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {size}\r\n".encode()
-        sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode() + framing + b"\r\n"
-        )
-        sent = 0
-        try:
-            while sent < size:
-                sock.sendall((b"%x\r\n" % len(block) + block + b"\r\n") if chunked else block)
-                sent += len(block)
-            if chunked:
-                sock.sendall(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused mid-body: what it answered is still readable
-        sock.settimeout(10)
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-                if b"\r\n\r\n" in answer and answer.split(b"\r\n\r\n", 1)[1].endswith(b"}"):
-                    break
-        except (ConnectionResetError, TimeoutError):
-            pass  # what was answered before the reset or the silence is what counts
-        return answer
-
-
 @pytest.mark.parametrize("chunked", [False, True])
 def test_oversize_bodies_are_refused_without_the_server_holding_them(genobatch_server, chunked):
     size = 64 << 20
     baseline = _server_rss(genobatch_server)
     for path in ("/v1/submitjob", "/v1/registerjobdefinition", "/"):
-        answer = _send_oversize(genobatch_server, path, size, chunked=chunked)
+        answer = send_oversize(genobatch_server, path, size, chunked=chunked)
         head = answer.split(b"\r\n\r\n", 1)[0].lower()
         assert head.startswith(b"http/1.1 413"), answer[:300]
         assert b"x-amzn-errortype:" in head, answer[:300]
