@@ -4,11 +4,14 @@ server. The model-driven fuzzer in test_fuzz.py covers the space; these pin the 
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import psutil
 import pytest
-from harness import Server, free_port, fresh_database_url
+from botocore.auth import SigV4Auth
+from botocore.credentials import Credentials
+from harness import REGION, Server, free_port, fresh_database_url, wait_for
 from raw_http import RawClient, send_oversize
 
 from genobatch.api.body_limit import MAX_REQUEST_BYTES
@@ -28,6 +31,15 @@ def definition(batch) -> str:
         type="container",
         containerProperties={"image": "none", "command": ["true"], "vcpus": 1, "memory": 64},
     )["jobDefinitionArn"]
+
+
+@pytest.fixture(scope="module")
+def queue(batch) -> str:
+    batch.create_compute_environment(computeEnvironmentName="robust-ce", type="UNMANAGED")
+    batch.create_job_queue(
+        jobQueueName="robust-q", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "robust-ce"}]
+    )
+    return "robust-q"
 
 
 def assert_client_error(reply, *words: str) -> None:
@@ -114,18 +126,27 @@ def test_revision_that_is_not_a_32_bit_number_is_a_client_error(raw, definition,
 @pytest.mark.parametrize(
     "decoded", [b"[1000000000000000000000000000000, 0]", b"[1, 99999999999999999999]", b"[1e308, 0]", b'["1", 2]']
 )
-def test_list_jobs_token_with_numbers_the_store_cannot_hold_is_refused(raw, batch, decoded):
-    if not batch.describe_compute_environments(computeEnvironments=["robust-ce"])["computeEnvironments"]:
-        batch.create_compute_environment(computeEnvironmentName="robust-ce", type="UNMANAGED")
-        batch.create_job_queue(
-            jobQueueName="robust-q",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "robust-ce"}],
-        )
+def test_list_jobs_token_with_numbers_the_store_cannot_hold_is_refused(raw, queue, decoded):
     token = base64.urlsafe_b64encode(decoded).decode()
     for extra in ({}, {"filters": [{"name": "JOB_NAME", "values": ["a*"]}]}):
         reply = raw.call("/v1/listjobs", {"jobQueue": "robust-q", "nextToken": token, **extra})
         assert_client_error(reply, "nextToken")
+
+
+@pytest.mark.parametrize("decoded", [b'["a", {}]', b"[1.5, 2]", b"[0, 7]", b"[true, null]"])
+def test_describe_log_streams_token_of_the_wrong_types_is_refused(genobatch_server, batch, queue, definition, decoded):
+    # The comparison that failed needs a stream to compare with: one job's log.
+    job = batch.submit_job(jobName="logged", jobQueue=queue, jobDefinition=definition)["jobId"]
+    wait_for(batch, job)
+    logs = RawClient(genobatch_server)
+    logs.signer = SigV4Auth(Credentials(genobatch_server.access_key, genobatch_server.secret_key), "logs", REGION)
+    body = {"logGroupName": "/aws/batch/job", "nextToken": base64.urlsafe_b64encode(decoded).decode()}
+    headers = {"X-Amz-Target": "Logs_20140328.DescribeLogStreams", "Content-Type": "application/x-amz-json-1.1"}
+    reply = logs.send("POST", "/", json.dumps(body).encode(), headers=headers)
+    logs.close()
+    assert reply.status == 400, reply.body
+    assert not reply.aws_error_problems(), reply.aws_error_problems()
+    assert reply.json() == {"__type": "InvalidParameterException", "message": "The specified nextToken is invalid."}
 
 
 @pytest.mark.parametrize(

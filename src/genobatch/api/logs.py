@@ -362,6 +362,9 @@ def describe_log_streams(env: _Env, request: dict) -> dict:
     records.sort(key=key, reverse=descending)
     if request.get("nextToken"):
         after = _decode_token(request["nextToken"], 2)
+        # Decoded JSON of other types would fail the comparisons below (a 500, not a 400).
+        if not (isinstance(after[0], int) and not isinstance(after[0], bool) and isinstance(after[1], str)):
+            raise InvalidParameterException("The specified nextToken is invalid.")
         records = [r for r in records if (key(r) < after if descending else key(r) > after)]
     limit = request.get("limit", 50)
     page = records[:limit]
