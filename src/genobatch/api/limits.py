@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from genobatch.api.errors import ClientException
+from genobatch.api.model import operation_model
 from genobatch.core.job import Resources
 from genobatch.core.retry import validate_entry
 
@@ -16,7 +17,9 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_ATTEMPTS = 10
 MAX_EVALUATE_ON_EXIT = 5
 MIN_TIMEOUT_S = 60
-MAX_TAGS = 50
+#: The most tags one resource may carry: the model's bound on a tags map (50 to date). Validation
+#: applies it to each request; TagResource must also apply it to the tags a resource has afterwards.
+MAX_TAGS: int = operation_model("TagResource").input_shape.members["tags"].metadata["max"]
 RESERVED_ENV_PREFIX = "AWS_BATCH"
 
 
