@@ -11,7 +11,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/bin/chro
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium >/dev/null
 fi
-python3 -m pip install -q -e '.[test]'
+# The pinned, tested dependency set (constraints.txt, refreshed by scripts/lock.sh): the pins also
+# replace other versions already installed here, so every machine tests the same set.
+python3 -m pip install -q -e '.[test]' -c constraints.txt
 
 # A private PostgreSQL cluster on a spare port, stopped when this script ends.
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
