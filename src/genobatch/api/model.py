@@ -57,6 +57,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
 from genobatch.api.errors import ClientException
+from genobatch.api.reviewed import refuse_unreviewed
 from genobatch.api.text import refuse_unstorable_text
 
 __all__ = [
@@ -351,6 +352,8 @@ def parse_request(
     if problems:
         count = len(problems)
         raise ClientException(f"{count} validation error{'s' if count != 1 else ''} detected: {'; '.join(problems)}")
+    # Valid for this botocore's model, but maybe newer than what genobatch honours: refuse, never ignore.
+    refuse_unreviewed(operation, params, service)
     return params
 
 
