@@ -50,6 +50,7 @@ TOKENS = [
     base64.urlsafe_b64encode(b'["a", {}]').decode(),
     base64.urlsafe_b64encode(b"[1e308, 0]").decode(),
     base64.urlsafe_b64encode(b"[1, 2, 3]").decode(),
+    base64.urlsafe_b64encode(b"[0, 7]").decode(),
     base64.urlsafe_b64encode(b"\xff").decode(),
     "99999999999999999999",
     "-1",
@@ -69,8 +70,13 @@ JUNK_QUERIES = [
     "%00=%00",
     ";;",
 ]
+#: The CloudWatch Logs operations served on the endpoint (genobatch.api.logs).
+LOGS_OPERATIONS = ("GetLogEvents", "FilterLogEvents", "DescribeLogStreams")
 #: Members that name a resource, and which seeded resource to name.
 REFERENCES = {
+    "logGroupName": "log_group",
+    "logStreamName": "log_stream",
+    "logStreamNames": "log_stream",
     "jobQueue": "queue_name",
     "jobQueues": "queue_name",
     "computeEnvironment": "ce_name",
@@ -93,6 +99,8 @@ class Probe:
     #: the request must be refused (4xx): it targets a state-changing operation
     must_refuse: bool = False
     signed: bool = True
+    #: the service whose SigV4 scope signs it: "batch", or "logs" for CloudWatch Logs on POST /
+    service: str = "batch"
     headers: dict[str, str] | None = None
     label: str = ""
 
@@ -283,9 +291,9 @@ class Fuzzer:
             query = urllib.parse.urlencode([("tagKeys", k) for k in keys])
         return http["method"], path, query
 
-    def broken_body(self, operation: str) -> tuple[bytes, str]:
+    def broken_body(self, operation: str, service: str = "batch") -> tuple[bytes, str]:
         """A body the model refuses for ``operation``, and how it was broken."""
-        shape = operation_model(operation).input_shape
+        shape = operation_model(operation, service).input_shape
         value = self.gen.valid(shape)
         paths = list(member_paths(value, shape))
         how = self.rng.choice(
@@ -338,10 +346,12 @@ class Fuzzer:
         new = {**get(value, where), "fuzzUnknownMember": self.gen.text()}
         return _dump(replace(value, where, new)), f"unknown member at {where}"
 
-    def wild_body(self, operation: str) -> tuple[bytes, str]:
+    def wild_body(self, operation: str, service: str = "batch", pinned: dict | None = None) -> tuple[bytes, str]:
         """A body of the right types with odd values, for read-only operations: about a third of
-        the values odd, and ``nextToken`` (where the operation has one) mostly a forged token."""
-        shape = operation_model(operation).input_shape
+        the values odd, and ``nextToken`` (where the operation has one) mostly a forged token.
+        ``pinned`` members, most of the time, keep the given value (None: left out), so the odd
+        values reach past the first lookup."""
+        shape = operation_model(operation, service).input_shape
         value = self.gen.valid(shape)
         if "nextToken" in shape.members and self.rng.random() < 0.7:
             value["nextToken"] = self.rng.choice(TOKENS)
@@ -350,6 +360,9 @@ class Fuzzer:
                 # An earlier replacement may have removed this path.
                 with contextlib.suppress(KeyError, IndexError, TypeError):
                     value = replace(value, where, self.gen.wild(member))
+        if pinned and self.rng.random() < 0.7:
+            value.update({k: v for k, v in pinned.items() if v is not None})
+            value = {k: v for k, v in value.items() if k not in pinned or pinned[k] is not None}
         return _dump(value), "wild"
 
     def probes(self) -> Iterator[Probe]:
@@ -373,12 +386,31 @@ class Fuzzer:
                 # body that operation is refused or only reads.
                 refuse = not (other == "GET" and "/tags/" in path)
                 yield Probe(other, path, b"", query, must_refuse=refuse, label=f"{operation}: method {other}")
-            elif r < 0.90:
+            elif r < 0.88:
                 yield self.unknown_path()
-            elif r < 0.95:
+            elif r < 0.92:
                 yield self.native()
-            else:
+            elif r < 0.96:
                 yield self.unauthenticated(method, path, query)
+            else:
+                yield self.logs()
+
+    def logs(self) -> Probe:
+        """A CloudWatch Logs request (JSON 1.1 on ``POST /``, logs-scoped signature): every one of
+        its operations only reads, so odd input may succeed and broken input must be refused."""
+        operation = self.rng.choice(LOGS_OPERATIONS)
+        if self.rng.random() < 0.5:
+            body, how = self.broken_body(operation, "logs")
+            refuse = True
+        else:
+            # The one group genobatch serves, named one way only (naming it both ways is refused).
+            pinned = {"logGroupName": self.names["log_group"], "logGroupIdentifier": None}
+            body, how = self.wild_body(operation, "logs", pinned)
+            refuse = False
+        headers = {"X-Amz-Target": f"Logs_20140328.{operation}", "Content-Type": "application/x-amz-json-1.1"}
+        return Probe(
+            "POST", "/", body, must_refuse=refuse, service="logs", headers=headers, label=f"{operation}: {how}"
+        )
 
     def unknown_path(self) -> Probe:
         path = self.rng.choice(

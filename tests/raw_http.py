@@ -57,13 +57,14 @@ class Reply:
 
 
 class RawClient:
-    """Sends raw requests to ``server``; ``sign`` adds SigV4 for the Batch service."""
+    """Sends raw requests to ``server``; ``sign`` adds SigV4 scoped to ``service`` (``batch``, or
+    ``logs`` for CloudWatch Logs on ``POST /``)."""
 
-    def __init__(self, server: Server, *, sign: bool = True, timeout: float = 30) -> None:
+    def __init__(self, server: Server, *, sign: bool = True, service: str = "batch", timeout: float = 30) -> None:
         self.server = server
         self.timeout = timeout
         self.signer = (
-            SigV4Auth(Credentials(server.access_key, server.secret_key), "batch", server.region) if sign else None
+            SigV4Auth(Credentials(server.access_key, server.secret_key), service, server.region) if sign else None
         )
         self.conn: http.client.HTTPConnection | None = None
 

@@ -30,8 +30,8 @@ from collections import Counter
 
 import psutil
 import pytest
-from harness import Server
-from model_fuzzing import Fuzzer, Probe
+from harness import Server, wait_for
+from model_fuzzing import LOGS_OPERATIONS, Fuzzer, Probe
 from raw_http import RawClient, Reply, send_oversize
 
 from genobatch.api.model import OPERATIONS
@@ -85,6 +85,20 @@ def seeded(genobatch_server: Server, batch) -> dict[str, str]:
     while batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["status"] != "RUNNABLE":
         assert time.monotonic() < deadline, "seed job never became RUNNABLE"
         time.sleep(0.05)
+    # And one job that has run and ended, so the logs operations have a stream and lines to page.
+    batch.create_compute_environment(computeEnvironmentName="fuzz-run-ce", type="UNMANAGED")
+    batch.create_job_queue(
+        jobQueueName="fuzz-run-q",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "fuzz-run-ce"}],
+    )
+    done = batch.submit_job(
+        jobName="fuzz-done",
+        jobQueue="fuzz-run-q",
+        jobDefinition="fuzz-def",
+        containerOverrides={"command": ["sh", "-c", "for i in 1 2 3 4 5 6; do echo line $i; done"]},
+    )
+    stream = wait_for(batch, done["jobId"], ("SUCCEEDED",))["container"]["logStreamName"]
     return {
         "ce": ce["computeEnvironmentArn"],
         "ce_name": "fuzz-ce",
@@ -94,6 +108,8 @@ def seeded(genobatch_server: Server, batch) -> dict[str, str]:
         "definition_name": "fuzz-def",
         "job": job["jobId"],
         "job_arn": job["jobArn"],
+        "log_group": "/aws/batch/job",
+        "log_stream": stream,
     }
 
 
@@ -116,6 +132,7 @@ def test_fuzz_every_operation_refuses_bad_input_without_5xx_or_state_change(geno
     rss_before = process.memory_info().rss
 
     signed, unsigned = RawClient(genobatch_server), RawClient(genobatch_server, sign=False)
+    logs = RawClient(genobatch_server, service="logs")
     fuzzer = Fuzzer(SEED, seeded)
     failures: list[str] = []
     statuses: Counter[int] = Counter()
@@ -126,7 +143,7 @@ def test_fuzz_every_operation_refuses_bad_input_without_5xx_or_state_change(geno
         for probe in fuzzer.probes():
             if sent >= REQUESTS or time.monotonic() - started > TIME_BUDGET_S:
                 break
-            client = signed if probe.signed else unsigned
+            client = (logs if probe.service == "logs" else signed) if probe.signed else unsigned
             reply = client.send(probe.method, probe.path, probe.body, query=probe.query, headers=probe.headers)
             sent += 1
             statuses[reply.status] += 1
@@ -144,8 +161,8 @@ def test_fuzz_every_operation_refuses_bad_input_without_5xx_or_state_change(geno
                 if not answer.startswith(b"HTTP/1.1 413"):
                     failures.append(f"oversize to {path} (chunked={chunked}) answered {answer[:200]!r}")
     finally:
-        signed.close()
-        unsigned.close()
+        for client in (signed, unsigned, logs):
+            client.close()
 
     grown = process.memory_info().rss - rss_before
     report = f"seed {SEED}, {sent} requests, statuses {dict(statuses)}, server RSS {grown / 2**20:+.1f} MiB"
@@ -153,7 +170,9 @@ def test_fuzz_every_operation_refuses_bad_input_without_5xx_or_state_change(geno
     assert not failures, f"{report}\n" + "\n".join(failures[:30])
     assert sent >= min(REQUESTS, 1000), f"only {sent} requests within {TIME_BUDGET_S}s: {report}"
     # Every operation in the model was reached, and so were the other kinds of probe.
-    assert set(OPERATIONS) | {"unknown", "native", "unsigned", "bad"} <= set(labels), sorted(labels)
+    assert set(OPERATIONS) | set(LOGS_OPERATIONS) | {"unknown", "native", "unsigned", "bad"} <= set(labels), sorted(
+        labels
+    )
     assert statuses[200] > 0 and statuses[400] > 0 and statuses[404] > 0, report
     assert snapshot(batch) == before, report
     # Holding any one of the 32 MiB bodies would exceed this; the run itself adds a few MiB.

@@ -9,9 +9,7 @@ import time
 
 import psutil
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.credentials import Credentials
-from harness import REGION, Server, free_port, fresh_database_url, wait_for
+from harness import Server, free_port, fresh_database_url, wait_for
 from raw_http import RawClient, send_oversize
 
 from genobatch.api.body_limit import MAX_REQUEST_BYTES
@@ -138,8 +136,7 @@ def test_describe_log_streams_token_of_the_wrong_types_is_refused(genobatch_serv
     # The comparison that failed needs a stream to compare with: one job's log.
     job = batch.submit_job(jobName="logged", jobQueue=queue, jobDefinition=definition)["jobId"]
     wait_for(batch, job)
-    logs = RawClient(genobatch_server)
-    logs.signer = SigV4Auth(Credentials(genobatch_server.access_key, genobatch_server.secret_key), "logs", REGION)
+    logs = RawClient(genobatch_server, service="logs")
     body = {"logGroupName": "/aws/batch/job", "nextToken": base64.urlsafe_b64encode(decoded).decode()}
     headers = {"X-Amz-Target": "Logs_20140328.DescribeLogStreams", "Content-Type": "application/x-amz-json-1.1"}
     reply = logs.send("POST", "/", json.dumps(body).encode(), headers=headers)
