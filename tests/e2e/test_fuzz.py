@@ -1,7 +1,7 @@
 """A model-driven fuzzer against the real server: one bad request must never harm other work.
 
-Every operation in botocore's Batch model gets requests generated from its input shape and then
-broken on purpose: wrong types, unknown members, lone surrogates and NUL, numbers and strings past
+Every operation in botocore's Batch model, and the three CloudWatch Logs operations served on
+``POST /``, gets requests generated from its input shape and then broken on purpose: wrong types, unknown members, lone surrogates and NUL, numbers and strings past
 the model's bounds, missing required members, invalid or non-object bodies. Around them go wrong
 methods, unknown paths, bad query strings, the native endpoints with bad parameters, unsigned and
 badly signed requests, and oversize bodies. Thousands of requests, signed with botocore's SigV4
@@ -15,8 +15,9 @@ What is asserted, and why it is honest:
 * a request to an operation that can change state is only ever sent broken in a way the model
   rules out (never a valid-but-harmful one), and each must be refused (4xx): an accepted one is a
   failure of its own, not something the snapshot check could hide;
-* read-only operations (``Describe*``, ``List*``, ``Get*``) also get *valid* wild input (any
-  unicode, huge strings and numbers, negative numbers, random tokens), which may succeed;
+* read-only operations (``Describe*``, ``List*``, ``Get*``, and the logs ones) also get *valid*
+  wild input (any unicode, huge strings and numbers, negative numbers, forged tokens), which may
+  succeed;
 * afterwards the state read back through the API (compute environments, queues, definitions, jobs,
   tags) equals the snapshot taken before, and the server's RSS has not grown by the oversize
   bodies it was sent.
