@@ -1,8 +1,8 @@
 """Cost accounting: the price catalog, the billing formulas, aggregation, and the Pricing API updater.
 
 Every expected figure is worked by hand in the test (prices from the built-in catalog: m5.xlarge is
-4 vCPU / 16 GiB at $0.192/h on-demand in us-east-1). The seed-001 case reproduces the Bactopia
-write-up's cost table.
+4 vCPU / 16 GiB at $0.192/h on-demand in us-east-1). The seeds' published figures are reproduced from
+their inputs in test_seed_reproductions.py.
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ from moto import mock_aws
 from genobatch.cost import pricing_api
 from genobatch.cost.accounting import (
     UNLABELLED,
-    Charge,
     attempt_costs,
-    breakdown_table,
     cost_per_job,
     cost_per_queue,
     cost_per_sample,
     cost_per_tag,
     run_cost,
     sample_costs,
-    vcpu_hours,
 )
 from genobatch.cost.billing import (
     BillingSpec,
@@ -454,46 +451,6 @@ def test_sample_rows_and_breakdown_table() -> None:
         ("S3", 0.0, 0.01, 0.0),
     ]
     assert rows[0].total_usd == pytest.approx(0.116)
-
-
-# --- seed 001: Bactopia, 67,000 (~70,000 with testing) S. aureus genomes on AWS Batch ----------------
-
-SEED_GENOMES = 70_000
-SEED_CPU_HOURS = 258_670
-SEED_EC2_USD = 7_552
-
-
-def test_seed_001_bactopia_cpu_hours_and_cost_table() -> None:
-    """70,000 genomes × 55 min on 4 vCPU / 16 GB reproduce the write-up's 258,670 CPU hours within 1%."""
-    per_vcpu_hour = SEED_EC2_USD / SEED_CPU_HOURS  # the bill's effective rate, $0.0292 per vCPU-hour
-    spec = BillingSpec("bactopia-4vcpu", 4 * per_vcpu_hour, vcpus=4, memory_mib=16 * GIB, purchase="spot")
-    records = [
-        {"job_id": f"g{i}", "attempt": 1, "start_ms": 0, "stop_ms": 55 * 60_000, "vcpus": 4, "memory_mib": 16 * GIB,
-         "gpus": 0, "compute_environment": "bactopia", "tags": {"genobatch:sample": f"SRX{i}"}}
-        for i in range(SEED_GENOMES)
-    ]  # fmt: skip
-    cpu_hours = vcpu_hours(records)
-    assert cpu_hours == pytest.approx(256_666.667, abs=0.01)  # 70,000 × 4 × 55/60
-    assert abs(cpu_hours - SEED_CPU_HOURS) / SEED_CPU_HOURS < 0.01  # -0.77%
-    costs = attempt_costs(records, {"bactopia": spec})
-    compute = sum(c.cost_usd for c in costs)
-    assert compute == pytest.approx(SEED_EC2_USD * cpu_hours / SEED_CPU_HOURS)  # $7,493.51
-    assert round(compute / SEED_GENOMES, 2) == 0.11  # the table's EC2 cost per genome
-    assert len(cost_per_sample(costs)) == SEED_GENOMES
-
-    # The write-up's table, through breakdown_table: percentages and per-genome costs as published.
-    table = breakdown_table(
-        [
-            Charge("Elastic Compute Cloud (EC2)", SEED_CPU_HOURS, "CPU hours", 7_552),
-            Charge("Data Transfer", 42, "TB", 3_566),
-            Charge("Simple Storage Service (S3)", 84, "TB", 1_286),
-            Charge("Cloud Watch", 9, "GB", 4),
-        ],
-        samples=SEED_GENOMES,
-    )
-    assert [round(row.percent) for row in table] == [61, 29, 10, 0, 100]
-    assert [round(row.per_sample_usd, 2) for row in table] == [0.11, 0.05, 0.02, 0.00, 0.18]
-    assert (table[-1].charge, table[-1].cost_usd) == ("Total", 12_408)
 
 
 # --- the Pricing API updater --------------------------------------------------------------------
