@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from genobatch.backends.cgroup import AttemptCgroup
+from genobatch.backends.cgroup import AttemptCgroup, open_attempt_cgroup
 from genobatch.backends.host import MARKER_ENV, carries_marker
 from genobatch.backends.usage import ProcessTable, scan_processes
 
@@ -44,6 +44,12 @@ class Containment:
 
     attempt_dir: str
     cgroup: AttemptCgroup | None = None
+
+    @classmethod
+    def recorded(cls, attempt_dir: str, meta: dict, info: dict | None) -> Containment:
+        """The containment an attempt was started with, from attempt.json (or its start info)."""
+        cgroup = open_attempt_cgroup(meta) or open_attempt_cgroup(info or {})
+        return cls(attempt_dir, cgroup)
 
     @property
     def kind(self) -> str:

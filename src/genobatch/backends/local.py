@@ -20,15 +20,16 @@ Threads
 -------
 * spawn pool (``spawn_threads``): directories, ``attempt.json`` and ``Popen``; nothing more, so
   that spawning never waits for a wrapper.
-* watcher: one :mod:`selectors` loop over the pipes on which wrappers report the command's pid
-  (it emits ``AttemptStarted``) and over ``pidfd_open`` descriptors of the wrappers (it emits
-  ``AttemptExited``; pidfds work for processes that are not our children, so adopted attempts
-  take the same path; polling is the fallback), plus the heap of pending SIGKILL escalations.
-  The watcher also reads the OOM eventfds of cgroup v1 attempts and kills such an attempt the
-  moment it reaches its memory limit.
-* monitor: every ``monitor_interval_s`` it reads each running attempt's cgroup (working set, OOM)
-  or, for attempts without one, makes one pass over ``/proc`` (PSS per command tree, killing trees
-  over their memory limit); it keeps usage peaks and caps each ``output.log`` (see ``cap_log``).
+* watcher (:mod:`~genobatch.backends.watcher`): notices that a wrapper reported the command's
+  pid (``AttemptStarted``) or ended (``AttemptExited``), kills a cgroup v1 attempt at its memory
+  limit, and fires the SIGKILL escalations of stops.
+* monitor (:mod:`~genobatch.backends.monitor`): samples running attempts' usage, kills those over
+  a sampled memory limit, caps each ``output.log`` and kills what ended attempts left running.
+
+The backend owns the table of attempts and its lock; the threads act on it through callbacks
+(:meth:`LocalBackend._started`, :meth:`LocalBackend._on_exit`, :meth:`LocalBackend._oom_kill`,
+:meth:`LocalBackend._kill_tree`). The attempt's state is :class:`~genobatch.backends.attempt.LocalAttempt`;
+what its end is reported as is :mod:`~genobatch.backends.outcome`.
 
 Containment and stops
 ---------------------
@@ -42,23 +43,19 @@ grace that is left.
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import logging
 import os
-import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import psutil
 
+from genobatch.backends.attempt import CHILD_PID_FILE, OOM_MARKER, WRAPPER_PID_FILE, LocalAttempt
 from genobatch.backends.base import (
     AttemptExited,
     AttemptSpec,
@@ -68,16 +65,13 @@ from genobatch.backends.base import (
     EventSink,
     Inventory,
 )
-from genobatch.backends.cgroup import CgroupRoot, attempt_cgroup_name, open_attempt_cgroup
+from genobatch.backends.cgroup import AttemptCgroup, CgroupRoot, attempt_cgroup_name
 from genobatch.backends.container import container_command, container_name
-from genobatch.backends.containment import SAMPLED, Containment, EndOfAttempt, sweep_sessions
+from genobatch.backends.containment import SAMPLED, Containment, EndOfAttempt
 from genobatch.backends.host import (
-    alive,
-    cap_log,
     find_wrapper,
     is_wrapper_of,
     mtime_ms,
-    parent_of,
     probe_default_signal_env,
     read_int,
     read_stop,
@@ -91,91 +85,39 @@ from genobatch.backends.launch import (
     resolve_job_user,
     write_attempt_file,
 )
+from genobatch.backends.monitor import Monitor
 from genobatch.backends.nvml import discover_gpus
+from genobatch.backends.outcome import (
+    EXITED,
+    FAILED_TO_START,
+    OOM_REASON,
+    STOPPED_BEFORE_START,
+    VANISHED_RESTART,
+    add_kernel_peak,
+    exit_fields,
+    recovered_exit,
+)
 from genobatch.backends.usage import (
-    ExitRecord,
     ProcessTable,
-    UsageAccumulator,
     build_usage,
     read_exit_record,
-    sample_members,
-    sample_tree,
-    scan_processes,
 )
+from genobatch.backends.watcher import Watcher
+
+# The reasons are imported from here by callers that know the backend, not its modules.
+__all__ = ["FAILED_TO_START", "OOM_REASON", "VANISHED_RESTART", "WRAPPER", "LocalBackend"]
 
 log = logging.getLogger(__name__)
 
 SHELL = "/bin/sh"
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
-WRAPPER_PID_FILE = "wrapper.pid"
-CHILD_PID_FILE = "child.pid"
-OOM_MARKER = "oom_killed"  # written before an OOM kill, so the reason survives a restart
 DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024
-
-OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
-EXITED = "Essential container in task exited"
-FAILED_TO_START = "Task failed to start"
-STOPPED_BEFORE_START = "Task stopped before it started"
-VANISHED = "Host process vanished: the attempt's wrapper ended without recording an exit status"
-VANISHED_RESTART = "Host process vanished (server restarted and the attempt was not found)"
 
 _MIB = 1024 * 1024
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _add_kernel_peak(usage: dict, end: EndOfAttempt, oom: bool) -> None:
-    """Add the cgroup's peak charge (page cache included) as ``peak_memory_charged``. For an
-    attempt killed at its limit, that is also its ``peak_rss``: the samples of the working set
-    (taken every monitor interval) would miss the final climb."""
-    if end.peak_bytes:
-        usage["peak_memory_charged"] = end.peak_bytes
-        if oom:
-            usage["peak_rss"] = max(usage.get("peak_rss", 0), end.peak_bytes)
-
-
-@dataclass(eq=False)
-class _Attempt:
-    """The backend's state for one attempt (guarded by ``LocalBackend._lock``)."""
-
-    job_id: str
-    attempt: int
-    attempt_dir: str
-    memory_mib: int
-    runtime: str = "host"
-    container: str | None = None  # container name when run by a container runtime
-    image: str | None = None
-    executable: str = ""
-    # pending (queued) -> starting (wrapper spawned) -> running (command started) -> done
-    state: str = "pending"
-    popen: subprocess.Popen | None = None  # None for adopted attempts
-    wrapper_pid: int | None = None
-    child_pid: int | None = None
-    started_ms: int | None = None
-    pidfd: int | None = None  # watched by the watcher thread only
-    pipe_fd: int | None = None  # the wrapper reports the command's pid on it
-    pipe_buf: bytes = b""
-    stop_grace: float | None = None  # a stop that arrived before the command started
-    term_sent: bool = False
-    kill_at: float | None = None  # monotonic deadline of the SIGKILL escalation
-    oom: bool = False
-    usage: UsageAccumulator = field(default_factory=UsageAccumulator)
-    containment: Containment | None = None  # None until spawned (and for container attempts)
-    created_ms: int | None = None  # wall clock before the wrapper was spawned
-    oom_fd: int | None = None  # cgroup v1 OOM eventfd, watched by the watcher thread only
-    log_dropped: int = 0  # bytes cut out of output.log so far (monitor thread)
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.job_id, self.attempt)
-
-    def leader(self) -> int | None:
-        """The command's pid (= its process group and session), read lazily for adopted ones."""
-        if self.child_pid is None:
-            self.child_pid = read_int(os.path.join(self.attempt_dir, CHILD_PID_FILE))
-        return self.child_pid
 
 
 class LocalBackend(Backend):
@@ -212,8 +154,6 @@ class LocalBackend(Backend):
             raise ValueError("max_log_bytes must not be negative")
         self._job_user = resolve_job_user(job_user) if job_user else None
         self._cgroups = CgroupRoot.detect(cgroup_group) if cgroups else None
-        self._max_log_bytes = max_log_bytes
-        self._log_lock = threading.Lock()
         self._cfg_cpus, self._cfg_memory, self._cfg_gpus = cpus, memory_mib, gpus
         self._inventory: Inventory | None = None
         self._host_cpus = tuple(sorted(os.sched_getaffinity(0)))
@@ -224,24 +164,27 @@ class LocalBackend(Backend):
         if container_runtime and self._runtime is None:
             log.warning("container runtime %r not found on PATH; images run on the host", container_runtime)
         self._base_env = inherited_environment()
-        self._interval = monitor_interval_s
         self._sink: EventSink | None = None
         self._lock = threading.Lock()
-        self._attempts: dict[tuple[str, int], _Attempt] = {}
+        self._attempts: dict[tuple[str, int], LocalAttempt] = {}
         self._closing = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=spawn_threads, thread_name_prefix="genobatch-spawn")
-        # Watcher state: only the watcher thread touches the selector; others queue and wake it.
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._to_watch: deque[tuple[_Attempt, int | None, int | None]] = deque()
-        self._polled: list[_Attempt] = []
-        self._kills: list[tuple[float, int, _Attempt]] = []  # heap, guarded by _lock
-        # Ended attempts under session containment whose leftovers the monitor is to kill.
-        self._sweeps: list[tuple[str, int | None, int | None]] = []  # guarded by _lock
-        self._seq = itertools.count()
-        self._watcher = threading.Thread(target=self._watch_loop, name="genobatch-watch", daemon=True)
-        self._monitor = threading.Thread(target=self._monitor_loop, name="genobatch-monitor", daemon=True)
+        self._watcher = Watcher(
+            self._lock,
+            self._closing,
+            started=self._started,
+            exited=self._on_exit,
+            over_limit=self._oom_kill,
+            overdue=self._kill_tree,
+        )
+        self._monitor = Monitor(
+            self._lock,
+            self._closing,
+            self._attempts,
+            interval_s=monitor_interval_s,
+            max_log_bytes=max_log_bytes,
+            over_limit=self._oom_kill,
+        )
         self._watcher.start()
         self._monitor.start()
 
@@ -271,7 +214,7 @@ class LocalBackend(Backend):
             raise RuntimeError("backend is closed")
         attempt_dir = os.path.abspath(spec.attempt_dir)
         use_container = bool(self._runtime and spec.image)
-        att = _Attempt(
+        att = LocalAttempt(
             job_id=spec.job_id,
             attempt=spec.attempt,
             attempt_dir=attempt_dir,
@@ -317,7 +260,7 @@ class LocalBackend(Backend):
                 return None
         record = read_exit_record(attempt_dir)
         if record is not None:
-            return self._recovered(job_id, attempt, attempt_dir, record, info)
+            return recovered_exit(job_id, attempt, attempt_dir, record, info, self._hostname)
         pid = read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
         if pid is None and isinstance((info or {}).get("pid"), int):
             pid = info["pid"]
@@ -338,7 +281,7 @@ class LocalBackend(Backend):
                 pid = pidfd = None
         if pid is not None:
             meta = read_attempt_file(attempt_dir)
-            att = _Attempt(
+            att = LocalAttempt(
                 job_id=job_id,
                 attempt=attempt,
                 attempt_dir=attempt_dir,
@@ -349,7 +292,7 @@ class LocalBackend(Backend):
                 wrapper_pid=pid,
                 started_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
                 created_ms=meta.get("created_ms"),
-                containment=self._containment_of(attempt_dir, meta, info),
+                containment=Containment.recorded(attempt_dir, meta, info),
             )
             att.leader()
             stop = read_stop(attempt_dir)
@@ -359,15 +302,15 @@ class LocalBackend(Backend):
                     # The previous server sent SIGTERM: resume its escalation with the grace left
                     # (SIGKILL at once if that is past), never granting a fresh grace period.
                     att.term_sent = True
-                    self._schedule_kill(att, max(0, stop - _now_ms()) / 1000)
-            self._watch(att, pidfd, None)
+                    self._watcher.schedule_kill(att, max(0, stop - _now_ms()) / 1000)
+            self._watcher.watch(att, pidfd, None)
             return None
         # The wrapper may have finished between the first look and the liveness check.
         record = read_exit_record(attempt_dir)
         if record is not None:
-            return self._recovered(job_id, attempt, attempt_dir, record, info)
+            return recovered_exit(job_id, attempt, attempt_dir, record, info, self._hostname)
         meta = read_attempt_file(attempt_dir)
-        self._containment_of(attempt_dir, meta, info).end(
+        Containment.recorded(attempt_dir, meta, info).end(
             read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
         )
         return AttemptExited(
@@ -387,31 +330,23 @@ class LocalBackend(Backend):
         if self._closing.is_set():
             return
         self._closing.set()
-        self._wake()
         self._watcher.join()
-        self._monitor.join()
-        sweep_sessions(self._sweeps)  # leftovers of attempts that ended since the last tick
-        self._sweeps = []
+        self._monitor.join()  # and kills the leftovers of attempts that ended since its last tick
         if self._cgroups is not None:
             self._cgroups.release()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        for key in list(self._selector.get_map().values()):
-            if key.data is not None:
-                os.close(key.fd)
-        self._selector.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._watcher.close()  # after the pool: a spawn still under way may yet wake it
 
     # -- spawning ----------------------------------------------------------------------------
 
-    def _spawn(self, spec: AttemptSpec, att: _Attempt) -> None:
+    def _spawn(self, spec: AttemptSpec, att: LocalAttempt) -> None:
         try:
             self._spawn_attempt(spec, att)
         except Exception as exc:  # an unexpected error must still end the attempt exactly once
             log.exception("spawning %s failed", att.key)
             self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
 
-    def _spawn_attempt(self, spec: AttemptSpec, att: _Attempt) -> None:
+    def _spawn_attempt(self, spec: AttemptSpec, att: LocalAttempt) -> None:
         with self._lock:
             cancelled = att.stop_grace is not None
         if cancelled:
@@ -463,9 +398,9 @@ class LocalBackend(Backend):
         os.set_blocking(pipe_r, False)
         with self._lock:
             att.popen, att.wrapper_pid, att.state = popen, popen.pid, "starting"
-        self._watch(att, None, pipe_r)
+        self._watcher.watch(att, None, pipe_r)
 
-    def _new_cgroup(self, spec: AttemptSpec, att: _Attempt):
+    def _new_cgroup(self, spec: AttemptSpec, att: LocalAttempt) -> AttemptCgroup | None:
         """The attempt's cgroup with its memory limit, or None (no cgroups here, or creating one
         failed: then this attempt is contained by its session and its memory sampled)."""
         if self._cgroups is None:
@@ -477,7 +412,7 @@ class LocalBackend(Backend):
             log.warning("no cgroup for %s (%s): its memory is sampled instead", att.key, exc)
             return None
 
-    def _started(self, att: _Attempt, child_pid: int) -> None:
+    def _started(self, att: LocalAttempt, child_pid: int) -> None:
         """The wrapper reported the command's pid: the attempt runs (watcher thread)."""
         with self._lock:
             if att.state != "starting":
@@ -495,7 +430,7 @@ class LocalBackend(Backend):
             "hostname": self._hostname,
             "attempt_dir": att.attempt_dir,
         }
-        info.update(self._containment_fields(att))
+        info.update(att.containment_fields())
         if self._job_user is not None:
             info["user"] = self._job_user.name
         if att.container:
@@ -505,7 +440,7 @@ class LocalBackend(Backend):
             if att.stop_grace is not None and att.state == "running":
                 self._begin_stop(att, att.stop_grace)
 
-    def _write_spec_file(self, spec: AttemptSpec, att: _Attempt, command: list[str]) -> None:
+    def _write_spec_file(self, spec: AttemptSpec, att: LocalAttempt, command: list[str]) -> None:
         """Write ``attempt.json`` (see :func:`~genobatch.backends.launch.write_attempt_file`)."""
         meta = {
             "job_id": spec.job_id,
@@ -524,16 +459,9 @@ class LocalBackend(Backend):
             "container_name": att.container,
             "hostname": self._hostname,
             "created_ms": att.created_ms,
-            **self._containment_fields(att),
+            **att.containment_fields(),
         }
         write_attempt_file(att.attempt_dir, meta)
-
-    @staticmethod
-    def _containment_fields(att: _Attempt) -> dict:
-        """``containment`` and ``memory_enforcement`` (and the cgroup) as recorded and shown."""
-        if att.container:
-            return {"containment": "container runtime", "memory_enforcement": "container runtime"}
-        return att.containment.describe() if att.containment is not None else {}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -549,7 +477,7 @@ class LocalBackend(Backend):
 
     def _finish(
         self,
-        att: _Attempt,
+        att: LocalAttempt,
         exit_code: int | None,
         *,
         reason: str | None = None,
@@ -582,51 +510,10 @@ class LocalBackend(Backend):
             )
         )
 
-    @staticmethod
-    def _exit_fields(record: ExitRecord | None, oom: bool) -> tuple[int | None, str | None, str]:
-        """(exit code, reason, status reason) for an attempt whose wrapper has ended."""
-        if record is None:
-            return (137, OOM_REASON, EXITED) if oom else (None, None, VANISHED)
-        if record.status == "notfound":
-            return None, "CannotStartContainerError: executable file not found in $PATH", FAILED_TO_START
-        if record.status == "nocgroup":
-            return None, "CannotStartContainerError: the command could not join its cgroup", FAILED_TO_START
-        return record.exit_code, OOM_REASON if oom else None, EXITED
-
-    def _recovered(
-        self, job_id: str, attempt: int, attempt_dir: str, record: ExitRecord, info: dict | None
-    ) -> AttemptExited:
-        """The AttemptExited of an attempt that ended while the server was down; whatever it left
-        running is killed now."""
-        meta = read_attempt_file(attempt_dir)
-        end = self._containment_of(attempt_dir, meta, info).end(
-            read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
-        )
-        oom = end.out_of_memory or os.path.exists(os.path.join(attempt_dir, OOM_MARKER))
-        exit_code, reason, status = self._exit_fields(record, oom)
-        usage = build_usage(
-            UsageAccumulator(),
-            record,
-            start_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
-            end_ms=record.mtime_ms,
-            hostname=self._hostname,
-        )
-        _add_kernel_peak(usage, end, oom)
-        return AttemptExited(job_id, attempt, record.mtime_ms, exit_code, reason, status, usage)
-
-    @staticmethod
-    def _containment_of(attempt_dir: str, meta: dict, info: dict | None) -> Containment:
-        """The containment an attempt was started with, from attempt.json (or its start info)."""
-        cgroup = open_attempt_cgroup(meta) or open_attempt_cgroup(info or {})
-        return Containment(attempt_dir, cgroup)
-
-    def _on_exit(self, att: _Attempt) -> None:
-        """The wrapper has ended: reap it, read its exit record and report (watcher thread)."""
-        # Whatever the wrapper wrote on the pipe is there now: AttemptStarted goes out first.
-        while att.pipe_fd is not None:
-            self._read_pipe(att)
-        self._reap(att)
-        self._close_oom_fd(att)
+    def _on_exit(self, att: LocalAttempt) -> None:
+        """The wrapper has ended: reap it, read its exit record and report (watcher thread, which
+        has read the wrapper's pipe to the end first)."""
+        att.reap()
         record = read_exit_record(att.attempt_dir)
         if att.state == "starting":  # the command never started
             if record is not None and record.status == "notfound":
@@ -644,10 +531,9 @@ class LocalBackend(Backend):
             # Finding a session's leftovers takes a look at every process on the host: the
             # monitor does it once per interval for all attempts that ended meanwhile.
             end = EndOfAttempt()
-            with self._lock:
-                self._sweeps.append((att.attempt_dir, att.leader(), att.created_ms))
-        self._cap_log(att)  # what was written since the monitor's last look
-        exit_code, reason, status = self._exit_fields(record, att.oom or end.out_of_memory)
+            self._monitor.sweep_later(att.attempt_dir, att.leader(), att.created_ms)
+        self._monitor.cap_log(att)  # what was written since the monitor's last look
+        exit_code, reason, status = exit_fields(record, att.oom or end.out_of_memory)
         end_ms = record.mtime_ms if record is not None else _now_ms()
         # Both ends from file times when possible: the same (coarse) clock, also after adoption.
         start_ms = mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or att.started_ms
@@ -658,24 +544,12 @@ class LocalBackend(Backend):
             end_ms=end_ms,
             hostname=self._hostname,
         )
-        _add_kernel_peak(usage, end, att.oom or end.out_of_memory)
+        add_kernel_peak(usage, end, att.oom or end.out_of_memory)
         self._finish(att, exit_code, reason=reason, status=status, usage=usage, at_ms=end_ms)
-
-    @staticmethod
-    def _reap(att: _Attempt) -> None:
-        """Reap our own wrapper (adopted ones belong to init), so no zombie is left behind."""
-        popen = att.popen
-        if popen is None or popen.returncode is not None:
-            return
-        try:
-            _, status = os.waitpid(popen.pid, 0)
-        except ChildProcessError:
-            return
-        popen.returncode = os.waitstatus_to_exitcode(status)
 
     # -- signals -----------------------------------------------------------------------------
 
-    def _begin_stop(self, att: _Attempt, grace_s: float) -> None:
+    def _begin_stop(self, att: LocalAttempt, grace_s: float) -> None:
         """SIGTERM now (once) and schedule SIGKILL; called with the lock held.
 
         The SIGKILL deadline is written to the attempt's ``stop`` file *before* SIGTERM is sent
@@ -690,46 +564,13 @@ class LocalBackend(Backend):
                 log.warning("cannot record the stop of %s (%s): not resumed after a restart", att.key, exc)
         if not att.term_sent:
             att.term_sent = True
-            self._signal(att, signal.SIGTERM)
-        self._schedule_kill(att, grace_s)
+            att.signal(signal.SIGTERM)
+        self._watcher.schedule_kill(att, grace_s)
 
-    def _schedule_kill(self, att: _Attempt, delay_s: float) -> None:
-        """SIGKILL the attempt in ``delay_s`` seconds unless it is due sooner; lock held."""
-        deadline = time.monotonic() + delay_s
-        if att.kill_at is None or deadline < att.kill_at:
-            att.kill_at = deadline
-            heapq.heappush(self._kills, (deadline, next(self._seq), att))
-            self._wake()
-
-    @staticmethod
-    def _signal(att: _Attempt, sig: signal.Signals) -> None:
-        """Signal the command's process group; the wrapper if the command is not known yet.
-
-        The group id is the command's pid, which the kernel does not hand out again while the
-        group has members, so signalling a running attempt's group cannot hit a stranger.
-        """
-        leader = att.leader()
-        try:
-            if leader is None:
-                if att.wrapper_pid is not None:
-                    os.kill(att.wrapper_pid, sig)  # its trap forwards once the command exists
-                return
-            try:
-                os.killpg(leader, sig)
-            except ProcessLookupError:
-                # Right after the fork the command has not called setsid yet: signal it alone,
-                # if it still is the wrapper's child (and so not a reused pid).
-                if att.wrapper_pid is not None and parent_of(leader) == att.wrapper_pid:
-                    os.kill(leader, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError as exc:
-            log.warning("cannot signal %s: %s", att.key, exc)
-
-    def _kill_tree(self, att: _Attempt, table: ProcessTable | None = None) -> None:
+    def _kill_tree(self, att: LocalAttempt, table: ProcessTable | None = None) -> None:
         """SIGKILL the command's group and every other process of the attempt (its cgroup, or
         its session and descendants)."""
-        self._signal(att, signal.SIGKILL)
+        att.signal(signal.SIGKILL)
         (att.containment or Containment(att.attempt_dir)).kill_all(att.leader(), table)
         if att.container and self._runtime and not self._closing.is_set():
             # SIGKILL cannot be proxied by the runtime's client: remove the container itself.
@@ -744,193 +585,7 @@ class LocalBackend(Backend):
                     check=False,
                 )
 
-    # -- watcher thread ----------------------------------------------------------------------
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"x")
-
-    def _watch(self, att: _Attempt, pidfd: int | None, pipe_fd: int | None) -> None:
-        """Hand an attempt's wrapper (its pidfd if already open, its pid pipe) to the watcher."""
-        self._to_watch.append((att, pidfd, pipe_fd))
-        self._wake()
-
-    def _watch_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                self._watch_once()
-            except Exception:  # keep watching whatever happened to one attempt
-                log.exception("watcher iteration failed")
-                time.sleep(0.05)
-
-    def _watch_once(self) -> None:
-        with self._lock:
-            timeout = max(0.0, self._kills[0][0] - time.monotonic()) if self._kills else None
-        if self._polled:
-            timeout = 0.1 if timeout is None else min(timeout, 0.1)
-        for key, _ in self._selector.select(timeout):
-            if key.data is None:
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(self._wake_r, 4096):
-                        pass
-                continue
-            kind, att = key.data
-            # An earlier event of this batch may have closed this descriptor already.
-            if kind == "pipe" and att.pipe_fd == key.fd:
-                self._read_pipe(att)
-            elif kind == "exit" and att.pidfd == key.fd:
-                self._selector.unregister(key.fd)
-                os.close(key.fd)
-                att.pidfd = None
-                self._on_exit(att)
-            elif kind == "oom" and att.oom_fd == key.fd:
-                with contextlib.suppress(OSError):
-                    os.eventfd_read(key.fd)
-                cgroup = att.containment.cgroup if att.containment else None
-                if cgroup is not None and cgroup.out_of_memory():
-                    self._oom_kill(att, "reached its memory limit")
-        while self._to_watch:
-            att, pidfd, pipe_fd = self._to_watch.popleft()
-            if pipe_fd is not None:
-                att.pipe_fd = pipe_fd
-                self._selector.register(pipe_fd, selectors.EVENT_READ, ("pipe", att))
-            cgroup = att.containment.cgroup if att.containment else None
-            if cgroup is not None and att.oom_fd is None and att.state != "done":
-                att.oom_fd = cgroup.oom_eventfd()
-                if att.oom_fd is not None:
-                    self._selector.register(att.oom_fd, selectors.EVENT_READ, ("oom", att))
-            if pidfd is None and att.wrapper_pid is not None:
-                try:
-                    pidfd = os.pidfd_open(att.wrapper_pid)
-                except ProcessLookupError:  # a non-child that is already gone
-                    self._on_exit(att)
-                    continue
-                except OSError:
-                    self._polled.append(att)
-                    continue
-            if pidfd is None:
-                self._polled.append(att)
-            else:
-                att.pidfd = pidfd
-                self._selector.register(pidfd, selectors.EVENT_READ, ("exit", att))
-        if self._polled:
-            self._poll_fallback()
-        self._fire_kills()
-
-    def _close_oom_fd(self, att: _Attempt) -> None:
-        """Stop watching the attempt's OOM eventfd (watcher thread)."""
-        if att.oom_fd is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(att.oom_fd)
-            os.close(att.oom_fd)
-            att.oom_fd = None
-
-    def _read_pipe(self, att: _Attempt) -> None:
-        """Read the wrapper's report of the command's pid; on a full line or EOF, act on it."""
-        fd = att.pipe_fd
-        assert fd is not None
-        try:
-            chunk = os.read(fd, 64)
-        except BlockingIOError:  # nothing more, yet the write end is open: treat as the end
-            chunk = b""
-        att.pipe_buf += chunk
-        if chunk and b"\n" not in att.pipe_buf:
-            return
-        self._selector.unregister(fd)
-        os.close(fd)
-        att.pipe_fd = None
-        try:
-            child_pid = int(att.pipe_buf)
-        except ValueError:
-            return  # no pid: the wrapper ended first; _on_exit reports the failed start
-        self._started(att, child_pid)
-
-    def _poll_fallback(self) -> None:
-        """Exit detection without pidfds: waitpid for our children, /proc for adopted ones."""
-        still = []
-        for att in self._polled:
-            if att.popen is not None and att.popen.returncode is None:
-                try:
-                    pid, status = os.waitpid(att.popen.pid, os.WNOHANG)
-                except ChildProcessError:  # reaped elsewhere: it has ended all the same
-                    pid, status = att.popen.pid, 0
-                ended = pid != 0
-                if ended:
-                    att.popen.returncode = os.waitstatus_to_exitcode(status)
-            else:
-                ended = att.wrapper_pid is None or not alive(att.wrapper_pid)
-            if ended:
-                self._on_exit(att)
-            else:
-                still.append(att)
-        self._polled = still
-
-    def _fire_kills(self) -> None:
-        now = time.monotonic()
-        due = []
-        with self._lock:
-            while self._kills and self._kills[0][0] <= now:
-                _, _, att = heapq.heappop(self._kills)
-                if att.state == "running" and att.kill_at is not None and att.kill_at <= now:
-                    att.kill_at = None
-                    due.append(att)
-        for att in due:
-            log.info("attempt %s did not end within its grace period: SIGKILL", att.key)
-            self._kill_tree(att)
-
-    # -- monitor thread ----------------------------------------------------------------------
-
-    def _monitor_loop(self) -> None:
-        while not self._closing.wait(self._interval):
-            try:
-                self._monitor_once()
-            except Exception:
-                log.exception("monitor iteration failed")
-
-    def _monitor_once(self) -> None:
-        with self._lock:
-            running = [a for a in self._attempts.values() if a.state == "running"]
-            sweeps, self._sweeps = self._sweeps, []
-        sweep_sessions(sweeps)
-        if not running:
-            return  # no /proc scan at all while nothing runs
-        sampled = []
-        for att in running:
-            self._cap_log(att)
-            cgroup = att.containment.cgroup if att.containment else None
-            if cgroup is not None:
-                self._sample_cgroup(att, cgroup)
-            elif att.container is None:  # a container's memory is the runtime's to enforce
-                sampled.append(att)
-        if not sampled:
-            return
-        table = scan_processes()
-        for att in sampled:
-            leader = att.leader()
-            if leader is None:
-                continue
-            sample = sample_tree(table, leader)
-            att.usage.add(sample)
-            if att.memory_mib > 0 and sample.rss > att.memory_mib * _MIB:
-                self._oom_kill(att, f"uses {sample.rss // _MIB} MiB (PSS) > {att.memory_mib} MiB", table)
-
-    def _cap_log(self, att: _Attempt) -> None:
-        """Keep the attempt's log under the cap; the monitor and the watcher (at the attempt's
-        end) both do, one at a time, or two cuts could interleave."""
-        if self._max_log_bytes:
-            with self._log_lock:
-                att.log_dropped = cap_log(att.attempt_dir, self._max_log_bytes, att.log_dropped)
-
-    def _sample_cgroup(self, att: _Attempt, cgroup) -> None:
-        """The kernel's figures: the working set for the usage peak; an OOM the eventfd missed
-        (cgroup v2, an adopted attempt, or one that hit its limit before the fd was registered)."""
-        working_set = cgroup.working_set_bytes()
-        if working_set is not None:
-            att.usage.add(sample_members(cgroup.pids(), working_set))
-        if cgroup.out_of_memory():
-            self._oom_kill(att, "reached its memory limit (cgroup)")
-
-    def _oom_kill(self, att: _Attempt, why: str, table: ProcessTable | None = None) -> None:
+    def _oom_kill(self, att: LocalAttempt, why: str, table: ProcessTable | None = None) -> None:
         """End an attempt over its memory limit: the marker first (the reason survives a
         restart), then SIGKILL to every process of it."""
         with self._lock:
