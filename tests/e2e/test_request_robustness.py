@@ -131,6 +131,37 @@ def test_list_jobs_token_with_numbers_the_store_cannot_hold_is_refused(raw, queu
         assert_client_error(reply, "nextToken")
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999999", "\u00b2", "-1", "1e3"])
+@pytest.mark.parametrize("name", ["BEFORE_CREATED_AT", "AFTER_CREATED_AT"])
+def test_list_jobs_time_filter_that_is_not_epoch_milliseconds_is_refused(raw, queue, name, value):
+    reply = raw.call("/v1/listjobs", {"jobQueue": queue, "filters": [{"name": name, "values": [value]}]})
+    assert_client_error(reply, name, "epoch milliseconds")
+
+
+@pytest.mark.parametrize("value", ["1e400", "nan", "inf", "-inf", "3000000000"])
+@pytest.mark.parametrize("kind", ["VCPU", "MEMORY", "GPU"])
+def test_resource_value_that_is_not_a_bounded_whole_number_is_refused(raw, batch, queue, definition, kind, value):
+    before = batch.list_jobs(jobQueue=queue, jobStatus="RUNNABLE")["jobSummaryList"]
+    requirements = [{"type": kind, "value": value}]
+    reply = raw.call(
+        "/v1/submitjob",
+        {
+            "jobName": "r",
+            "jobQueue": queue,
+            "jobDefinition": definition,
+            "containerOverrides": {"resourceRequirements": requirements},
+        },
+    )
+    assert_client_error(reply, kind, "whole number")
+    definition_body = {
+        "jobDefinitionName": "robust",
+        "type": "container",
+        "containerProperties": {"image": "none", "command": ["true"], "resourceRequirements": requirements},
+    }
+    assert_client_error(raw.call("/v1/registerjobdefinition", definition_body), kind, "whole number")
+    assert batch.list_jobs(jobQueue=queue, jobStatus="RUNNABLE")["jobSummaryList"] == before
+
+
 @pytest.mark.parametrize("decoded", [b'["a", {}]', b"[1.5, 2]", b"[0, 7]", b"[true, null]"])
 def test_describe_log_streams_token_of_the_wrong_types_is_refused(genobatch_server, batch, queue, definition, decoded):
     # The comparison that failed needs a stream to compare with: one job's log.

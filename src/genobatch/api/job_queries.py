@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from genobatch.api.errors import ClientException
 from genobatch.api.job_detail import job_detail, job_summary
 from genobatch.api.resources import require
@@ -11,6 +13,7 @@ from genobatch.store import jobs as job_rows
 MAX_DESCRIBE = 100
 MAX_LIST = 1000
 MAX_LIST_FILTERED = 100
+_EPOCH_MS = re.compile(r"[0-9]{1,18}")
 
 
 def _job_arn_prefix(ctx: Context) -> str:
@@ -45,8 +48,9 @@ def _filter_arguments(ctx: Context, filters: list[dict]) -> dict:
         elif name == "JOB_DEFINITION":
             arguments["definition_like"] = _definition_pattern(ctx, value)
         elif name in ("BEFORE_CREATED_AT", "AFTER_CREATED_AT"):
-            if not value.isdigit():
-                raise ClientException(f"filters: {name} takes epoch milliseconds, got {value!r}")
+            # ASCII digits that fit the store's BIGINT ("²" passes isdigit, int() refuses it).
+            if not _EPOCH_MS.fullmatch(value):
+                raise ClientException(f"filters: {name} takes epoch milliseconds, got {value[:32]!r}")
             key = "created_before" if name == "BEFORE_CREATED_AT" else "created_after"
             arguments[key] = int(value)
         elif name == "SHARE_IDENTIFIER":

@@ -6,6 +6,7 @@ the field, before anything is written.
 
 from __future__ import annotations
 
+import math
 import re
 
 from genobatch.api.errors import ClientException
@@ -62,13 +63,20 @@ def check_environment(field: str, environment: list[dict] | None) -> None:
             raise ClientException(f"{field}: variable names starting with {RESERVED_ENV_PREFIX} are reserved")
 
 
+#: The most any resource value may be: the model's Integer, as the store and scheduler count it.
+MAX_RESOURCE_VALUE = 2**31 - 1
+
+
 def _whole(field: str, kind: str, text: str, minimum: int) -> int:
     try:
         value = float(text)
     except ValueError:
-        raise ClientException(f"{field}: {kind} value {text!r} is not a number") from None
-    if value != int(value) or value < minimum:
-        raise ClientException(f"{field}: {kind} must be a whole number of at least {minimum}, got {text!r}")
+        raise ClientException(f"{field}: {kind} value {text[:32]!r} is not a number") from None
+    # "nan", "inf" and "1e400" parse as floats that int() refuses: a bad value, not a server fault.
+    if not math.isfinite(value) or value != int(value) or not minimum <= value <= MAX_RESOURCE_VALUE:
+        raise ClientException(
+            f"{field}: {kind} must be a whole number from {minimum} to {MAX_RESOURCE_VALUE}, got {text[:32]!r}"
+        )
     return int(value)
 
 
