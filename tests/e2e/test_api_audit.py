@@ -106,6 +106,11 @@ def test_cancel_of_a_pending_job_takes_effect_when_its_dependency_completes(batc
     batch.cancel_job(jobId=waiting, reason="no longer needed")
     detail = batch.describe_jobs(jobs=[waiting])["jobs"][0]
     assert detail["status"] == "PENDING" and detail["isCancelled"]
+    if "isCancelled" in batch.meta.service_model.shape_for("JobSummary").members:
+        # ListJobs says so too where the model has the member (botocore 1.44 and newer).
+        listed = batch.list_jobs(jobQueue="default", jobStatus="PENDING")["jobSummaryList"]
+        summary = next(item for item in listed if item["jobId"] == waiting)
+        assert summary["isCancelled"] is True and summary["isTerminated"] is False
     assert batch.describe_jobs(jobs=[first])["jobs"][0]["status"] != "SUCCEEDED"
     assert wait_for(batch, first)["status"] == "SUCCEEDED"
     detail = wait_for(batch, waiting)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
 from genobatch.api import log_streams
+from genobatch.api.model import service_model
 from genobatch.core.status import JobStatus
 
 STATUSES = [status.value for status in JobStatus]
@@ -116,6 +118,11 @@ def job_detail(row: dict, region_account_arn: str) -> dict:
     return detail
 
 
+@cache
+def _summary_members() -> frozenset[str]:
+    return frozenset(service_model().shape_for("JobSummary").members)
+
+
 def job_summary(row: dict, region_account_arn: str) -> dict:
     """One ``JobSummary`` for ListJobs."""
     state, spec = row["state"], row["spec"]
@@ -128,6 +135,10 @@ def job_summary(row: dict, region_account_arn: str) -> dict:
         "jobDefinition": row["definition_arn"],
     }
     _copy_state_fields(summary, state)
+    # Newer models (botocore 1.44) add these to JobSummary; older ones would not know them.
+    for member, key in (("isCancelled", "is_cancelled"), ("isTerminated", "is_terminated")):
+        if member in _summary_members():
+            summary[member] = bool(state.get(key))
     attempts = state.get("attempts", [])
     if attempts and attempts[-1].get("exit_code") is not None:
         summary["container"] = {"exitCode": attempts[-1]["exit_code"]}
