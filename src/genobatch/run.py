@@ -117,6 +117,7 @@ def cost_document(cost: RunCost, costs: list[AttemptCost]) -> dict:
                 "region": spec.region,
                 "priceSource": spec.price_source,
                 "priceAsOf": spec.price_as_of,
+                "priceEstimated": spec.price_estimated,
                 "attributedUsd": environment.attributed_usd,
                 "billedUsd": environment.billed_usd,
                 "instances": len(environment.instances),

@@ -453,10 +453,10 @@ def resolve_target(spec: TargetSpec, catalog: Catalog, compute_environment: str 
     known = catalog.has(spec.instance_type) or spec.price_per_hour is None
     shape = catalog.instance(spec.instance_type) if known else None
     if spec.price_per_hour is not None:
-        price, source, as_of = spec.price_per_hour, f"benchmark plan (target {spec.name})", ""
+        price, source, as_of, estimated = spec.price_per_hour, f"benchmark plan (target {spec.name})", "", False
     else:
         figure = catalog.price(spec.instance_type, spec.region, spec.purchase)
-        price, source, as_of = figure.value, figure.source, figure.as_of
+        price, source, as_of, estimated = figure.value, figure.source, figure.as_of, figure.estimate
     gpus = spec.known_gpus
     return Target(
         name=spec.name,
@@ -467,6 +467,7 @@ def resolve_target(spec: TargetSpec, catalog: Catalog, compute_environment: str 
         price_per_hour=price,
         price_source=source,
         price_as_of=as_of,
+        price_estimated=estimated,
         vcpus=spec.local.vcpus if spec.local else (shape.vcpus if shape else 0),
         gpus=gpus if gpus is not None else (shape.gpus if shape else 0),
     )

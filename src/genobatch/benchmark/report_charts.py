@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter
 
-from genobatch.benchmark.report_table import known
+from genobatch.benchmark.report_table import known, purchase_label
 from genobatch.benchmark.results import BenchmarkResults, Spread, TargetSummary
 
 DPI = 110
@@ -32,7 +32,7 @@ def _png(figure: Figure) -> bytes:
 
 def _row_label(summary: TargetSummary, regions: int) -> str:
     target = summary.target
-    where = f"{target.instance_type} {target.purchase}" + (f", {target.region}" if regions > 1 else "")
+    where = f"{target.instance_type} {purchase_label(target)}" + (f", {target.region}" if regions > 1 else "")
     return f"{summary.tool}/{summary.configuration} @ {target.name} ({where})"
 
 

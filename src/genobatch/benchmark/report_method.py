@@ -13,6 +13,18 @@ from genobatch.benchmark.report_table import UnitScale
 from genobatch.benchmark.results import BenchmarkResults
 
 
+def _estimates(results: BenchmarkResults) -> str:
+    """The sentence naming the targets whose price is an estimate, or nothing when none is."""
+    estimated = sorted({s.target.name for s in results.summaries if s.target.price_estimated})
+    if not estimated:
+        return ""
+    return (
+        f" Estimated prices: the price of {', '.join(estimated)} is an estimate (on-demand × the catalog's flat "
+        "spot fraction; purchase reads 'spot (estimated price)'), not an observed spot price, so its costs are "
+        "estimates too; give the plan a price_per_hour or refresh the catalog for a real one."
+    )
+
+
 def method(results: BenchmarkResults, scale: UnitScale) -> list[tuple[str, str]]:
     """(heading, paragraph) pairs describing every figure in the report."""
     workload = f"{results.workload_name} = {results.workload_units:,.6g} {results.work_unit}"
@@ -40,7 +52,8 @@ def method(results: BenchmarkResults, scale: UnitScale) -> list[tuple[str, str]]
             f"not measured) paid once per workload-sized instance run. Cost per {scale.label} = cost per workload "
             f"÷ workload units × {scale.factor:,.0f}. Cost per instance run = max(60, ⌈overhead + run time⌉) × "
             "price ÷ 3600, the measured run as billed. Spot targets are priced at the spot price, on-demand targets "
-            "at the on-demand price, each from the dated catalog named in the price source column.",
+            "at the on-demand price, each from the dated catalog named in the price source column."
+            + _estimates(results),
         ),
         (
             "Throughput",

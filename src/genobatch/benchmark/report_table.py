@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from genobatch.benchmark.aggregate import label
-from genobatch.benchmark.results import BenchmarkResults, Difference, EquivalenceResult, Spread, TargetSummary
+from genobatch.benchmark.results import (
+    BenchmarkResults,
+    Difference,
+    EquivalenceResult,
+    Spread,
+    Target,
+    TargetSummary,
+)
 
 Kind = Literal["text", "int", "usd", "usd_fine", "hours", "seconds", "rate"]
 Value = str | int | float | Spread | None
@@ -110,7 +117,7 @@ def columns(results: BenchmarkResults, scale: UnitScale) -> list[Column]:
         Column("gpus", "GPUs", lambda s: s.target.gpus, "int"),
         Column("vcpus", "vCPUs", lambda s: s.target.vcpus, "int"),
         Column("price-per-hour", "cost/hour [$]", lambda s: s.target.price_per_hour, "usd_fine"),
-        Column("purchase", "purchase", lambda s: s.target.purchase, "text"),
+        Column("purchase", "purchase", lambda s: purchase_label(s.target), "text"),
         Column("tool", "tool", lambda s: s.tool, "text"),
         Column("configuration", "configuration", lambda s: s.configuration, "text"),
         Column("runtime-per-unit-h", f"runtime [h] per {per_unit}", runtime_per_unit, "hours", True),
@@ -131,6 +138,11 @@ def columns(results: BenchmarkResults, scale: UnitScale) -> list[Column]:
     ]  # fmt: skip
     # NaN spreads (no usable repeat) become blanks everywhere rather than "nan" cells and broken bars.
     return [replace(c, value=_known_value(c.value)) if c.spread else c for c in table]
+
+
+def purchase_label(target: Target) -> str:
+    """``spot``, or ``spot (estimated price)`` when the price is on-demand x a fraction, not an observed one."""
+    return f"{target.purchase} (estimated price)" if target.price_estimated else target.purchase
 
 
 def _known_value(value: Callable[[TargetSummary], Value]) -> Callable[[TargetSummary], Value]:

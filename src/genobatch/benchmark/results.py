@@ -26,6 +26,7 @@ class Target:
     price_as_of: str
     vcpus: int  # vCPUs of the instance (local targets: of the host slice)
     gpus: int = 0  # GPUs per instance
+    price_estimated: bool = False  # an estimated price (spot = on-demand x a fraction), labelled in reports
 
 
 @dataclass(frozen=True)

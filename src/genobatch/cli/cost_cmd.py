@@ -11,6 +11,7 @@ from rich.table import Table
 
 from genobatch.cli.client import Client
 from genobatch.cli.errors import CliError
+from genobatch.cost.catalog import Figure
 
 pass_client = click.make_pass_decorator(Client)
 
@@ -48,7 +49,7 @@ def cost_tables(summary: dict) -> list[Table]:
         environments.add_row(
             env["name"],
             env["instanceType"] or "(host)",
-            env["purchase"],
+            env["purchase"] + (" (estimated price)" if env.get("priceEstimated") else ""),
             usd(env["pricePerHour"]),
             str(env.get("priceAsOf") or "-"),
             usd(env["attributedUsd"]),
@@ -84,6 +85,12 @@ def cost(client: Client, run: str | None, tag: str | None, queue: str | None, as
     console = Console()
     for table in cost_tables(summary):
         console.print(table)
+    for env in summary["cost"]["computeEnvironments"]:
+        if env.get("priceEstimated"):
+            console.print(
+                f"{env['name']}: the {env['purchase']} price is an estimate (on-demand x the catalog's flat spot "
+                "fraction), not an observed spot price; its costs are estimates too."
+            )
 
 
 @click.group()
@@ -91,36 +98,58 @@ def prices() -> None:
     """The price catalog genobatch bills against (shipped, dated; refreshable from AWS)."""
 
 
+def _spot_cell(spot: Figure) -> str:
+    return f"{spot.value:.4f} (estimate)" if spot.estimate else f"{spot.value:.4f}"
+
+
 @prices.command("show")
 @click.argument("instance_types", nargs=-1)
 @click.option("--region", default="us-east-1", show_default=True)
 @pass_client
 def prices_show(client: Client, instance_types: tuple[str, ...], region: str) -> None:
-    """Instance types with vCPUs, memory, GPUs and on-demand/spot $/h (with source and date)."""
+    """Instance types with vCPUs, memory, GPUs and on-demand/spot $/h (with source, date and confidence).
+
+    A type with no price in the region is listed as missing, with the reason the catalog gives.
+    """
+    from genobatch.cost.catalog import UnknownRegion
     from genobatch.run import price_catalog
 
     catalog = price_catalog(client.data_dir)
+    try:
+        names = [catalog.instance(name).name for name in instance_types] or catalog.instance_types()
+    except LookupError as error:
+        raise CliError(str(error)) from None
+    reasons = {name: why for name, _, why in catalog.missing(region)}
     table = Table(title=f"Prices in {region}", title_justify="left")
-    for column in ("type", "vCPUs", "GiB", "GPUs", "on-demand $/h", "spot $/h", "source", "as of"):
+    columns = ("type", "vCPUs", "GiB", "GPUs", "on-demand $/h", "spot $/h", "confidence", "source", "as of")
+    for column in columns:
         table.add_column(column)
-    for name in instance_types or catalog.instance_types():
+    estimates = missing = 0
+    for name in names:
         instance = catalog.instance(name)
+        shape = (name, str(instance.vcpus), f"{instance.memory_gib:g}", str(instance.gpus))
         try:
             on_demand = catalog.price(name, region, "on-demand")
-            spot = catalog.price(name, region, "spot")
-        except LookupError as error:
-            raise CliError(str(error)) from None
-        table.add_row(
-            name,
-            str(instance.vcpus),
-            f"{instance.memory_gib:g}",
-            str(instance.gpus),
-            f"{on_demand.value:.4f}",
-            f"{spot.value:.4f}",
-            on_demand.source,
-            on_demand.as_of,
+        except UnknownRegion:
+            missing += 1
+            table.add_row(*shape, "missing", "missing", "-", reasons.get(name, "no figure in the catalog"), "-")
+            continue
+        spot = catalog.price(name, region, "spot")
+        estimates += spot.estimate
+        confidence = on_demand.confidence if spot.estimate else f"{on_demand.confidence} / spot {spot.confidence}"
+        table.add_row(*shape, f"{on_demand.value:.4f}", _spot_cell(spot), confidence, on_demand.source, on_demand.as_of)
+    console = Console()
+    console.print(table)
+    if estimates:
+        fraction = ", ".join(
+            f"{category} {catalog.spot_fraction(category).value:g}" for category in ("default", "gpu", "fpga")
         )
-    Console().print(table)
+        console.print(
+            f"{estimates} spot prices marked (estimate) are on-demand x a flat fraction ({fraction}), not observed "
+            "spot prices; `genobatch prices update` reads real ones from DescribeSpotPriceHistory."
+        )
+    if missing:
+        console.print(f"{missing} type(s) with no price in {region}: listed as missing, with why.")
 
 
 @prices.command("update")
@@ -129,19 +158,35 @@ def prices_show(client: Client, instance_types: tuple[str, ...], region: str) ->
 )
 @click.option("--type", "instance_types", multiple=True, help="Instance types (default: every type in the catalog).")
 @click.option("--no-spot", is_flag=True, help="Only on-demand prices.")
+@click.option(
+    "--offer-file",
+    metavar="PATH_OR_URL",
+    help="Read on-demand prices from an AWS price list offer file (EC2, JSON or CSV) instead of the Pricing API: "
+    "no credentials needed. Offer files carry no spot prices.",
+)
 @pass_client
-def prices_update(client: Client, regions: tuple[str, ...], instance_types: tuple[str, ...], no_spot: bool) -> None:
-    """Refresh prices from the AWS Pricing API (needs real AWS credentials and network)."""
+def prices_update(
+    client: Client, regions: tuple[str, ...], instance_types: tuple[str, ...], no_spot: bool, offer_file: str | None
+) -> None:
+    """Refresh prices from the AWS Pricing API (credentials and network) or an AWS offer file (--offer-file)."""
+    from genobatch.cost.offer_file import OfferFileError, update_from_offer_file
     from genobatch.cost.pricing_api import PricingUnavailable, update_catalog
     from genobatch.run import price_catalog
 
     types = list(instance_types) or list(price_catalog(client.data_dir).instance_types())
     path = Path(client.data_dir) / "prices.json"
     try:
-        result = update_catalog(path, list(regions), types, spot=not no_spot)
+        if offer_file:
+            result = update_from_offer_file(path, offer_file, list(regions), types)
+        else:
+            result = update_catalog(path, list(regions), types, spot=not no_spot)
     except PricingUnavailable as error:
         raise CliError(f"cannot reach the AWS Pricing API: {error}") from None
+    except OfferFileError as error:
+        raise CliError(f"--offer-file: {error}") from None
     click.echo(f"updated {len(result.updated)} prices in {path}; missing: {len(result.missing)}")
+    for gap in result.missing:
+        click.echo(f"  missing: {gap}")
 
 
 COMMANDS = [cost, prices]

@@ -64,6 +64,16 @@ def sample_rows(
     return rows
 
 
+def price_estimates(environments: list[dict]) -> list[str]:
+    """A warning per compute environment billed at an estimated price (spot = on-demand x a fraction)."""
+    return [
+        f"Estimated price: {env['name']} is billed at {env['purchase']} ${env['pricePerHour']:.4f}/h, an estimate "
+        "(on-demand x the catalog's flat spot fraction), not an observed spot price; its costs are estimates too."
+        for env in environments
+        if env.get("priceEstimated")
+    ]
+
+
 def run_data(summary: dict, run_id: str, region: str, samples: list[SampleCost]) -> RunData:
     """The report's input from the API's run summary (with trace)."""
     environments = summary["cost"]["computeEnvironments"]
@@ -76,6 +86,7 @@ def run_data(summary: dict, run_id: str, region: str, samples: list[SampleCost])
         region=region,
         pricing_source="; ".join(sources),
         pricing_date=", ".join(dates),
+        pricing_estimates=tuple(price_estimates(environments)),
     )
     billed = [
         ComputeEnvironmentCost(

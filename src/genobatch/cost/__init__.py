@@ -1,7 +1,8 @@
 """Cost accounting: a dated EC2 price catalog, billing formulas, and per job/sample/queue/run costs.
 
 ``catalog`` (prices and their provenance), ``billing`` (the formulas: pure), ``accounting``
-(aggregation over trace records: pure), ``pricing_api`` (refreshing prices from AWS).
+(aggregation over trace records: pure), ``pricing_api`` (refreshing prices from AWS's Pricing API),
+``offer_file`` (refreshing on-demand prices from AWS's public offer files, no credentials).
 """
 
 from genobatch.cost.accounting import (

@@ -95,6 +95,8 @@ class BillingSpec:
     region: str = "us-east-1"
     price_source: str = ""
     price_as_of: str = ""
+    #: The price is an estimate (spot = on-demand x a flat fraction), not a quoted price: reports say so.
+    price_estimated: bool = False
 
     def __post_init__(self) -> None:
         if self.price_per_hour < 0 or self.vcpus <= 0 or self.memory_mib <= 0 or self.gpus < 0:
@@ -373,12 +375,14 @@ def billing_spec_from_compute_environment(
     largest = catalog.largest(family, region)
     if largest is None:
         raise ValueError(f"the price catalog has no {family} type priced in {region}")
+    estimated = False
     if price_override is not None:
         price, source, as_of = price_override, f"tag {PRICE_TAG}", ""
     else:
         figure = catalog.price(largest.name, region, purchase)
         price = figure.value * vcpus / largest.vcpus
         source, as_of = f"{largest.name} per-vCPU rate x {vcpus} vCPUs ({figure.source})", figure.as_of
+        estimated = figure.estimate
     return BillingSpec(
         instance_type=None,
         price_per_hour=price,
@@ -389,6 +393,7 @@ def billing_spec_from_compute_environment(
         region=region,
         price_source=source,
         price_as_of=as_of,
+        price_estimated=estimated,
     )
 
 
@@ -397,11 +402,13 @@ def _spec_for_type(
 ) -> BillingSpec:
     shape = catalog.instance(name)
     if price_override is not None:
-        price, source, as_of = price_override, f"tag {PRICE_TAG}", ""
+        price, source, as_of, estimated = price_override, f"tag {PRICE_TAG}", "", False
     else:
         figure = catalog.price(name, region, purchase)
-        price, source, as_of = figure.value, figure.source, figure.as_of
-    return BillingSpec(name, price, shape.vcpus, shape.memory_mib, shape.gpus, purchase, region, source, as_of)
+        price, source, as_of, estimated = figure.value, figure.source, figure.as_of, figure.estimate
+    return BillingSpec(
+        name, price, shape.vcpus, shape.memory_mib, shape.gpus, purchase, region, source, as_of, estimated
+    )
 
 
 def _host_spec(

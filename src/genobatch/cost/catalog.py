@@ -11,9 +11,19 @@ over the built-in document, so an override may carry only
 carries replaces the built-in one whole and must bring its own ``source`` and ``as_of``.
 ``genobatch.cost.pricing_api.update_catalog`` writes such a file from the AWS Pricing API.
 
+Confidence means one thing per level, and the catalog refuses a figure that claims more than its
+source can give: ``high`` is a price read from AWS's price list (the Pricing API or the public offer
+files, see ``genobatch.cost.offer_file``) on the full date in ``as_of``; ``medium`` a figure a third
+party published, or an observed spot price; ``low`` anything not checked against AWS's price list
+(a recalled figure, an assumption, an estimate).
+
 Spot prices: a type's ``spot`` figure for the region when there is one (the Pricing API updater
-writes them), else an estimate, on-demand x ``spot_fraction_of_on_demand`` for the type's category,
-marked ``confidence: low``.
+writes them), else an estimate, on-demand x ``spot_fraction_of_on_demand`` for the type's category:
+its :class:`Figure` has ``estimate=True`` and ``confidence: low``, so every output that prints it can
+say it is an estimate (a flat fraction of on-demand is not what spot costs on a given day).
+
+Gaps are part of the data: ``missing_on_demand`` says, per type and region, why there is no figure
+(:meth:`Catalog.missing`), and a lookup there raises :class:`UnknownRegion` with that reason.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -61,6 +72,8 @@ class Figure:
     as_of: str
     confidence: str = "unknown"
     note: str = ""
+    #: True when the value is derived (e.g. spot = on-demand x a fraction), not a price anyone quoted.
+    estimate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,11 @@ class InstanceType:
     def family(self) -> str:
         return self.name.split(".", 1)[0]
 
+
+#: What a ``source`` of a ``confidence: high`` figure starts with: AWS's own price list, nothing else.
+AWS_PRICE_LIST_SOURCES = ("AWS Pricing API", "AWS price list offer file")
+CONFIDENCE_LEVELS = ("high", "medium", "low")
+FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 #: Keys that make a mapping one figure: replaced whole by an override, never merged with the old one.
 FIGURE_KEYS = frozenset({"usd_per_hour", "value", "tiers"})
@@ -167,6 +185,17 @@ def _check_figure(where: str, figure: Any, value_key: str) -> None:
         raise CatalogError(f"{where}: missing {', '.join(missing)} (every figure carries its source and date)")
     if not isinstance(figure[value_key], int | float) or figure[value_key] < 0:
         raise CatalogError(f"{where}: {value_key} must be a non-negative number")
+    confidence = figure.get("confidence")
+    if confidence is not None and confidence not in CONFIDENCE_LEVELS:
+        raise CatalogError(f"{where}: confidence must be one of {', '.join(CONFIDENCE_LEVELS)}, not {confidence!r}")
+    if confidence == "high":
+        from_price_list = str(figure["source"]).startswith(AWS_PRICE_LIST_SOURCES)
+        if not from_price_list or not FULL_DATE.match(str(figure["as_of"])) or figure.get("estimate"):
+            raise CatalogError(
+                f"{where}: confidence 'high' means read from AWS's price list (source starting with "
+                f"{' or '.join(repr(s) for s in AWS_PRICE_LIST_SOURCES)}) on a stated date (as_of YYYY-MM-DD); "
+                f"source {figure['source']!r}, as_of {figure['as_of']!r} is not that: use 'medium' or 'low'"
+            )
 
 
 def validate_document(document: Mapping[str, Any]) -> None:
@@ -183,6 +212,9 @@ def validate_document(document: Mapping[str, Any]) -> None:
                 _check_figure(f"{where}.{purchase}.{region}", figure, "usd_per_hour")
     for category, figure in document.get("spot_fraction_of_on_demand", {}).items():
         _check_figure(f"spot_fraction_of_on_demand.{category}", figure, "value")
+    for name, by_region in document.get("missing_on_demand", {}).items():
+        if not isinstance(by_region, Mapping) or not all(isinstance(why, str) and why for why in by_region.values()):
+            raise CatalogError(f"missing_on_demand.{name}: expected a mapping of region to the reason it has no figure")
     for section in ("storage", "transfer"):
         for kind, by_region in document.get(section, {}).items():
             for region, rate in by_region.items():
@@ -260,11 +292,31 @@ class Catalog:
         prices = self._entry(name).get("on_demand", {})
         if region not in prices:
             have = ", ".join(sorted(prices)) or "none"
+            why = self._document.get("missing_on_demand", {}).get(name, {}).get(region)
             raise UnknownRegion(
-                f"no on-demand price for {name} in {region!r} (the catalog has: {have}); "
+                f"no on-demand price for {name} in {region!r} (the catalog has: {have})"
+                f"{': ' + why if why else ''}; "
                 "add one with a price override file or `genobatch prices update`"
             )
         return _hourly(prices[region])
+
+    def missing(self, region: str | None = None) -> list[tuple[str, str, str]]:
+        """``(type, region, why)`` for every type with no on-demand figure in one of the catalog's regions.
+
+        The catalog's ``regions`` (and ``region``, if given) are checked for every type; the reason
+        is the one ``missing_on_demand`` records, else a generic one. A figure an override adds
+        takes the pair off the list.
+        """
+        regions = [region] if region else list(self._document.get("regions", []))
+        reasons = self._document.get("missing_on_demand", {})
+        gaps = []
+        for name in self.instance_types():
+            priced = self._types[name].get("on_demand", {})
+            for where in regions:
+                if where not in priced:
+                    why = reasons.get(name, {}).get(where, "no figure in the catalog")
+                    gaps.append((name, where, why))
+        return gaps
 
     def spot_fraction(self, category: str) -> Figure:
         """The estimated spot price as a fraction of on-demand, for an instance category."""
@@ -279,6 +331,7 @@ class Catalog:
             str(figure["as_of"]),
             figure.get("confidence", "unknown"),
             figure.get("note", ""),
+            bool(figure.get("estimate", False)),
         )
 
     def price(self, name: str, region: str, purchase: Purchase = "on-demand") -> Figure:
@@ -300,7 +353,8 @@ class Catalog:
             source=f"estimate: on-demand ({base.source}) x {fraction.value} ({fraction.source})",
             as_of=min(base.as_of, fraction.as_of),
             confidence="low",
-            note="no observed spot price in the catalog for this type and region",
+            note=f"estimated spot price: {fraction.value:g} x on-demand, not an observed spot price",
+            estimate=True,
         )
 
     def _rate(self, section: str, kind: str, region: str) -> Rate:
@@ -355,4 +409,5 @@ def _hourly(raw: Mapping[str, Any]) -> Figure:
         as_of=str(raw["as_of"]),
         confidence=raw.get("confidence", "unknown"),
         note=raw.get("note", ""),
+        estimate=bool(raw.get("estimate", False)),
     )

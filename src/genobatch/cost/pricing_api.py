@@ -76,6 +76,8 @@ class OnDemandProduct:
     gpus: int = 0
     category: str = ""
     note: str = ""
+    #: Where the price was read: the Pricing API, or an offer file (``genobatch.cost.offer_file``).
+    source: str = PRICING_API_SOURCE
 
 
 def _hourly_prices(item: Mapping[str, Any]) -> list[float]:
@@ -106,7 +108,9 @@ def _number(text: str | None) -> float | None:
         return None
 
 
-def parse_price_list(price_list: Iterable[str | Mapping[str, Any]]) -> OnDemandProduct | None:
+def parse_price_list(
+    price_list: Iterable[str | Mapping[str, Any]], source: str = PRICING_API_SOURCE
+) -> OnDemandProduct | None:
     """The on-demand price in a GetProducts ``PriceList`` (JSON strings, as boto3 returns them).
 
     Zero prices (placeholder SKUs) and non-``OnDemand`` market options (capacity blocks) are
@@ -135,6 +139,7 @@ def parse_price_list(price_list: Iterable[str | Mapping[str, Any]]) -> OnDemandP
         gpus=int(_number(attributes.get("gpu")) or 0),
         category=CATEGORIES.get(attributes.get("instanceFamily", ""), ""),
         note=f"{len(distinct)} prices matched ({distinct}); lowest taken" if len(distinct) > 1 else "",
+        source=source,
     )
 
 
@@ -171,7 +176,8 @@ def summarize_spot_history(
 
 
 def on_demand_figure(product: OnDemandProduct) -> dict[str, Any]:
-    figure = {"usd_per_hour": product.usd_per_hour, "source": PRICING_API_SOURCE, "as_of": product.as_of}
+    """The catalog figure of a price read from AWS's price list: ``confidence: high``, dated."""
+    figure = {"usd_per_hour": product.usd_per_hour, "source": product.source, "as_of": product.as_of}
     figure["confidence"] = "high"
     if product.note:
         figure["note"] = product.note
@@ -211,7 +217,7 @@ def apply_updates(
                 vcpus=product.vcpus,
                 memory_gib=product.memory_gib,
                 gpus=product.gpus,
-                spec_source=PRICING_API_SOURCE,
+                spec_source=product.source,
                 spec_as_of=product.as_of,
             )
         entry.setdefault("on_demand", {})[product.region] = on_demand_figure(product)
@@ -262,7 +268,8 @@ def _fetch_spot(ec2: Any, instance_type: str, region: str, now: datetime) -> Spo
     return summarize_spot_history(history, instance_type, region, now.date().isoformat())
 
 
-def _write(path: Path, document: Mapping[str, Any]) -> None:
+def write_override(path: Path, document: Mapping[str, Any]) -> None:
+    """Write an override document to ``path`` (YAML for .yaml/.yml, else JSON), atomically."""
     if path.suffix.lower() in (".yaml", ".yml"):
         text = yaml.safe_dump(dict(document), sort_keys=False)
     else:
@@ -327,5 +334,5 @@ def update_catalog(
     base = builtin_document()
     document = apply_updates(existing, products, spots, base.get("instance_types", {}), now.date().isoformat())
     Catalog(merge_documents(base, document))  # refuse to write an override that would not load
-    _write(path, document)
+    write_override(path, document)
     return result

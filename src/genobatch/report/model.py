@@ -24,6 +24,8 @@ class RunInfo:
     #: Where the prices came from (e.g. "AWS Price List API, on-demand") and when they were read.
     pricing_source: str = ""
     pricing_date: str = ""
+    #: One sentence per price that is an estimate (a spot price = on-demand x a fraction), shown prominently.
+    pricing_estimates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
     {% if info.pricing_source %}<span>prices: {{ info.pricing_source }}{% if info.pricing_date %}
       ({{ info.pricing_date }}){% endif %}</span>{% endif %}
   </div>
+  {% for estimate in info.pricing_estimates %}<p class="warn price-estimate">{{ estimate }}</p>{% endfor %}
 </header>
 
 <section id="summary">

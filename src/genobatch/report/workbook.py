@@ -84,6 +84,9 @@ def _summary(sheet: Worksheet, run: RunData, summary: RunSummary, advice: list[A
         ("Region", info.region, None),
         ("Pricing source", info.pricing_source, None),
         ("Pricing date", info.pricing_date, None),
+    ]
+    rows += [("Estimated price", estimate, None) for estimate in info.pricing_estimates]
+    rows += [
         ("Jobs", summary.jobs, INTEGER),
     ]
     rows += [(f"Jobs {state}", count, INTEGER) for state, count in summary.jobs_by_state.items()]
