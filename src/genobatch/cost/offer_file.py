@@ -23,7 +23,9 @@ Both documented layouts are read:
 Each row or product is turned into the item shape the Pricing API returns, and the same selection
 as :mod:`genobatch.cost.pricing_api` applies (Linux, shared tenancy, no pre-installed software,
 capacity status ``Used``; the lowest non-zero hourly price if several still match). Offer files
-carry no spot prices.
+carry no spot prices. A JSON file is parsed whole (a region's EC2 file is large: hundreds of MB in
+memory); the CSV is streamed row by row, so prefer it where memory is short. Products are matched
+by their ``regionCode`` attribute; a file without it yields every price as missing.
 """
 
 from __future__ import annotations
