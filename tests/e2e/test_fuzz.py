@@ -1,12 +1,12 @@
 """A model-driven fuzzer against the real server: one bad request must never harm other work.
 
-Every operation in botocore's Batch model, and the three CloudWatch Logs operations served on
-``POST /``, gets requests generated from its input shape and then broken on purpose: wrong types, unknown members, lone surrogates and NUL, numbers and strings past
-the model's bounds, missing required members, invalid or non-object bodies. Around them go wrong
-methods, unknown paths, bad query strings, the native endpoints with bad parameters, unsigned and
-badly signed requests, and oversize bodies. Thousands of requests, signed with botocore's SigV4
-signer over one kept-alive connection, from a seeded RNG (``GENOBATCH_FUZZ_SEED``,
-``GENOBATCH_FUZZ_REQUESTS``) so a failure reproduces.
+Every operation in botocore's Batch model, and the three CloudWatch Logs operations served on ``POST
+/``, gets requests generated from its input shape and then broken on purpose: wrong types, unknown
+members, lone surrogates and NUL, numbers and strings past the model's bounds, missing required
+members, invalid or non-object bodies. Around them go wrong methods, unknown paths, bad query
+strings, the native endpoints with bad parameters, unsigned and badly signed requests, and oversize
+bodies. Thousands of requests, signed with botocore's SigV4 signer over one kept-alive connection,
+from a seeded RNG (``GENOBATCH_FUZZ_SEED``, ``GENOBATCH_FUZZ_REQUESTS``) so a failure reproduces.
 
 What is asserted, and why it is honest:
 
