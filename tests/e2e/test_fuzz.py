@@ -1,7 +1,7 @@
 """A model-driven fuzzer against the real server: one bad request must never harm other work.
 
-Every operation in botocore's Batch model, and the three CloudWatch Logs operations served on ``POST
-/``, gets requests generated from its input shape and then broken on purpose: wrong types, unknown
+Every operation in botocore's Batch model, and the three CloudWatch Logs operations served
+on ``POST /``, gets requests generated from its input shape and then broken on purpose: wrong types, unknown
 members, lone surrogates and NUL, numbers and strings past the model's bounds, missing required
 members, invalid or non-object bodies. Around them go wrong methods, unknown paths, bad query
 strings, the native endpoints with bad parameters, unsigned and badly signed requests, and oversize
