@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from genobatch.api import compute_environments, job_definitions, job_queries, job_queues, jobs, logs, native, tags
-from genobatch.api.auth import AuthError, verify_sigv4
+from genobatch.api.auth import AuthError, verify_request
 from genobatch.api.body_limit import BodyLimit
 from genobatch.api.errors import (
     ApiError,
@@ -86,14 +86,7 @@ class Api:
     def authenticate(self, request: Request, body: bytes) -> None:
         if self.secret_for is None:
             return
-        verify_sigv4(
-            request.method,
-            request.scope["raw_path"].decode("latin-1"),
-            request.scope["query_string"].decode("latin-1"),
-            request.headers,
-            body,
-            self.secret_for,
-        )
+        verify_request(request, body, self.secret_for)
 
     async def run(self, handler: Callable[[Context, dict], dict], params: dict, write: bool) -> dict:
         if write:

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -78,6 +79,21 @@ def _unrecognized() -> AuthError:
 
 
 # ------------------------------------------------------------------------------------- entry point
+
+
+def verify_request(
+    request: Any, body: bytes, secret_for: Callable[[str], str | None], *, service: str = "batch"
+) -> str:
+    """:func:`verify_sigv4` for an ASGI request (Starlette's ``Request``), path and query as received."""
+    return verify_sigv4(
+        request.method,
+        request.scope["raw_path"].decode("latin-1"),
+        request.scope["query_string"].decode("latin-1"),
+        request.headers,
+        body,
+        secret_for,
+        service=service,
+    )
 
 
 def verify_sigv4(

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from genobatch.api import log_streams
-from genobatch.api.auth import AuthError, verify_sigv4
+from genobatch.api.auth import AuthError, verify_request
 from genobatch.api.errors import ApiError, ClientException, new_request_id
 from genobatch.api.log_streams import Line, Stream
 from genobatch.api.model import parse_request, service_model
@@ -439,15 +439,7 @@ def endpoint(
             if len(body) > MAX_REQUEST_BYTES:
                 raise InvalidParameterException(f"Request body is larger than {MAX_REQUEST_BYTES} bytes")
             if secret_for is not None:
-                verify_sigv4(
-                    request.method,
-                    request.scope["raw_path"].decode("latin-1"),
-                    request.scope["query_string"].decode("latin-1"),
-                    request.headers,
-                    body,
-                    secret_for,
-                    service=SERVICE,
-                )
+                verify_request(request, body, secret_for, service=SERVICE)
             operation = _operation(request)
             try:
                 params = parse_request(operation, body, service=SERVICE)
