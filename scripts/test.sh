@@ -28,5 +28,5 @@ trap 'run_pg "$PGBIN/pg_ctl -D $PGROOT/data -m immediate stop" >/dev/null 2>&1 |
 ruff check .
 echo "== pass 1: SQLite store =="
 python3 -m pytest -q "$@"
-echo "== pass 2: PostgreSQL store =="
-GENOBATCH_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$PGPORT/postgres" python3 -m pytest -q "$@"
+echo "== pass 2: PostgreSQL store (tests that use a store; no_store ones ran in pass 1) =="
+GENOBATCH_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$PGPORT/postgres" python3 -m pytest -q -m "not no_store" "$@"

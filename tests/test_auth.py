@@ -30,6 +30,8 @@ from starlette.datastructures import Headers
 from genobatch.api.auth import AuthError, remove_dot_segments, verify_sigv4
 from genobatch.credentials import CREDENTIALS_FILE, EXTRA_KEYS_ENV, KeyPair, KeyStore
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 AKID = "GBIATESTTESTTESTTEST"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ENDPOINT = "http://127.0.0.1:8741"

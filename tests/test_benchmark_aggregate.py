@@ -27,6 +27,8 @@ from genobatch.benchmark.plan import Plan, parse_plan, resolve_target
 from genobatch.benchmark.results import ShardResult, Spread, Target, TargetSummary
 from genobatch.cost.catalog import load_catalog
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 
 def _plan(tmp_path: Path, **overrides: Any) -> Plan:
     (tmp_path / "reads.fq").write_text("@r\nACGT\n+\nIIII\n")

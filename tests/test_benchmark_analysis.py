@@ -10,6 +10,8 @@ from genobatch.benchmark.analysis import equivalence
 from genobatch.benchmark.plan import Plan, PlanError, parse_plan
 from genobatch.benchmark.results import ShardResult
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 HEADER = """##fileformat=VCFv4.2
 ##fileDate={date}
 ##contig=<ID=chr1,length=100000>

@@ -19,6 +19,8 @@ from genobatch.benchmark.equivalence import (
     sniff,
 )
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 HEADER = """##fileformat=VCFv4.2
 ##fileDate={date}
 ##source=bcftools

@@ -42,6 +42,8 @@ from genobatch.benchmark.results import Target
 from genobatch.benchmark.sharding import count_records, measure_work, shard_files, split_by_size
 from genobatch.cost.catalog import load_catalog
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 # ---------------------------------------------------------------- plans
 
 

@@ -29,6 +29,8 @@ from genobatch.benchmark.results import (
     TargetSummary,
 )
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 XSS = "<script>alert(1)</script>"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 WGS = 98.967e9  # bases in a 30x human genome

@@ -7,9 +7,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,6 +23,8 @@ from genobatch.backends.cgroup import CgroupRoot
 from genobatch.backends.host import MARKER_ENV, read_log
 from genobatch.backends.local import FAILED_TO_START, OOM_REASON, WRAPPER, LocalBackend
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 _MIB = 1024 * 1024
 CGROUPS = CgroupRoot.detect("tests") is not None
 needs_cgroups = pytest.mark.skipif(not CGROUPS, reason="no writable cgroup hierarchy (needs root or delegation)")

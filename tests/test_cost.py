@@ -51,6 +51,8 @@ from genobatch.cost.catalog import (
     load_catalog,
 )
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 M5_XLARGE = 0.192  # us-east-1 on-demand, from the catalog
 GIB = 1024
 

@@ -18,6 +18,8 @@ from genobatch.backends.container import container_command, container_name
 from genobatch.backends.host import read_log
 from genobatch.backends.local import FAILED_TO_START, OOM_REASON, VANISHED_RESTART, LocalBackend
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 PY = sys.executable
 HOST_CPUS = tuple(sorted(os.sched_getaffinity(0)))
 

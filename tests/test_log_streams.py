@@ -11,6 +11,8 @@ from genobatch.api import log_streams
 from genobatch.api.log_streams import Stream
 from genobatch.api.logs import FilterPattern, InvalidParameterException
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 
 def test_task_ids_are_32_hex_digits_and_decode_to_job_and_attempt():
     job_id = str(uuid.uuid4())

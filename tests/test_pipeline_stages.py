@@ -20,6 +20,8 @@ from botocore.validate import ParamValidator
 from genobatch.examples.pipeline import STAGES, plan
 from genobatch.examples.pipeline.layout import sample_name
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 SAMPLES = 2
 SEED = 11
 # Smaller than the demo's defaults (200 kb, 30x) to keep this file fast; still enough depth for >= 95 % recall.

@@ -27,6 +27,8 @@ from genobatch.report.columns import TRACE_HEADERS
 from genobatch.report.model import RightSizingPolicy
 from genobatch.report.rightsizing import advise, recommend_cpus, recommend_memory_mib
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 MIB = 1024 * 1024
 T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)
 XSS = "<script>alert(1)</script>"

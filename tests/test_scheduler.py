@@ -18,6 +18,8 @@ from genobatch.core.retry import ExitInfo, decide, glob_matches
 from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
 from genobatch.core.status import IllegalTransition, JobStatus, check_transition
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 S = JobStatus
 OK = ExitInfo(0, None, "Essential container in task exited")
 

@@ -26,6 +26,8 @@ from genobatch.cost.accounting import Charge, attempt_costs, breakdown_table, vc
 from genobatch.cost.billing import billing_spec_from_compute_environment, storage_cost, transfer_cost
 from genobatch.cost.catalog import load_catalog
 
+pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
 GIB = 1024
 GB_PER_TB = 1024  # the catalog's tiers are in AWS's binary GB/TB (10 TB = 10,240 GB)
 

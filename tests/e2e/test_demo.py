@@ -25,7 +25,8 @@ from harness import free_port
 from genobatch.cli.client import SigningKey
 from genobatch.cli.native import signed_get
 
-pytestmark = pytest.mark.slow
+# no_store: the demo's own server keeps its own SQLite file, so the PostgreSQL pass would only repeat it.
+pytestmark = [pytest.mark.slow, pytest.mark.no_store]
 SAMPLES = 2
 
 
