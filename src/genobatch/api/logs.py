@@ -42,7 +42,6 @@ log = logging.getLogger("genobatch.api.logs")
 SERVICE = "logs"
 TARGET_PREFIX = service_model(SERVICE).metadata["targetPrefix"] + "."
 CONTENT_TYPE = "application/x-amz-json-" + service_model(SERVICE).metadata["jsonVersion"]
-MAX_REQUEST_BYTES = 1 << 20
 MAX_RESPONSE_BYTES = 1 << 20  # GetLogEvents/FilterLogEvents answer at most 1 MB of events
 MAX_EVENTS = 10_000
 EVENT_OVERHEAD = 26  # bytes CloudWatch counts per event on top of its message
@@ -432,12 +431,7 @@ def endpoint(
     async def serve(request: Request) -> Response:
         request_id = new_request_id()
         try:
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-                raise InvalidParameterException(f"Request body is larger than {MAX_REQUEST_BYTES} bytes")
-            body = await request.body()
-            if len(body) > MAX_REQUEST_BYTES:
-                raise InvalidParameterException(f"Request body is larger than {MAX_REQUEST_BYTES} bytes")
+            body = await request.body()  # capped by the app's BodyLimit middleware before it gets here
             if secret_for is not None:
                 verify_request(request, body, secret_for, service=SERVICE)
             operation = _operation(request)
