@@ -162,3 +162,18 @@ def wait_for(client, job_id: str, statuses=("SUCCEEDED", "FAILED"), timeout: flo
         detail = jobs[0] if jobs else None
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} not in {statuses} after {timeout}s; last: {detail}")
+
+
+def spot_queue(client, prefix: str, instance_type: str = "m5.xlarge", max_vcpus: int = 2) -> tuple[str, str]:
+    """A new job queue on a new SPOT compute environment billed as ``instance_type``: (queue, CE) names."""
+    ce = f"{prefix}-ce-{uuid.uuid4().hex[:6]}"
+    client.create_compute_environment(
+        computeEnvironmentName=ce,
+        type="MANAGED",
+        computeResources={"type": "SPOT", "maxvCpus": max_vcpus, "subnets": [], "instanceTypes": [instance_type]},
+    )
+    queue = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    client.create_job_queue(
+        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
+    )
+    return queue, ce

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from harness import wait_for
+from harness import spot_queue, wait_for
 from openpyxl import load_workbook
 
 from genobatch.benchmark.plan import TargetSpec, resolve_target
@@ -361,16 +361,7 @@ def test_bench_report_labels_estimated_spot_prices(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_run_cost_and_report_label_an_estimated_spot_price(genobatch_server, batch, tmp_path: Path) -> None:
-    ce = "spot-est-" + uuid.uuid4().hex[:6]
-    batch.create_compute_environment(
-        computeEnvironmentName=ce,
-        type="MANAGED",
-        computeResources={"type": "SPOT", "maxvCpus": 2, "subnets": [], "instanceTypes": ["m5.xlarge"]},
-    )
-    queue = "est-" + uuid.uuid4().hex[:6]
-    batch.create_job_queue(
-        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
-    )
+    queue, ce = spot_queue(batch, "est")  # bills as an m5.xlarge on spot (4 vCPUs, 16 GiB)
     definition = batch.register_job_definition(
         jobDefinitionName="est-def",
         type="container",

@@ -5,21 +5,12 @@ from __future__ import annotations
 import math
 import uuid
 
-from harness import wait_for
+from harness import spot_queue, wait_for
 
 
 def test_run_summary_cost_matches_trace_and_declared_instance(genobatch_server, batch):
     # A compute environment that bills as an m5.xlarge on spot (4 vCPUs, 16 GiB), slicing this host.
-    ce = "spot-" + uuid.uuid4().hex[:6]
-    batch.create_compute_environment(
-        computeEnvironmentName=ce,
-        type="MANAGED",
-        computeResources={"type": "SPOT", "maxvCpus": 2, "subnets": [], "instanceTypes": ["m5.xlarge"]},
-    )
-    queue = "cost-" + uuid.uuid4().hex[:6]
-    batch.create_job_queue(
-        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
-    )
+    queue, _ = spot_queue(batch, "cost")
     definition = batch.register_job_definition(
         jobDefinitionName="cost-def",
         type="container",
