@@ -115,11 +115,9 @@ class Engine:
             batch = self._collect()
             if self._stopping.is_set():
                 break
-            # An empty batch still counts when a deadline is due: the tick of this batch is what
-            # stops a timed-out attempt (and applies queue time limits).
-            deadline = self.scheduler.next_deadline()
-            if batch or (deadline is not None and deadline <= now_ms()):
-                self._process(batch)
+            # An empty batch is processed too: _collect returns one when a deadline is due, and its
+            # tick is what stops a timed-out attempt (and applies queue time limits).
+            self._process(batch)
 
     def _collect(self) -> list:
         """Wait for work; return up to ``BATCH_LIMIT`` items, deferred backend events first."""
@@ -309,18 +307,13 @@ def _apply_call(ctx: Context, call: _Call) -> tuple[object, bool]:
     A handler validates before it touches the scheduler, so an ``ApiError`` changes nothing in
     memory either. Any other exception is a bug: it propagates, and the engine isolates the call.
     """
-    savepoint = ctx.conn.begin_nested()
     new_jobs, actions = len(ctx.new_jobs), len(ctx.actions)
     try:
-        result = call.handler(ctx, call.request)
+        with ctx.conn.begin_nested():  # rolled back if the handler raises anything
+            result = call.handler(ctx, call.request)
     except ApiError as error:
-        savepoint.rollback()
         del ctx.new_jobs[new_jobs:], ctx.actions[actions:]
         return error, False
-    except BaseException:
-        savepoint.rollback()
-        raise
-    savepoint.commit()
     return result, True
 
 
