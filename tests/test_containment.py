@@ -18,12 +18,18 @@ from pathlib import Path
 import pytest
 from test_local_backend import PY, Events, kill_leftovers, make_spec, sh, wait_for_file
 
-from genobatch.backends.base import AttemptExited, AttemptStarted
+from genobatch.backends.base import AttemptExited, AttemptSpec, AttemptStarted
 from genobatch.backends.cgroup import CgroupRoot
 from genobatch.backends.host import MARKER_ENV, read_log
 from genobatch.backends.local import FAILED_TO_START, OOM_REASON, WRAPPER, LocalBackend
 
 pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
+
+
+def found_after_restart(job_id: str, attempt_dir: str) -> AttemptSpec:
+    """The spec the engine hands ``reconcile`` for attempt 1 of ``job_id`` after a restart."""
+    return AttemptSpec(job_id, 1, (), {}, str(attempt_dir), 1, 0)
+
 
 _MIB = 1024 * 1024
 CGROUPS = CgroupRoot.detect("tests") is not None
@@ -91,7 +97,7 @@ def test_stop_escalation_resumes_after_a_restart_with_the_grace_left(root, cgrou
     second = new_backend(cgroups)
     events = Events(second)
     try:
-        assert second.reconcile("stubborn", 1, spec.attempt_dir, {}) is None  # still running: adopted
+        assert second.reconcile(found_after_restart("stubborn", spec.attempt_dir), {}) is None  # still running: adopted
         exited = events.wait("stubborn", AttemptExited, timeout=10)
         elapsed = time.monotonic() - stopped_at
     finally:
@@ -116,7 +122,7 @@ def test_stop_past_its_grace_kills_at_once_after_a_restart(root):
     events = Events(second)
     try:
         t0 = time.monotonic()
-        assert second.reconcile("late", 1, spec.attempt_dir, {}) is None
+        assert second.reconcile(found_after_restart("late", spec.attempt_dir), {}) is None
         exited = events.wait("late", AttemptExited, timeout=10)
         assert exited.exit_code == 137 and time.monotonic() - t0 < 2.0  # at once, not a fresh 3 s grace
         # A stop repeated after the restart (the engine re-issues committed stops) changes nothing.
@@ -183,7 +189,7 @@ def test_processes_left_while_the_server_was_down_are_killed_on_restart(root):
     assert marked_pids(root)  # the escaped sleep is still there
     second = new_backend()
     try:
-        exited = second.reconcile("left", 1, spec.attempt_dir, {})
+        exited = second.reconcile(found_after_restart("left", spec.attempt_dir), {})
     finally:
         second.close()
     assert exited is not None and exited.exit_code == 0
@@ -349,7 +355,7 @@ def test_a_command_that_cannot_join_its_cgroup_never_runs(root):
     assert not (attempt_dir / "work" / "ran").exists()
     backend = new_backend()
     try:
-        exited = backend.reconcile("nojoin", 1, str(attempt_dir), {})
+        exited = backend.reconcile(found_after_restart("nojoin", str(attempt_dir)), {})
     finally:
         backend.close()
     assert exited is not None and exited.exit_code is None and exited.status_reason == FAILED_TO_START

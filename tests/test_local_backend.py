@@ -20,6 +20,12 @@ from genobatch.backends.local import FAILED_TO_START, OOM_REASON, VANISHED_RESTA
 
 pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
 
+
+def found_after_restart(job_id: str, attempt_dir: str) -> AttemptSpec:
+    """The spec the engine hands ``reconcile`` for attempt 1 of ``job_id`` after a restart."""
+    return AttemptSpec(job_id, 1, (), {}, str(attempt_dir), 1, 0)
+
+
 PY = sys.executable
 HOST_CPUS = tuple(sorted(os.sched_getaffinity(0)))
 
@@ -346,7 +352,7 @@ def test_reconcile_recovers_exit_that_happened_while_down(root):
     wait_for_file(Path(spec.attempt_dir) / "exit_status")
     second = LocalBackend(monitor_interval_s=0.1)
     try:
-        exited = second.reconcile("down", 1, spec.attempt_dir, started.info)
+        exited = second.reconcile(found_after_restart("down", spec.attempt_dir), started.info)
     finally:
         second.close()
     assert exited is not None and exited.exit_code == 5
@@ -360,8 +366,8 @@ def test_reconcile_adopts_a_running_attempt(root):
     second = LocalBackend(monitor_interval_s=0.1)
     ev = Events(second)
     try:
-        assert second.reconcile("alive", 1, spec.attempt_dir, started.info) is None
-        assert second.reconcile("alive", 1, spec.attempt_dir, started.info) is None  # already watched
+        assert second.reconcile(found_after_restart("alive", spec.attempt_dir), started.info) is None
+        assert second.reconcile(found_after_restart("alive", spec.attempt_dir), started.info) is None  # already watched
         exited = ev.wait("alive", AttemptExited)
         assert exited.exit_code == 7
         assert exited.usage["samples"] >= 1  # the monitor watches adopted attempts too
@@ -379,7 +385,7 @@ def test_stop_and_memory_limit_work_for_adopted_attempts(root):
     try:
         for spec in (stoppable, hungry):
             wait_for_file(Path(spec.attempt_dir) / "work" / "ready")
-            assert second.reconcile(spec.job_id, 1, spec.attempt_dir, infos[spec.job_id]) is None
+            assert second.reconcile(found_after_restart(spec.job_id, spec.attempt_dir), infos[spec.job_id]) is None
         second.stop("adopt-stop", 1, grace_s=5)
         assert ev.wait("adopt-stop", AttemptExited).exit_code == 143
         oom = ev.wait("adopt-oom", AttemptExited)
@@ -403,10 +409,10 @@ def test_reconcile_reports_a_vanished_attempt(root):
         time.sleep(0.02)
     second = LocalBackend(monitor_interval_s=0.1)
     try:
-        exited = second.reconcile("gone", 1, spec.attempt_dir, started.info)
+        exited = second.reconcile(found_after_restart("gone", spec.attempt_dir), started.info)
         # A live process that is not our wrapper (pid reuse) is not adopted either.
         (root / "other").mkdir()
-        stranger = second.reconcile("other", 1, str(root / "other"), {"pid": os.getpid()})
+        stranger = second.reconcile(found_after_restart("other", str(root / "other")), {"pid": os.getpid()})
     finally:
         second.close()
     assert exited is not None and exited.exit_code is None

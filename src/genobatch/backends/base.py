@@ -1,8 +1,23 @@
 """The backend interface: how an attempt of a job is run somewhere.
 
 The engine decides *what* runs *where* (the pure core in :mod:`genobatch.core`); a backend only
-carries an attempt out and reports what happened. One file per backend implements
-:class:`Backend` (``local.py`` runs host processes; Slurm and AWS Batch federation follow).
+carries an attempt out and reports what happened. Every compute environment has one backend, chosen
+by its ``genobatch:backend`` tag (:mod:`genobatch.backends.registry`); the engine and the scheduler
+never know which one it is. One file per backend implements :class:`Backend`:
+
+* ``local.py`` runs host processes. It places on concrete devices: :meth:`Backend.inventory` names
+  the host's vCPU and GPU indices, and the scheduler hands each attempt its own.
+* ``remote.py`` drives an existing distributed engine that places jobs itself; capacity is counted
+  (the compute environment's ``maxvCpus``), not indexed. Each engine is one module implementing the
+  narrower :class:`genobatch.backends.remote.RemoteEngine`: ``slurm.py``, ``aws_batch.py``.
+  Kubernetes (AWS Batch on EKS) would be one more ``RemoteEngine``: submit = create a Job object
+  named after the attempt, states = one list call with a label selector, stop = delete with a grace
+  period, logs = the pod log API.
+
+Whatever the backend, an attempt's combined output ends up in ``attempt_dir/output.log`` (the local
+process writes it; Slurm's ``--output`` writes it on a shared disk; the AWS Batch backend copies it
+from CloudWatch Logs), so ``genobatch logs`` and the logs endpoints read every backend alike; and
+usage arrives with :class:`AttemptExited`, in the trace's keys.
 """
 
 from __future__ import annotations
@@ -46,6 +61,20 @@ class AttemptStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptSubmitted:
+    """A remote engine accepted the attempt; ``info`` holds its durable handle (e.g. Slurm job id).
+
+    The job stays STARTING until :class:`AttemptStarted`; the engine persists ``info`` with the
+    attempt so that a restart reconciles against the handle.
+    """
+
+    job_id: str
+    attempt: int
+    at_ms: int
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptExited:
     """The attempt ended.
 
@@ -53,7 +82,10 @@ class AttemptExited:
     AWS Batch reports (e.g. ``"OutOfMemoryError: Container killed due to memory usage"``), or None.
     ``status_reason`` is the attempt-level reason (e.g. ``"Essential container in task exited"``,
     ``"Task failed to start"``). ``usage`` carries measured resource usage (Nextflow trace fields)
-    where the backend collects it.
+    where the backend collects it. ``timed_out`` says the backend's engine ended it for its time
+    limit (Slurm's TIMEOUT), so the job fails with the timeout reason as with genobatch's own timer.
+    ``final`` says the job can never run as specified (a remote engine refused it, e.g. more memory
+    than any node): no retry, ``status_reason`` says why.
     """
 
     job_id: str
@@ -63,9 +95,23 @@ class AttemptExited:
     reason: str | None = None
     status_reason: str = "Essential container in task exited"
     usage: dict = field(default_factory=dict)
+    timed_out: bool = False
+    final: bool = False
 
 
-BackendEvent = AttemptStarted | AttemptExited
+@dataclass(frozen=True, slots=True)
+class EnvironmentHealth:
+    """A compute environment's backend became reachable (``problem`` None) or not (why not).
+
+    The engine shows it as the compute environment's ``status`` (VALID / INVALID) and
+    ``statusReason``, as AWS does for a broken environment; its jobs keep their states.
+    """
+
+    compute_environment: str
+    problem: str | None
+
+
+BackendEvent = AttemptStarted | AttemptSubmitted | AttemptExited | EnvironmentHealth
 EventSink = Callable[[BackendEvent], None]
 
 
@@ -81,6 +127,10 @@ class Inventory:
 class Backend(abc.ABC):
     """Runs attempts and reports their life cycle as events.
 
+    A backend instance may serve several compute environments (all local ones share the host);
+    ``spec.compute_environment`` says which one an attempt is for. Events carry only
+    (job id, attempt number), which the engine maps back.
+
     Contract:
 
     * ``start(spec)`` must return quickly (it may hand the work to a thread pool) and must not
@@ -88,18 +138,23 @@ class Backend(abc.ABC):
       :class:`AttemptExited` with ``exit_code=None`` and ``status_reason="Task failed to start"``.
       Exactly one :class:`AttemptStarted` (when the process exists) and then exactly one
       :class:`AttemptExited` are delivered to the event sink for every started attempt, from any
-      thread. The exit status must survive a crash of the server: it is recoverable from
-      ``attempt_dir`` by :meth:`reconcile`.
+      thread (an attempt that ends before anyone saw it run may get only the
+      :class:`AttemptExited`). A backend whose attempts are handed to another engine first
+      reports :class:`AttemptSubmitted` with the handle. The exit status must survive a crash of
+      the server: it is recoverable by :meth:`reconcile` (from ``attempt_dir`` or the engine).
     * ``stop(job_id, attempt, grace_s)`` asks a running attempt to end: SIGTERM (or the backend's
       equivalent) now, SIGKILL after ``grace_s`` seconds. It returns at once; the end is reported
       by the usual :class:`AttemptExited`. Stopping an attempt that already ended is a no-op.
-    * ``reconcile(job_id, attempt, attempt_dir, info)`` is called after a server restart for
-      every attempt the store believes is STARTING or RUNNING. The backend either adopts a
-      still-running attempt (returns None and later delivers its :class:`AttemptExited`), or
-      returns the :class:`AttemptExited` it recovered (exit code from the status file), or an
-      :class:`AttemptExited` with ``exit_code=None`` and a status reason saying it vanished.
-      It must never start the attempt a second time.
-    * ``inventory()`` describes the capacity the backend offers; the scheduler places against it.
+    * ``reconcile(spec, info)`` is called after a server restart (and after the engine rebuilt its
+      state) for every attempt the store believes is STARTING or RUNNING, with the spec it was
+      started from and the ``info`` persisted from its events. The backend either adopts the
+      attempt (returns None and later delivers its events), or returns the :class:`AttemptExited`
+      it recovered (exit code from the status file), or an :class:`AttemptExited` with
+      ``exit_code=None`` and a status reason saying it vanished. It must never run the attempt a
+      second time; a remote backend that finds no trace of an attempt anywhere (the server died
+      before submitting it) may submit it then, under the same name.
+    * ``inventory()`` describes the devices a backend places on itself (None for one whose engine
+      places jobs: the scheduler then counts vCPUs against the compute environment's maxvCpus).
     * ``close()`` stops background threads; running attempts are left running (they are adopted
       on the next start).
     """
@@ -109,8 +164,8 @@ class Backend(abc.ABC):
         """Set the callable that receives this backend's events. Called once, before ``start``."""
 
     @abc.abstractmethod
-    def inventory(self) -> Inventory:
-        """The capacity this backend offers."""
+    def inventory(self) -> Inventory | None:
+        """The devices this backend places on, or None when its engine places jobs."""
 
     @abc.abstractmethod
     def start(self, spec: AttemptSpec) -> None:
@@ -121,7 +176,7 @@ class Backend(abc.ABC):
         """SIGTERM now, SIGKILL after ``grace_s``; the end arrives as AttemptExited."""
 
     @abc.abstractmethod
-    def reconcile(self, job_id: str, attempt: int, attempt_dir: str, info: dict) -> AttemptExited | None:
+    def reconcile(self, spec: AttemptSpec, info: dict) -> AttemptExited | None:
         """Adopt (None) or settle (AttemptExited) an attempt found after a restart."""
 
     @abc.abstractmethod

@@ -247,13 +247,13 @@ class LocalBackend(Backend):
                 return
             self._begin_stop(att, grace_s)
 
-    def reconcile(self, job_id: str, attempt: int, attempt_dir: str, info: dict) -> AttemptExited | None:
+    def reconcile(self, spec: AttemptSpec, info: dict) -> AttemptExited | None:
         """Settle or adopt an attempt found after a restart; never starts anything.
 
         The adopted attempt's AttemptExited comes from the watcher thread and may be delivered
         before this call returns.
         """
-        attempt_dir = os.path.abspath(attempt_dir)
+        job_id, attempt, attempt_dir = spec.job_id, spec.attempt, os.path.abspath(spec.attempt_dir)
         with self._lock:
             known = self._attempts.get((job_id, attempt))
             if known is not None and known.state != "done":
