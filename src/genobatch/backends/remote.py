@@ -93,7 +93,9 @@ class RemoteState:
     ``phase`` is ``"queued"`` (accepted, not running yet), ``"running"`` or ``"ended"``. For an
     ended attempt: ``exit_code`` (None if it never ran or was killed by a signal the engine does
     not map), ``reason`` (container-level, e.g. the OOM reason), ``status_reason`` (attempt-level),
-    ``timed_out`` (the engine's own time limit ended it) and ``usage`` (trace keys, see
+    ``timed_out`` (the engine's own time limit ended it), ``final`` (it can never run as
+    specified: no retry; e.g. a remote queue that holds it for a MISCONFIGURATION, which the
+    engine module then cancels there) and ``usage`` (trace keys, see
     :mod:`genobatch.backends.usage`). Times are epoch milliseconds where the engine knows them.
     ``info`` adds facts worth persisting with the attempt (node, log stream name).
     """
@@ -106,6 +108,7 @@ class RemoteState:
     reason: str | None = None
     status_reason: str | None = None
     timed_out: bool = False
+    final: bool = False
     usage: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
@@ -425,6 +428,7 @@ class RemoteBackend(Backend):
             state.status_reason or (EXITED if state.exit_code is not None else FAILED_TO_START),
             usage=dict(state.usage),
             timed_out=state.timed_out,
+            final=state.final,
         )
         with self._lock:
             self._end(key, exited)
