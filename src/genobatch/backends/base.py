@@ -35,6 +35,15 @@ class AttemptSpec:
     attempt while it runs); ``memory_mib`` is a hard limit. ``attempt_dir`` is a directory owned by
     this attempt: the backend keeps its control files (pid, exit status, log) there and runs the
     command in ``attempt_dir/work``.
+
+    On a count-placed (remote) compute environment ``cpus`` and ``gpus`` are empty and
+    ``gpu_count`` says how many GPUs to ask the remote engine for. ``name`` identifies the attempt
+    outside genobatch (a Slurm job name, a remote AWS Batch job name): it is derived from job id and
+    attempt number only, so the same attempt always gets the same name - what lets a backend find
+    an attempt whose submission handle was lost in a crash. ``container`` is the job's effective
+    container properties (definition merged with the submit-time overrides) and
+    ``job_definition`` the definition's ARN, for engines that run containers themselves.
+    ``timeout_s`` is the job's attempt timeout, for engines that want a time limit of their own.
     """
 
     job_id: str
@@ -48,6 +57,19 @@ class AttemptSpec:
     gpus: tuple[int, ...] = ()
     image: str | None = None
     compute_environment: str = ""
+    gpu_count: int = 0
+    timeout_s: int | None = None
+    name: str = ""
+    container: dict = field(default_factory=dict)
+    job_definition: str = ""
+
+
+def attempt_name(job_id: str, attempt: int) -> str:
+    """The attempt's stable outside name: ``gb_<job id>_<attempt>`` (``:`` of array children as ``_``).
+
+    Fits AWS Batch's job name rules (letters, digits, ``-`` and ``_``, at most 128) and Slurm's.
+    """
+    return f"gb_{job_id.replace(':', '_')}_{attempt}"
 
 
 @dataclass(frozen=True, slots=True)
