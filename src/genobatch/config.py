@@ -49,6 +49,8 @@ class Settings:
     keep_logs_jobs: int | None = 10_000
     keep_work_s: float | None = 86400.0
     retention_interval_s: float = 600.0
+    # Opt-in per-operation quotas of the wire API, calls per second (see genobatch.api.rate_limit).
+    api_rate_limits: dict[str, float] = field(default_factory=dict)
 
     @property
     def database_url(self) -> str:

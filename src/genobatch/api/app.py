@@ -30,6 +30,7 @@ from genobatch.api.errors import (
     new_request_id,
 )
 from genobatch.api.model import match_route, parse_request
+from genobatch.api.rate_limit import RateLimits
 from genobatch.context import Context
 from genobatch.engine import Engine, now_ms
 
@@ -82,6 +83,7 @@ class Api:
     def __init__(self, engine: Engine, secret_for: Callable[[str], str | None] | None) -> None:
         self.engine = engine
         self.secret_for = secret_for
+        self.rate_limits = RateLimits(engine.settings.api_rate_limits)
 
     def authenticate(self, request: Request, body: bytes) -> None:
         if self.secret_for is None:
@@ -109,6 +111,7 @@ class Api:
             operation, labels = route
             if operation not in HANDLERS:
                 raise ClientException(f"{operation} is not supported by genobatch")
+            self.rate_limits.check(operation)
             if operation == "SubmitJob" and len(body) > MAX_SUBMIT_BYTES:
                 raise ClientException("SubmitJob request is larger than 30 KiB")
             params = parse_request(operation, body, labels, parse_qs(request.url.query))

@@ -71,6 +71,23 @@ class Count(click.ParamType):
         return int(text)
 
 
+def _check_rate_limits(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Kept as text (so --detach passes it on as given); parsed again into the settings.
+    from genobatch.api.rate_limit import parse_limits
+
+    try:
+        parse_limits(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _rate_limits(value: str | None) -> dict[str, float]:
+    from genobatch.api.rate_limit import parse_limits  # the API's modules load only for a server
+
+    return parse_limits(value)
+
+
 def _duration_text(seconds: float | None) -> str:
     return "forever" if seconds is None else f"{seconds:g}s"
 
@@ -148,6 +165,12 @@ def _duration_text(seconds: float | None) -> str:
     help="How often the retention policy runs.",
 )
 @click.option(
+    "--api-rate-limit",
+    callback=_check_rate_limits,
+    envvar="GENOBATCH_API_RATE_LIMIT",
+    help="Throttle wire API operations as AWS does (HTTP 429), e.g. SubmitJob=50 or SubmitJob=50,ListJobs=20.",
+)
+@click.option(
     "--detach",
     is_flag=True,
     help="Start in the background (log in DATA_DIR/server.log); return once it answers.",
@@ -194,6 +217,7 @@ def server(ctx: click.Context, data_dir: Path | None, detach: bool, **options: A
         keep_logs_jobs=options["keep_logs_jobs"],
         keep_work_s=options["keep_work"],
         retention_interval_s=options["retention_interval"],
+        api_rate_limits=_rate_limits(options["api_rate_limit"]),
     )
     try:
         from genobatch.server import ServerStartError, serve
