@@ -13,7 +13,7 @@ from genobatch.core.job import (
     Job,
     Resources,
 )
-from genobatch.core.pool import HostPool
+from genobatch.core.pool import CountedPool, HostPool
 from genobatch.core.retry import ExitInfo, decide, glob_matches
 from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
 from genobatch.core.status import IllegalTransition, JobStatus, check_transition
@@ -409,3 +409,47 @@ def test_cancelling_an_array_whose_children_all_run_leaves_it_uncancelled():
     for child in records[1:]:
         scheduler.exited(child.id, 1, 3, OK, {})
     assert records[0].status == S.SUCCEEDED and not records[0].is_cancelled
+
+
+def remote(max_vcpus: int = 4) -> Scheduler:
+    """A scheduler whose only compute environment is on a remote engine (a counted pool)."""
+    scheduler = Scheduler()
+    scheduler.set_pool(CountedPool("remote:ce"))
+    scheduler.set_compute_environment("ce", "remote:ce", max_vcpus, True)
+    scheduler.set_queue("q", 1, ["ce"], True)
+    return scheduler
+
+
+def test_a_remote_compute_environment_counts_vcpus_and_hands_out_no_devices():
+    scheduler = remote(max_vcpus=4)
+    # Bigger than this host could ever hold: whether a node can is the remote engine's call.
+    scheduler.submit([job(f"j{i}", resources=Resources(vcpus=2, memory_mib=10**6, gpus=8)) for i in range(3)], {}, 0)
+    starts = scheduler.schedule(1)
+    assert [(s.job_id, s.cpus, s.gpus) for s in starts] == [("j0", (), ()), ("j1", (), ())]  # 4 of maxvCpus 4
+    assert scheduler.jobs["j2"].status == S.RUNNABLE and scheduler.jobs["j2"].status_reason is None
+    scheduler.submitted("j0", 1, {"handle": "123"})
+    scheduler.started("j0", 1, 2, {"node": "n1"})
+    assert scheduler.jobs["j0"].current.info == {"handle": "123", "node": "n1"}  # the handle survives the start
+    scheduler.exited("j0", 1, 3, OK, {})
+    assert [s.job_id for s in scheduler.schedule(4)] == ["j2"]
+
+
+def test_a_final_exit_is_never_retried():
+    scheduler = remote()
+    scheduler.submit([job("j", max_attempts=3)], {}, 0)
+    scheduler.schedule(1)
+    reason = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - Memory specification can not be satisfied"
+    scheduler.exited("j", 1, 2, ExitInfo(None, "sbatch refused it", reason, final=True), {})
+    assert scheduler.jobs["j"].status == S.FAILED
+    assert scheduler.jobs["j"].status_reason.startswith("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT")
+    assert len(scheduler.jobs["j"].attempts) == 1
+
+
+def test_a_time_limit_enforced_by_the_remote_engine_fails_the_job_as_a_timeout():
+    scheduler = remote()
+    scheduler.submit([job("j", max_attempts=3, timeout_s=60)], {}, 0)
+    scheduler.schedule(1)
+    scheduler.started("j", 1, 2, {})
+    scheduler.exited("j", 1, 3, ExitInfo(None, None, "Job attempt duration exceeded timeout", timed_out=True), {})
+    assert scheduler.jobs["j"].status == S.FAILED and scheduler.jobs["j"].status_reason == TIMEOUT_REASON
+    assert len(scheduler.jobs["j"].attempts) == 1

@@ -23,10 +23,19 @@ from pathlib import Path
 from sqlalchemy import Engine as Database
 
 from genobatch.api.errors import ApiError, ServerException
-from genobatch.backends.base import AttemptExited, AttemptSpec, AttemptStarted, Backend
+from genobatch.backends.base import (
+    AttemptExited,
+    AttemptSpec,
+    AttemptStarted,
+    AttemptSubmitted,
+    Backend,
+    EnvironmentHealth,
+    attempt_name,
+)
+from genobatch.backends.registry import LOCAL, BackendRegistry, backend_kind
 from genobatch.config import Settings
 from genobatch.context import Context
-from genobatch.core.pool import HostPool
+from genobatch.core.pool import CountedPool, HostPool
 from genobatch.core.retry import ExitInfo
 from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
 from genobatch.store import catalog
@@ -42,6 +51,14 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigureBackend:
+    """After the commit: (re)make the backend of a compute environment; ``tags`` None = deleted."""
+
+    compute_environment: str
+    tags: dict | None
+
+
 @dataclass
 class _Call:
     handler: Callable
@@ -55,7 +72,8 @@ class Engine:
     def __init__(self, settings: Settings, database: Database, backend: Backend) -> None:
         self.settings = settings
         self.database = database
-        self.backend = backend
+        self.backend = backend  # the host's local backend
+        self.backends = BackendRegistry(backend)  # every compute environment's backend
         self.scheduler = Scheduler()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -66,7 +84,7 @@ class Engine:
     # ----------------------------------------------------------------- public
     def start(self) -> None:
         """Load state, reconcile attempts that were in flight, and start the loop."""
-        self.backend.bind(self._inbox.put)
+        self.backends.bind(self._inbox.put)
         in_flight = self._load()
         self._reconcile(in_flight)
         self._thread = threading.Thread(target=self._run, name="genobatch-engine", daemon=True)
@@ -79,6 +97,7 @@ class Engine:
         with self.database.connect() as conn:
             for document in catalog.list_documents(conn, "compute-environment"):
                 apply_compute_environment(self.scheduler, document)
+                self.backends.configure(document["computeEnvironmentName"], document.get("tags"))
             for document in catalog.list_documents(conn, "job-queue"):
                 apply_job_queue(self.scheduler, document)
             live = job_rows.load_live(conn)
@@ -104,7 +123,7 @@ class Engine:
         self._inbox.put(None)
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.backend.close()
+        self.backends.close()
 
     def attempt_dir(self, job_id: str, attempt: int) -> Path:
         return self.settings.jobs_dir / job_id / str(attempt)
@@ -195,22 +214,44 @@ class Engine:
     def _apply_backend_event(self, ctx: Context, event: object) -> None:
         if isinstance(event, AttemptStarted):
             ctx.actions.extend(self.scheduler.started(event.job_id, event.attempt, event.at_ms, event.info))
+        elif isinstance(event, AttemptSubmitted):
+            self.scheduler.submitted(event.job_id, event.attempt, event.info)
         elif isinstance(event, AttemptExited):
-            info = ExitInfo(event.exit_code, event.reason, event.status_reason)
+            info = ExitInfo(event.exit_code, event.reason, event.status_reason, event.timed_out, event.final)
             self.scheduler.exited(event.job_id, event.attempt, event.at_ms, info, event.usage)
+        elif isinstance(event, EnvironmentHealth):
+            _record_health(ctx, event)
 
     def _dispatch(self, actions: list) -> None:
         for action in actions:
             if isinstance(action, StartAttempt):
                 try:
-                    self.backend.start(self._attempt_spec(action))
+                    backend = self.backends.for_environment(action.compute_environment)
+                    backend.start(self._attempt_spec(action))
                 except Exception as exc:  # noqa: BLE001 - reported as a failed start, never lost
                     log.exception("could not start %s attempt %s", action.job_id, action.attempt)
                     self._inbox.put(
                         AttemptExited(action.job_id, action.attempt, now_ms(), None, str(exc), "Task failed to start")
                     )
             elif isinstance(action, StopAttempt):
-                self.backend.stop(action.job_id, action.attempt, self.settings.stop_grace_s)
+                self._stop(action.job_id, action.attempt)
+            elif isinstance(action, ConfigureBackend):
+                if action.tags is None:
+                    self.backends.remove(action.compute_environment)
+                else:
+                    self.backends.configure(action.compute_environment, action.tags)
+
+    def _stop(self, job_id: str, attempt: int) -> None:
+        """Stop an attempt on whichever backend runs it."""
+        job = self.scheduler.jobs.get(job_id)
+        current = job.current if job is not None else None
+        environment = current.compute_environment if current is not None else ""
+        try:
+            backend = self.backends.for_environment(environment)
+        except LookupError:
+            log.exception("cannot stop %s attempt %s", job_id, attempt)
+            return
+        backend.stop(job_id, attempt, self.settings.stop_grace_s)
 
     # ----------------------------------------------------------------- attempts
     def _spec_of(self, job_id: str) -> dict:
@@ -248,6 +289,11 @@ class Engine:
             environment["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
             environment["AWS_BATCH_JOB_ARRAY_SIZE"] = str(spec["arrayProperties"]["size"])
         return AttemptSpec(
+            gpu_count=job.resources.gpus,
+            timeout_s=job.timeout_s,
+            name=attempt_name(job.id, action.attempt),
+            container=container,
+            job_definition=spec.get("jobDefinition", ""),
             job_id=job.id,
             attempt=action.attempt,
             command=tuple(container.get("command") or ()),
@@ -267,8 +313,13 @@ class Engine:
             attempt = job.current
             if attempt is None:
                 continue
-            attempt_dir = self.attempt_dir(job.id, attempt.number)
-            outcome = self.backend.reconcile(job.id, attempt.number, str(attempt_dir), attempt.info)
+            start = StartAttempt(job.id, attempt.number, attempt.compute_environment, attempt.cpus, attempt.gpus)
+            try:
+                backend = self.backends.for_environment(attempt.compute_environment)
+                outcome = backend.reconcile(self._attempt_spec(start), attempt.info)
+            except Exception as exc:  # noqa: BLE001 - a broken backend must not keep the server down
+                log.exception("could not reconcile %s attempt %s", job.id, attempt.number)
+                outcome = AttemptExited(job.id, attempt.number, now_ms(), None, str(exc), "Task failed to start")
             if outcome is None and attempt.started_at is None:
                 # Adopted before its start was recorded: it is running, so record the start now.
                 self._inbox.put(AttemptStarted(job.id, attempt.number, now_ms(), {"adopted": True}))
@@ -278,7 +329,7 @@ class Engine:
                 # A stop (TerminateJob or timeout) was committed but the previous server may have
                 # died before carrying it out. The backend resumes one it had begun with the grace
                 # left (a repeated stop never extends it); one it never began starts now.
-                self.backend.stop(job.id, attempt.number, self.settings.stop_grace_s)
+                backend.stop(job.id, attempt.number, self.settings.stop_grace_s)
 
     def _reload(self) -> None:
         """Rebuild the scheduler from the store after a failed commit.
@@ -333,12 +384,36 @@ def _describe(item: object) -> str:
 
 
 def apply_compute_environment(scheduler: Scheduler, document: dict) -> None:
-    """Tell the scheduler about a compute environment document (create or update)."""
-    pool = scheduler.pools[LOCAL_POOL]
+    """Tell the scheduler about a compute environment document (create or update).
+
+    A local environment draws on the host's pool; one on a remote engine gets a counted pool of
+    its own. An unmanaged environment without ``computeResources`` may use the whole host (local)
+    or ``unmanagedvCpus`` (remote, where there is no host size to default to).
+    """
+    name = document["computeEnvironmentName"]
     resources = document.get("computeResources") or {}
-    max_vcpus = resources.get("maxvCpus", len(pool.cpus))
+    if backend_kind(document.get("tags")) == LOCAL:
+        pool_name, default_vcpus = LOCAL_POOL, len(scheduler.pools[LOCAL_POOL].cpus)
+    else:
+        pool_name, default_vcpus = f"remote:{name}", document.get("unmanagedvCpus") or 256
+        if pool_name not in scheduler.pools:
+            scheduler.set_pool(CountedPool(pool_name))
+    max_vcpus = resources.get("maxvCpus", default_vcpus)
     enabled = document.get("state", "ENABLED") == "ENABLED"
-    scheduler.set_compute_environment(document["computeEnvironmentName"], LOCAL_POOL, max_vcpus, enabled)
+    scheduler.set_compute_environment(name, pool_name, max_vcpus, enabled)
+
+
+def _record_health(ctx: Context, event: EnvironmentHealth) -> None:
+    """Show a backend's reachability as its compute environment's status, as AWS does for a broken one."""
+    document = catalog.get_document(ctx.conn, "compute-environment", event.compute_environment)
+    if document is None:
+        return
+    status, reason = ("VALID", "ComputeEnvironment Healthy") if event.problem is None else ("INVALID", event.problem)
+    if document.get("status") == status and document.get("statusReason") == reason:
+        return
+    catalog.put_document(
+        ctx.conn, "compute-environment", {**document, "status": status, "statusReason": reason}, ctx.now, new=False
+    )
 
 
 def apply_job_queue(scheduler: Scheduler, document: dict) -> None:

@@ -8,8 +8,9 @@ from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
 from genobatch.api.resources import check_new, check_reference_count, require
+from genobatch.backends.registry import check_tags
 from genobatch.context import Context
-from genobatch.engine import apply_compute_environment
+from genobatch.engine import ConfigureBackend, apply_compute_environment
 from genobatch.store import catalog
 
 KIND = "compute-environment"
@@ -95,6 +96,10 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
             raise ClientException("computeResources.maxvCpus is required")
         _check_fargate(resources.get("type"), resources)
         _check_vcpus(resources)
+    try:
+        check_tags(name, request.get("tags"))
+    except ValueError as problem:
+        raise ClientException(str(problem)) from None
     arn = ctx.arn("compute-environment", name)
     document = {
         "computeEnvironmentName": name,
@@ -120,6 +125,7 @@ def create_compute_environment(ctx: Context, request: dict) -> dict:
     catalog.put_document(ctx.conn, KIND, document, ctx.now, new=True)
     catalog.set_tags(ctx.conn, arn, request.get("tags", {}))
     apply_compute_environment(ctx.writable, document)
+    ctx.actions.append(ConfigureBackend(name, document["tags"]))
     return {"computeEnvironmentName": name, "computeEnvironmentArn": arn}
 
 
@@ -166,6 +172,7 @@ def delete_compute_environment(ctx: Context, request: dict) -> dict:
     catalog.delete_document(ctx.conn, KIND, name)
     catalog.remove_tags(ctx.conn, arn, list(catalog.get_tags(ctx.conn, arn)))
     ctx.writable.remove_compute_environment(name)
+    ctx.actions.append(ConfigureBackend(name, None))
     return {}
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
+from genobatch.backends.registry import is_backend_tag
 from genobatch.context import Context
 from genobatch.store import catalog
 from genobatch.store.schema import compute_environments, job_definitions, job_queues, jobs
@@ -35,8 +36,22 @@ def _require_resource(ctx: Context, arn: str) -> None:
         raise ClientException(f"resourceArn {arn} does not name an existing resource")
 
 
+def _refuse_backend_tags(arn: str, keys) -> None:
+    """A compute environment's ``genobatch:`` tags choose and configure its backend at creation;
+    like an environment's type, they cannot change afterwards (its jobs run there)."""
+    if ":compute-environment/" not in arn:
+        return
+    fixed = sorted(key for key in keys if is_backend_tag(key))
+    if fixed:
+        raise ClientException(
+            f"tags {', '.join(fixed)}: a compute environment's backend tags are set when it is created "
+            "and cannot be changed; create a new compute environment instead"
+        )
+
+
 def tag_resource(ctx: Context, request: dict) -> dict:
     _require_resource(ctx, request["resourceArn"])
+    _refuse_backend_tags(request["resourceArn"], request["tags"])
     merged = {**catalog.get_tags(ctx.conn, request["resourceArn"]), **request["tags"]}
     limits.check_tags("tags", merged)
     catalog.set_tags(ctx.conn, request["resourceArn"], request["tags"])
@@ -45,6 +60,7 @@ def tag_resource(ctx: Context, request: dict) -> dict:
 
 def untag_resource(ctx: Context, request: dict) -> dict:
     _require_resource(ctx, request["resourceArn"])
+    _refuse_backend_tags(request["resourceArn"], request["tagKeys"])
     catalog.remove_tags(ctx.conn, request["resourceArn"], request["tagKeys"])
     return {}
 

@@ -1,11 +1,11 @@
-"""The scheduler's view of a compute environment: a vCPU budget drawn from a host pool."""
+"""The scheduler's view of a compute environment: a vCPU budget drawn from a pool."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from genobatch.core.job import Resources
-from genobatch.core.pool import HostPool
+from genobatch.core.pool import Pool
 
 
 @dataclass(slots=True)
@@ -13,7 +13,7 @@ class ComputeEnvironment:
     """``maxvCpus`` caps what this environment runs at once; the pool supplies the devices."""
 
     name: str
-    pool: HostPool
+    pool: Pool
     max_vcpus: int
     enabled: bool = True
     used_vcpus: int = 0
@@ -26,4 +26,4 @@ class ComputeEnvironment:
 
     def has_room(self) -> bool:
         """Whether even the smallest job (1 vCPU) could start here now."""
-        return self.enabled and self.used_vcpus < self.max_vcpus and bool(self.pool.free_cpus)
+        return self.enabled and self.used_vcpus < self.max_vcpus and self.pool.has_free_vcpu()

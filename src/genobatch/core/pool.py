@@ -1,8 +1,12 @@
-"""A host pool: the concrete devices a set of compute environments shares.
+"""Pools: the capacity compute environments draw on.
 
-Local compute environments slice one host: each vCPU and each GPU goes to at most one running
-attempt (CPU affinity and ``CUDA_VISIBLE_DEVICES`` enforce it), and memory is reserved, not
-oversubscribed. Several compute environments may draw on the same pool.
+Local compute environments slice one host (:class:`HostPool`): each vCPU and each GPU goes to at
+most one running attempt (CPU affinity and ``CUDA_VISIBLE_DEVICES`` enforce it), and memory is
+reserved, not oversubscribed. Several compute environments may draw on the same pool.
+
+A compute environment on a remote engine (Slurm, AWS Batch) has a :class:`CountedPool` of its own:
+the engine places jobs on its nodes, so no device indices are handed out, and what genobatch hands
+it at once is capped by the environment's ``maxvCpus`` alone.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ class HostPool:
         """Whether an idle pool could hold ``need`` at all."""
         return need.vcpus <= len(self.cpus) and need.memory_mib <= self.memory_mib and need.gpus <= len(self.gpus)
 
+    def has_free_vcpu(self) -> bool:
+        return bool(self.free_cpus)
+
     def fits_now(self, need: Resources) -> bool:
         return (
             need.vcpus <= len(self.free_cpus)
@@ -58,3 +65,35 @@ class HostPool:
         self.free_cpus = sorted(set(self.free_cpus).union(c for c in cpus if c in self.cpus))
         self.free_gpus = sorted(set(self.free_gpus).union(g for g in gpus if g in self.gpus))
         self.free_memory_mib = min(self.memory_mib, self.free_memory_mib + memory_mib)
+
+
+@dataclass(slots=True)
+class CountedPool:
+    """The capacity of a remote engine: counted, never indexed; the remote engine places jobs.
+
+    It holds whatever its compute environment's ``maxvCpus`` lets through; whether one node can
+    hold a job is the remote engine's to say (it refuses what no node can run).
+    """
+
+    name: str
+
+    def could_ever_fit(self, need: Resources) -> bool:
+        return True
+
+    def has_free_vcpu(self) -> bool:
+        return True
+
+    def fits_now(self, need: Resources) -> bool:
+        return True
+
+    def take(self, need: Resources) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return (), ()
+
+    def reserve(self, cpus: tuple[int, ...], gpus: tuple[int, ...], memory_mib: int) -> None:
+        """Nothing to reserve: the compute environment counts the vCPUs."""
+
+    def release(self, cpus: tuple[int, ...], gpus: tuple[int, ...], memory_mib: int) -> None:
+        """Nothing to give back: the compute environment counts the vCPUs."""
+
+
+Pool = HostPool | CountedPool

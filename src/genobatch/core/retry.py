@@ -33,6 +33,8 @@ class ExitInfo:
     exit_code: int | None
     reason: str | None  # container reason, e.g. "OutOfMemoryError: Container killed due to memory usage"
     status_reason: str | None  # attempt reason, e.g. "Essential container in task exited"
+    timed_out: bool = False  # the backend's engine ended it for its time limit
+    final: bool = False  # it can never run as specified: no retry
 
 
 def _entry_matches(entry: Mapping[str, str], info: ExitInfo) -> bool:

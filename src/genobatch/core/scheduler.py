@@ -29,7 +29,7 @@ from genobatch.core.job import (
     time_limit_cancel_reason,
 )
 from genobatch.core.placement import never_runs_reason, place
-from genobatch.core.pool import HostPool
+from genobatch.core.pool import Pool
 from genobatch.core.queue import JobQueue
 from genobatch.core.status import (
     ACTIVE,
@@ -73,7 +73,7 @@ class Scheduler:
         self.jobs: dict[str, Job] = {}
         self.queues: dict[str, JobQueue] = {}
         self.compute_environments: dict[str, ComputeEnvironment] = {}
-        self.pools: dict[str, HostPool] = {}
+        self.pools: dict[str, Pool] = {}
         self.dirty: set[str] = set()
         self._deadlines: list[tuple[int, str, int]] = []  # (deadline ms, job id, attempt)
         self._park_deadlines: list[tuple[int, str]] = []  # jobStateTimeLimitActions: (deadline ms, job id)
@@ -83,7 +83,7 @@ class Scheduler:
         self._final: list[str] = []  # became final since the last eviction
 
     # ----------------------------------------------------------------- configuration
-    def set_pool(self, pool: HostPool) -> None:
+    def set_pool(self, pool: Pool) -> None:
         self.pools[pool.name] = pool
         self._placement_due = True
 
@@ -256,7 +256,7 @@ class Scheduler:
         if current is None or current.number != attempt or job.status != S.STARTING:
             return []
         current.started_at = at
-        current.info = dict(info)
+        current.info.update(info)  # keeps a remote handle reported at submission
         job.started_at = at
         self._push(job, S.RUNNING, None, at)
         self._drain(at)
@@ -264,6 +264,15 @@ class Scheduler:
             self._add_deadline(job, current)
         # TerminateJob may have arrived while the attempt was still STARTING.
         return [StopAttempt(job.id, attempt)] if job.stop_reason else []
+
+    def submitted(self, job_id: str, attempt: int, info: dict) -> None:
+        """A remote engine accepted the attempt: keep its handle with the attempt (no state change)."""
+        job = self.jobs.get(job_id)
+        current = job.current if job else None
+        if current is None or current.number != attempt:
+            return
+        current.info.update(info)
+        self.dirty.add(job_id)
 
     def exited(self, job_id: str, attempt: int, at: int, info: retry.ExitInfo, usage: dict) -> None:
         """The attempt ended: success, retry or failure."""
@@ -277,6 +286,7 @@ class Scheduler:
         current.stopped_at = at
         current.exit_code, current.reason, current.status_reason = info.exit_code, info.reason, info.status_reason
         current.usage = dict(usage)
+        current.timed_out = current.timed_out or info.timed_out
         self._release(job, current)
         if job.status == S.STARTING and info.exit_code is not None:
             # It ran while we were not looking (e.g. during a restart): record that it ran.
@@ -289,7 +299,11 @@ class Scheduler:
             self._push(job, S.FAILED, TIMEOUT_REASON, at)
         elif job.stop_reason is not None:
             self._push(job, S.FAILED, job.stop_reason, at)
-        elif len(job.attempts) < job.max_attempts and retry.decide(job.evaluate_on_exit, info) == retry.RETRY:
+        elif (
+            not info.final
+            and len(job.attempts) < job.max_attempts
+            and retry.decide(job.evaluate_on_exit, info) == retry.RETRY
+        ):
             self._push(job, S.RUNNABLE, info.status_reason, at)
         else:
             self._push(job, S.FAILED, info.status_reason, at)
