@@ -320,10 +320,9 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - a broken backend must not keep the server down
                 log.exception("could not reconcile %s attempt %s", job.id, attempt.number)
                 outcome = AttemptExited(job.id, attempt.number, now_ms(), None, str(exc), "Task failed to start")
-            if outcome is None and attempt.started_at is None:
-                # Adopted before its start was recorded: it is running, so record the start now.
-                self._inbox.put(AttemptStarted(job.id, attempt.number, now_ms(), {"adopted": True}))
-            elif outcome is not None:
+            # An adopted attempt's start, if the previous server never recorded it, comes from the
+            # backend, which knows whether it runs (a remote one may still be queued there).
+            if outcome is not None:
                 self._inbox.put(outcome)
             if outcome is None and (job.stop_reason is not None or attempt.timed_out):
                 # A stop (TerminateJob or timeout) was committed but the previous server may have

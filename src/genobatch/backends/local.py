@@ -303,6 +303,9 @@ class LocalBackend(Backend):
                     # (SIGKILL at once if that is past), never granting a fresh grace period.
                     att.term_sent = True
                     self._watcher.schedule_kill(att, max(0, stop - _now_ms()) / 1000)
+            # It runs: if the previous server died before recording its start, this records it
+            # (the scheduler ignores a start it already has). Before watching, so it comes first.
+            self._emit(AttemptStarted(job_id, attempt, att.started_ms or _now_ms(), {"adopted": True}))
             self._watcher.watch(att, pidfd, None)
             return None
         # The wrapper may have finished between the first look and the liveness check.
