@@ -453,3 +453,18 @@ def test_a_time_limit_enforced_by_the_remote_engine_fails_the_job_as_a_timeout()
     scheduler.exited("j", 1, 3, ExitInfo(None, None, "Job attempt duration exceeded timeout", timed_out=True), {})
     assert scheduler.jobs["j"].status == S.FAILED and scheduler.jobs["j"].status_reason == TIMEOUT_REASON
     assert len(scheduler.jobs["j"].attempts) == 1
+
+
+def test_an_unreachable_compute_environment_gets_nothing_new_and_jobs_go_to_the_next_one():
+    scheduler = Scheduler()
+    scheduler.set_pool(CountedPool("remote:cluster"))
+    scheduler.set_pool(HostPool("local", (0,), 8192))
+    scheduler.set_compute_environment("cluster", "remote:cluster", 4, True)
+    scheduler.set_compute_environment("laptop", "local", 1, True)
+    scheduler.set_queue("q", 1, ["cluster", "laptop"], True)
+    scheduler.set_reachable("cluster", False)
+    scheduler.submit([job("a"), job("b")], {}, 0)
+    assert [(s.job_id, s.compute_environment) for s in scheduler.schedule(1)] == [("a", "laptop")]
+    assert scheduler.jobs["b"].status == S.RUNNABLE
+    scheduler.set_reachable("cluster", True)
+    assert [(s.job_id, s.compute_environment) for s in scheduler.schedule(2)] == [("b", "cluster")]

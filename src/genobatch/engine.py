@@ -220,6 +220,7 @@ class Engine:
             info = ExitInfo(event.exit_code, event.reason, event.status_reason, event.timed_out, event.final)
             self.scheduler.exited(event.job_id, event.attempt, event.at_ms, info, event.usage)
         elif isinstance(event, EnvironmentHealth):
+            self.scheduler.set_reachable(event.compute_environment, event.problem is None)
             _record_health(ctx, event)
 
     def _dispatch(self, actions: list) -> None:

@@ -199,7 +199,7 @@ class RemoteBackend(Backend):
         self._lock = threading.Condition()
         self._tracked: dict[tuple[str, int], _Tracked] = {}
         self._to_submit: deque[tuple[str, int]] = deque()
-        self._problem: str | None = None
+        self._healthy = False  # probe() first, and again after the engine was unreachable
         self._reported_problem: str | None = "unknown"  # forces the first report
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=f"genobatch-remote-{compute_environment}", daemon=True)
@@ -261,6 +261,9 @@ class RemoteBackend(Backend):
                 if self._closing:
                     return
             try:
+                if not self._healthy:
+                    self.engine.probe()
+                    self._healthy = True
                 self._lookup_lost()
                 self._submit_waiting()
                 self._carry_out_stops()
@@ -269,6 +272,7 @@ class RemoteBackend(Backend):
                     self._poll()
                 self._set_problem(None)
             except RemoteUnavailable as problem:
+                self._healthy = False
                 self._set_problem(str(problem))
                 next_poll = self._clock() + max(self.engine.poll_interval_s, 2.0)
                 with self._lock:  # back off; a stop or close still wakes us

@@ -92,9 +92,21 @@ class Scheduler:
         existing = self.compute_environments.get(name)
         used = existing.used_vcpus if existing else 0
         self.compute_environments[name] = ComputeEnvironment(
-            name, self.pools[pool], max_vcpus, enabled, used_vcpus=used
+            name,
+            self.pools[pool],
+            max_vcpus,
+            enabled,
+            used_vcpus=used,
+            reachable=existing.reachable if existing else True,
         )
         self._reconsider_parked()
+
+    def set_reachable(self, name: str, reachable: bool) -> None:
+        """Whether a compute environment's backend answers; an unreachable one gets no new attempts."""
+        ce = self.compute_environments.get(name)
+        if ce is not None and ce.reachable != reachable:
+            ce.reachable = reachable
+            self._placement_due = True
 
     def remove_compute_environment(self, name: str) -> None:
         self.compute_environments.pop(name, None)
