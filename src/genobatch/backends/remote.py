@@ -319,28 +319,29 @@ class RemoteBackend(Backend):
                     self._to_submit.append(key)
 
     def _submit_waiting(self) -> None:
-        while True:
-            with self._lock:
-                keys = [self._to_submit.popleft() for _ in range(min(len(self._to_submit), self.engine.batch_size))]
-                batch = []
-                for key in keys:
-                    tracked = self._tracked.get(key)
-                    if tracked is None:
-                        continue
-                    if tracked.stop_requested:  # stopped before it was ever submitted
-                        self._end(key, AttemptExited(key[0], key[1], self._now_ms(), None, None, FAILED_TO_START))
-                        continue
-                    batch.append(tracked)
-            if not batch:
-                return
-            try:
-                results = self.engine.submit([t.spec for t in batch])
-            except RemoteUnavailable:
-                with self._lock:  # nothing was submitted: try again later, in the same order
-                    self._to_submit.extendleft(reversed([(t.spec.job_id, t.spec.attempt) for t in batch]))
-                raise
-            for tracked, result in zip(batch, results, strict=True):
-                self._settle_submission(tracked, result)
+        """Submit one batch; the worker comes back for the next, so a long backlog (10,000 children
+        paced to a quota) never holds up polls and stops."""
+        with self._lock:
+            keys = [self._to_submit.popleft() for _ in range(min(len(self._to_submit), self.engine.batch_size))]
+            batch = []
+            for key in keys:
+                tracked = self._tracked.get(key)
+                if tracked is None:
+                    continue
+                if tracked.stop_requested:  # stopped before it was ever submitted
+                    self._end(key, AttemptExited(key[0], key[1], self._now_ms(), None, None, FAILED_TO_START))
+                    continue
+                batch.append(tracked)
+        if not batch:
+            return
+        try:
+            results = self.engine.submit([t.spec for t in batch])
+        except RemoteUnavailable:
+            with self._lock:  # nothing was submitted: try again later, in the same order
+                self._to_submit.extendleft(reversed([(t.spec.job_id, t.spec.attempt) for t in batch]))
+            raise
+        for tracked, result in zip(batch, results, strict=True):
+            self._settle_submission(tracked, result)
 
     def _settle_submission(self, tracked: _Tracked, result: SubmitResult) -> None:
         spec = tracked.spec
