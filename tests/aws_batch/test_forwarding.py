@@ -1,0 +1,176 @@
+"""A genobatch compute environment on the aws-batch backend, end to end: two real servers, real boto3.
+
+The user talks to the first server only (boto3, the CLI); its compute environment is tagged
+``genobatch:backend=aws-batch`` and points at the second server, which stands in for the remote
+AWS Batch and really runs the jobs. The first server signs its calls with a named AWS profile.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from harness import launch, wait_for
+
+pytestmark = pytest.mark.slow
+
+ARRAY = 20
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    # Throttled below the forwarding rate, so SubmitJob throttling is met (and must never show).
+    server = launch(tmp_path_factory, "--cpus", "2", "--api-rate-limit", "SubmitJob=20")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def aws_profile(remote, tmp_path_factory):
+    """An AWS profile named ``remote`` with the remote server's keys, in the first server's environment."""
+    home = tmp_path_factory.mktemp("aws")
+    (home / "credentials").write_text(
+        f"[remote]\naws_access_key_id = {remote.access_key}\naws_secret_access_key = {remote.secret_key}\n"
+    )
+    (home / "config").write_text("[profile remote]\nregion = us-east-1\n")
+    saved = {k: os.environ.get(k) for k in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")}
+    os.environ.update(AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"), AWS_CONFIG_FILE=str(home / "config"))
+    yield "remote"
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory, aws_profile):
+    server = launch(tmp_path_factory, "--cpus", "2")
+    yield server
+    server.stop()
+
+
+def forwarding_queue(
+    front, remote, profile: str, *, endpoint: str | None = None, max_vcpus: int = 64
+) -> tuple[str, str]:
+    """A queue on a new compute environment whose jobs run on the remote server's ``default`` queue."""
+    batch = front.client()
+    ce = f"aws-{uuid.uuid4().hex[:6]}"
+    batch.create_compute_environment(
+        computeEnvironmentName=ce,
+        type="MANAGED",
+        computeResources={"type": "EC2", "maxvCpus": max_vcpus, "subnets": [], "instanceTypes": ["m5.large"]},
+        tags={
+            "genobatch:backend": "aws-batch",
+            "genobatch:aws-batch-job-queue": "default",
+            "genobatch:aws-batch-endpoint": endpoint or remote.endpoint,
+            "genobatch:aws-batch-region": "us-east-1",
+            "genobatch:aws-profile": profile,
+        },
+    )
+    queue = f"q-{ce}"
+    batch.create_job_queue(
+        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
+    )
+    return queue, ce
+
+
+def definition(batch, name: str, script: str) -> str:
+    return batch.register_job_definition(
+        jobDefinitionName=name,
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", script],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+        },
+    )["jobDefinitionArn"]
+
+
+def remote_names(remote, prefix: str) -> Counter:
+    """How many remote jobs carry each name starting with ``prefix`` (every status)."""
+    pages = (
+        remote.client()
+        .get_paginator("list_jobs")
+        .paginate(jobQueue="default", filters=[{"name": "JOB_NAME", "values": [prefix + "*"]}])
+    )
+    return Counter(job["jobName"] for page in pages for job in page["jobSummaryList"])
+
+
+def test_array_and_dependency_run_remotely_and_logs_read_back(front, remote, aws_profile):
+    queue, ce = forwarding_queue(front, remote, aws_profile)
+    batch = front.client()
+    child = definition(
+        batch, "child", 'echo "child $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ID on $AWS_BATCH_CE_NAME"'
+    )
+    array = batch.submit_job(jobName="arr", jobQueue=queue, jobDefinition=child, arrayProperties={"size": ARRAY})[
+        "jobId"
+    ]
+    after = batch.submit_job(jobName="after", jobQueue=queue, jobDefinition=child, dependsOn=[{"jobId": array}])[
+        "jobId"
+    ]
+    assert wait_for(batch, array, timeout=120)["status"] == "SUCCEEDED"
+    assert wait_for(batch, after, timeout=60)["status"] == "SUCCEEDED"
+    children = batch.describe_jobs(jobs=[f"{array}:{i}" for i in range(ARRAY)])["jobs"]
+    assert {c["status"] for c in children} == {"SUCCEEDED"}
+    # Every child ran exactly once remotely, under its attempt's name.
+    assert remote_names(remote, f"gb_{array}_") == Counter({f"gb_{array}_{i}_1": 1 for i in range(ARRAY)})
+    assert remote_names(remote, f"gb_{after}_") == Counter({f"gb_{after}_1": 1})
+    # The log comes back through the first server's CLI, with genobatch's own job id and CE.
+    logs = subprocess.run(
+        [sys.executable, "-m", "genobatch", "--data-dir", str(front.data_dir), "logs", f"{array}:7"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.strip() == f"child 7 of {array}:7 on {ce}"
+    described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
+    assert described["status"] == "VALID"
+
+
+def test_an_unreachable_remote_marks_the_environment_invalid_and_keeps_the_job(front, remote, aws_profile):
+    queue, ce = forwarding_queue(front, remote, aws_profile, endpoint="http://127.0.0.1:9")
+    batch = front.client()
+    job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=definition(batch, "w", "true"))["jobId"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
+        if described["status"] == "INVALID":
+            break
+        time.sleep(0.2)
+    assert described["status"] == "INVALID", described
+    assert "remote queue default at http://127.0.0.1:9" in described["statusReason"]
+    status = batch.describe_jobs(jobs=[job])["jobs"][0]["status"]
+    assert status in ("RUNNABLE", "STARTING")
+    batch.terminate_job(jobId=job, reason="test over")
+
+
+def test_kill_dash_nine_during_a_submission_burst_runs_every_job_exactly_once(front, remote, aws_profile):
+    size = 60
+    queue, _ = forwarding_queue(front, remote, aws_profile)
+    batch = front.client()
+    array = batch.submit_job(
+        jobName="burst",
+        jobQueue=queue,
+        jobDefinition=definition(batch, "burst", "true"),
+        arrayProperties={"size": size},
+    )["jobId"]
+    # The remote takes 20 submissions a second: kill the first server while it is forwarding them.
+    deadline = time.monotonic() + 60
+    while len(remote_names(remote, f"gb_{array}_")) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    front.stop(kill=True)
+    at_kill = len(remote_names(remote, f"gb_{array}_"))
+    assert 0 < at_kill < size, f"{at_kill} of {size} forwarded when the server was killed"
+    print(f"{at_kill} of {size} forwarded when the server was killed")
+    front.start()
+    batch = front.client()
+    assert wait_for(batch, array, timeout=180)["status"] == "SUCCEEDED"
+    names = remote_names(remote, f"gb_{array}_")
+    assert names == Counter({f"gb_{array}_{i}_1": 1 for i in range(size)})
