@@ -14,6 +14,7 @@ from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.api.resources import require
 from genobatch.context import Context
+from genobatch.core.array import expand_array, parent_dependencies
 from genobatch.core.job import N_TO_N, SEQUENTIAL, Job
 from genobatch.core.status import JobStatus
 from genobatch.store import catalog
@@ -175,7 +176,7 @@ def submit_job(ctx: Context, request: dict) -> dict:
         evaluate_on_exit=tuple(retry.get("evaluateOnExit", ())),
         timeout_s=timeout.get("attemptDurationSeconds"),
         array_size=array_size,
-        depends_on=tuple((dep_id, t) for dep_id, t in depends_on if t != SEQUENTIAL),
+        depends_on=parent_dependencies(depends_on),
     )
     spec = {
         "jobArn": ctx.arn("job", job_id),
@@ -194,46 +195,13 @@ def submit_job(ctx: Context, request: dict) -> dict:
     }
     if array_size:
         spec["arrayProperties"] = {"size": array_size}
-    records = [job] + (_children(job, depends_on) if array_size else [])
+    records = [job] + (expand_array(job, depends_on) if array_size else [])
     ctx.writable.submit(records, known, ctx.now)
     share = request.get("shareIdentifier")
     definition_arn = definition["jobDefinitionArn"]
     ctx.new_jobs.extend((r, definition_arn, share, spec if r is job else None) for r in records)
     catalog.set_tags(ctx.conn, spec["jobArn"], tags)
     return {"jobArn": spec["jobArn"], "jobName": job.name, "jobId": job_id}
-
-
-def _children(parent: Job, depends_on: list[tuple[str, str | None]]) -> list[Job]:
-    """Array children ``<parent>:<i>`` with their per-index dependencies."""
-    children = []
-    for index in range(parent.array_size):
-        deps: list[tuple[str, str | None]] = []
-        for dep_id, dep_type in depends_on:
-            if dep_type == N_TO_N:
-                deps.append((f"{dep_id}:{index}", N_TO_N))
-            elif dep_type == SEQUENTIAL:
-                if index > 0:
-                    deps.append((f"{parent.id}:{index - 1}", SEQUENTIAL))
-            else:
-                deps.append((dep_id, dep_type))
-        children.append(
-            Job(
-                id=f"{parent.id}:{index}",
-                name=parent.name,
-                queue=parent.queue,
-                seq=parent.seq,
-                created_at=parent.created_at,
-                resources=parent.resources,
-                priority=parent.priority,
-                max_attempts=parent.max_attempts,
-                evaluate_on_exit=parent.evaluate_on_exit,
-                timeout_s=parent.timeout_s,
-                parent_id=parent.id,
-                array_index=index,
-                depends_on=tuple(deps),
-            )
-        )
-    return children
 
 
 def _require_job(ctx: Context, job_id: str) -> bool:
