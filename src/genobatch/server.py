@@ -105,9 +105,13 @@ def build_engine(settings: Settings) -> Engine:
             cgroup_group=server_cgroup_group(str(settings.data_dir)),
             max_log_bytes=settings.max_log_mib * 1024 * 1024,
             job_user=settings.job_user,
+            launcher=settings.launcher,
+            launcher_dir=str(settings.data_dir / "launcher"),
         )
     except ValueError as exc:  # e.g. --job-user names no user
         raise ServerStartError(str(exc)) from None
+    except OSError as exc:  # e.g. the persistent launcher could not be started
+        raise ServerStartError(f"local backend: {exc}") from None
     engine = Engine(settings, database, backend)
     engine.start()
     ensure_defaults(engine)

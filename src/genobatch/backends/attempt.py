@@ -53,6 +53,7 @@ class LocalAttempt:
     created_ms: int | None = None  # wall clock before the wrapper was spawned
     oom_fd: int | None = None  # cgroup v1 OOM eventfd, watched by the watcher thread only
     log_dropped: int = 0  # bytes cut out of output.log so far (monitor thread)
+    launched: bool = False  # started by the persistent launcher (no wrapper; it reports the end)
 
     @property
     def key(self) -> tuple[str, int]:

@@ -10,6 +10,7 @@ import json
 import os
 import pwd
 import shutil
+import tempfile
 from dataclasses import dataclass
 
 from genobatch.backends.base import AttemptSpec
@@ -19,6 +20,27 @@ SPEC_FILE = "attempt.json"
 # What a job inherits from the server's environment; everything else comes from its spec.
 INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
+
+
+LAUNCHERS = ("wrapper", "persistent")
+LAUNCHER_ENV = "GENOBATCH_LAUNCHER"
+
+
+def launcher_setting(value: str | None) -> str:
+    """The launcher to use: ``value``, else ``$GENOBATCH_LAUNCHER``, else ``wrapper``.
+
+    ValueError names the setting and the allowed values when it is neither.
+    """
+    chosen = value or os.environ.get(LAUNCHER_ENV) or "wrapper"
+    if chosen not in LAUNCHERS:
+        raise ValueError(f"launcher {chosen!r} is not one of {', '.join(LAUNCHERS)}")
+    return chosen
+
+
+def default_launcher_dir(group: str) -> str:
+    """Where a backend without a data directory finds its persistent launcher: one per user and
+    cgroup group, so that a second backend of the same group (a restart) finds the first's."""
+    return os.path.join(tempfile.gettempdir(), f"genobatch-launcher-{os.getuid()}-{group}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,16 @@ The backend owns the table of attempts and its lock; the threads act on it throu
 :meth:`LocalBackend._kill_tree`). The attempt's state is :class:`~genobatch.backends.attempt.LocalAttempt`;
 what its end is reported as is :mod:`~genobatch.backends.outcome`.
 
+Persistent launcher
+-------------------
+With ``launcher="persistent"`` (``genobatch server --launcher persistent``), host attempts are
+started by one long-lived process per data directory instead (:mod:`~genobatch.backends.launcher`:
+one ``posix_spawn`` per attempt, its exit status and ``wait4`` usage written to the same
+``exit_status`` file, starts and ends reported over a Unix socket that the watcher reads, see
+:mod:`~genobatch.backends.launcher_client`). It outlives the server like the wrappers do; a
+restarted server connects to it and adopts what it still runs. Attempts of a ``job_user`` or in a
+container keep the wrapper, which can change user and proxy the runtime.
+
 Containment and stops
 ---------------------
 Each attempt's processes are held by a :class:`~genobatch.backends.containment.Containment`: its
@@ -78,13 +88,16 @@ from genobatch.backends.host import (
     write_stop,
 )
 from genobatch.backends.launch import (
+    default_launcher_dir,
     hand_over,
     inherited_environment,
     job_environment,
+    launcher_setting,
     read_attempt_file,
     resolve_job_user,
     write_attempt_file,
 )
+from genobatch.backends.launcher_client import LauncherClient
 from genobatch.backends.monitor import Monitor
 from genobatch.backends.nvml import discover_gpus
 from genobatch.backends.outcome import (
@@ -136,6 +149,8 @@ class LocalBackend(Backend):
         cgroup_group: str = "local",
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         job_user: str | None = None,
+        launcher: str | None = None,
+        launcher_dir: str | None = None,
     ) -> None:
         """Configure the capacity (None: discover it) and start the watcher and monitor threads.
 
@@ -144,7 +159,10 @@ class LocalBackend(Backend):
         its own cgroup where the server can create one (under ``genobatch/<cgroup_group>`` in its
         own cgroup); False always uses session containment and sampled memory.
         ``max_log_bytes`` caps each ``output.log`` (0: unlimited). ``job_user`` runs the commands
-        as that user (the server must run as root).
+        as that user (the server must run as root). ``launcher``: ``wrapper`` (a shell wrapper per
+        attempt) or ``persistent`` (the persistent launcher serving ``launcher_dir``); None takes
+        ``$GENOBATCH_LAUNCHER``, else ``wrapper``. ``launcher_dir`` defaults to one per user and
+        ``cgroup_group`` in the temporary directory.
         """
         if spawn_threads < 1:
             raise ValueError("spawn_threads must be at least 1")
@@ -152,6 +170,7 @@ class LocalBackend(Backend):
             raise ValueError("monitor_interval_s must be positive")
         if max_log_bytes < 0:
             raise ValueError("max_log_bytes must not be negative")
+        self._launcher_mode = launcher_setting(launcher)
         self._job_user = resolve_job_user(job_user) if job_user else None
         self._cgroups = CgroupRoot.detect(cgroup_group) if cgroups else None
         self._cfg_cpus, self._cfg_memory, self._cfg_gpus = cpus, memory_mib, gpus
@@ -185,8 +204,23 @@ class LocalBackend(Backend):
             max_log_bytes=max_log_bytes,
             over_limit=self._oom_kill,
         )
+        self._launched: dict[str, LocalAttempt] = {}  # attempt dir -> attempt, guarded by _lock
+        self._connect_lock = threading.Lock()
+        self._launcher = LauncherClient(
+            launcher_dir or default_launcher_dir(cgroup_group),
+            started=self._launcher_started,
+            exited=self._launcher_exited,
+            lost=self._launcher_lost,
+        )
+        # Connected now, so that reconcile knows what a launcher left by the previous server runs.
+        self._connect_launcher(start=self._launcher_mode == "persistent")
         self._watcher.start()
         self._monitor.start()
+
+    @property
+    def launcher(self) -> str:
+        """How new host attempts are started: ``wrapper`` or ``persistent``."""
+        return self._launcher_mode
 
     @property
     def memory_enforcement(self) -> str:
@@ -261,6 +295,9 @@ class LocalBackend(Backend):
         record = read_exit_record(attempt_dir)
         if record is not None:
             return recovered_exit(job_id, attempt, attempt_dir, record, info, self._hostname)
+        meta = read_attempt_file(attempt_dir)
+        if meta.get("launcher") == "persistent":
+            return self._reconcile_launched(spec, info, meta)
         pid = read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
         if pid is None and isinstance((info or {}).get("pid"), int):
             pid = info["pid"]
@@ -280,7 +317,6 @@ class LocalBackend(Backend):
                     os.close(pidfd)
                 pid = pidfd = None
         if pid is not None:
-            meta = read_attempt_file(attempt_dir)
             att = LocalAttempt(
                 job_id=job_id,
                 attempt=attempt,
@@ -295,24 +331,62 @@ class LocalBackend(Backend):
                 containment=Containment.recorded(attempt_dir, meta, info),
             )
             att.leader()
-            stop = read_stop(attempt_dir)
             with self._lock:
                 self._attempts[att.key] = att
-                if stop is not None:
-                    # The previous server sent SIGTERM: resume its escalation with the grace left
-                    # (SIGKILL at once if that is past), never granting a fresh grace period.
-                    att.term_sent = True
-                    self._watcher.schedule_kill(att, max(0, stop - _now_ms()) / 1000)
-            # It runs: if the previous server died before recording its start, this records it
-            # (the scheduler ignores a start it already has). Before watching, so it comes first.
-            self._emit(AttemptStarted(job_id, attempt, att.started_ms or _now_ms(), {"adopted": True}))
-            self._watcher.watch(att, pidfd, None)
+            self._adopted(att, pidfd)
             return None
         # The wrapper may have finished between the first look and the liveness check.
+        return self._settle_unattended(spec, info, meta)
+
+    def _reconcile_launched(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited | None:
+        """Reconcile an attempt the persistent launcher started: adopt it if the launcher still
+        runs it, else settle it from its exit record (or report it vanished)."""
+        attempt_dir = os.path.abspath(spec.attempt_dir)
+        att = LocalAttempt(
+            job_id=spec.job_id,
+            attempt=spec.attempt,
+            attempt_dir=attempt_dir,
+            memory_mib=int(meta.get("memory_mib") or 0),
+            state="running",
+            started_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
+            created_ms=meta.get("created_ms"),
+            containment=Containment.recorded(attempt_dir, meta, info),
+            launched=True,
+        )
+
+        def adopt(pid: int) -> None:
+            att.child_pid = pid
+            with self._lock:
+                self._attempts[att.key] = att
+                self._launched[attempt_dir] = att
+
+        # A launcher that runs nothing may have exited: then there is nothing to adopt.
+        if self._connect_launcher(start=False) and self._launcher.running_pid(attempt_dir, adopt):
+            self._adopted(att, None)
+            return None
+        return self._settle_unattended(spec, info, meta)
+
+    def _adopted(self, att: LocalAttempt, pidfd: int | None) -> None:
+        """Watch an attempt found running after a restart, resuming a stop in progress."""
+        stop = read_stop(att.attempt_dir)
+        with self._lock:
+            if stop is not None:
+                # The previous server sent SIGTERM: resume its escalation with the grace left
+                # (SIGKILL at once if that is past), never granting a fresh grace period.
+                att.term_sent = True
+                self._watcher.schedule_kill(att, max(0, stop - _now_ms()) / 1000)
+        # It runs: if the previous server died before recording its start, this records it
+        # (the scheduler ignores a start it already has). Before watching, so it comes first.
+        self._emit(AttemptStarted(att.job_id, att.attempt, att.started_ms or _now_ms(), {"adopted": True}))
+        self._watcher.watch(att, pidfd, None)
+
+    def _settle_unattended(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited:
+        """An attempt nothing runs any more: its exit record if it has one by now, else vanished
+        (and whatever it left running is killed)."""
+        job_id, attempt, attempt_dir = spec.job_id, spec.attempt, os.path.abspath(spec.attempt_dir)
         record = read_exit_record(attempt_dir)
         if record is not None:
             return recovered_exit(job_id, attempt, attempt_dir, record, info, self._hostname)
-        meta = read_attempt_file(attempt_dir)
         Containment.recorded(attempt_dir, meta, info).end(
             read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
         )
@@ -338,6 +412,7 @@ class LocalBackend(Backend):
         if self._cgroups is not None:
             self._cgroups.release()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._launcher.close()  # the launcher goes on with what runs, and exits when nothing does
         self._watcher.close()  # after the pool: a spawn still under way may yet wake it
 
     # -- spawning ----------------------------------------------------------------------------
@@ -368,6 +443,9 @@ class LocalBackend(Backend):
         att.created_ms = _now_ms()
         att.containment = Containment(att.attempt_dir, None if att.container else self._new_cgroup(spec, att))
         cgroup = att.containment.cgroup
+        if self._launcher_mode == "persistent" and self._job_user is None and not att.container:
+            self._launch(spec, att, command, env)
+            return
         runas = ""
         if self._job_user is not None:
             hand_over(att.attempt_dir, work, self._job_user)
@@ -403,6 +481,62 @@ class LocalBackend(Backend):
             att.popen, att.wrapper_pid, att.state = popen, popen.pid, "starting"
         self._watcher.watch(att, None, pipe_r)
 
+    def _launch(self, spec: AttemptSpec, att: LocalAttempt, command: list[str], env: dict[str, str]) -> None:
+        """Have the persistent launcher start the attempt (spawn pool); it reports the start and
+        the end on its socket (:meth:`_launcher_started`, :meth:`_launcher_exited`)."""
+        att.executable, att.launched = command[0], True
+        self._write_spec_file(spec, att, command)
+        cgroup = att.containment.cgroup if att.containment else None
+        try:
+            self._connect_launcher(start=True)
+        except OSError as exc:
+            self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
+            return
+        with self._lock:
+            att.state = "starting"
+            self._launched[att.attempt_dir] = att
+        self._watcher.watch(att, None, None)  # its OOM eventfd
+        try:
+            self._launcher.spawn(att.attempt_dir, command, env, list(spec.cpus), cgroup.procs_file if cgroup else None)
+        except OSError as exc:  # the launcher has gone: the watcher reports what it ran as lost
+            with self._lock:
+                self._launched.pop(att.attempt_dir, None)
+            self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
+
+    def _connect_launcher(self, *, start: bool) -> bool:
+        """Connect to the launcher (starting one if ``start``) and have the watcher read its
+        socket; False if none runs and ``start`` is not set."""
+        with self._connect_lock:
+            if self._launcher.fileno() >= 0:
+                return True
+            if not self._launcher.connect(start=start):
+                return False
+            self._watcher.add_source(self._launcher.fileno(), self._launcher.on_readable)
+            return True
+
+    def _launcher_started(self, attempt_dir: str, pid: int) -> None:
+        """The launcher started an attempt's command (watcher thread)."""
+        with self._lock:
+            att = self._launched.get(attempt_dir)
+        if att is not None:
+            self._started(att, pid)
+
+    def _launcher_exited(self, attempt_dir: str) -> None:
+        """The launcher recorded an attempt's end, or that it could not start (watcher thread)."""
+        with self._lock:
+            att = self._launched.pop(attempt_dir, None)
+        if att is not None:
+            self._watcher.end(att)
+
+    def _launcher_lost(self) -> None:
+        """The launcher's connection ended (watcher thread): what it had not reported ended is
+        over as far as this server can tell; a record written meanwhile is still used."""
+        with self._lock:
+            lost = list(self._launched.values())
+            self._launched.clear()
+        for att in lost:
+            self._watcher.end(att)
+
     def _new_cgroup(self, spec: AttemptSpec, att: LocalAttempt) -> AttemptCgroup | None:
         """The attempt's cgroup with its memory limit, or None (no cgroups here, or creating one
         failed: then this attempt is contained by its session and its memory sampled)."""
@@ -426,7 +560,7 @@ class LocalBackend(Backend):
             started = mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or _now_ms()
             att.child_pid, att.started_ms, att.state = child_pid, started, "running"
         info = {
-            "pid": att.wrapper_pid,
+            "pid": att.wrapper_pid if not att.launched else child_pid,
             "child_pid": child_pid,
             "runtime": att.runtime,
             "image": att.image,
@@ -434,7 +568,9 @@ class LocalBackend(Backend):
             "attempt_dir": att.attempt_dir,
         }
         info.update(att.containment_fields())
-        if self._job_user is not None:
+        if att.launched:
+            info["launcher_pid"] = self._launcher.launcher_pid
+        elif self._job_user is not None:
             info["user"] = self._job_user.name
         if att.container:
             info["container_name"] = att.container
@@ -462,6 +598,7 @@ class LocalBackend(Backend):
             "container_name": att.container,
             "hostname": self._hostname,
             "created_ms": att.created_ms,
+            "launcher": "persistent" if att.launched else "wrapper",
             **att.containment_fields(),
         }
         write_attempt_file(att.attempt_dir, meta)
@@ -521,8 +658,11 @@ class LocalBackend(Backend):
         if att.state == "starting":  # the command never started
             if record is not None and record.status == "notfound":
                 reason = f"CannotStartContainerError: executable file not found in $PATH: {att.executable}"
+            elif record is not None and record.status == "nocgroup":
+                reason = str(exit_fields(record, False)[1])
             else:
-                reason = "CannotStartContainerError: the wrapper ended before starting the command"
+                starter = "launcher" if att.launched else "wrapper"
+                reason = f"CannotStartContainerError: the {starter} ended before starting the command"
             self._finish(att, None, reason=reason, status=FAILED_TO_START)
             return
         # The attempt is over: nothing it started may keep running (AWS Batch stops the whole
@@ -536,7 +676,7 @@ class LocalBackend(Backend):
             end = EndOfAttempt()
             self._monitor.sweep_later(att.attempt_dir, att.leader(), att.created_ms)
         self._monitor.cap_log(att)  # what was written since the monitor's last look
-        exit_code, reason, status = exit_fields(record, att.oom or end.out_of_memory)
+        exit_code, reason, status = exit_fields(record, att.oom or end.out_of_memory, att.launched)
         end_ms = record.mtime_ms if record is not None else _now_ms()
         # Both ends from file times when possible: the same (coarse) clock, also after adoption.
         start_ms = mtime_ms(os.path.join(att.attempt_dir, CHILD_PID_FILE)) or att.started_ms

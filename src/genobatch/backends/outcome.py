@@ -21,17 +21,18 @@ EXITED = "Essential container in task exited"
 FAILED_TO_START = "Task failed to start"
 STOPPED_BEFORE_START = "Task stopped before it started"
 VANISHED = "Host process vanished: the attempt's wrapper ended without recording an exit status"
+VANISHED_LAUNCHER = "Host process vanished: the launcher ended without recording an exit status"
 VANISHED_RESTART = "Host process vanished (server restarted and the attempt was not found)"
 
 
-def exit_fields(record: ExitRecord | None, oom: bool) -> tuple[int | None, str | None, str]:
-    """(exit code, reason, status reason) for an attempt whose wrapper has ended.
+def exit_fields(record: ExitRecord | None, oom: bool, launched: bool = False) -> tuple[int | None, str | None, str]:
+    """(exit code, reason, status reason) for an attempt whose wrapper (or launcher) has ended.
 
-    ``record`` is the wrapper's exit record (None: it ended without one); ``oom``: the attempt
-    was killed at its memory limit.
+    ``record`` is the exit record (None: the wrapper, or the persistent launcher if
+    ``launched``, ended without one); ``oom``: the attempt was killed at its memory limit.
     """
     if record is None:
-        return (137, OOM_REASON, EXITED) if oom else (None, None, VANISHED)
+        return (137, OOM_REASON, EXITED) if oom else (None, None, VANISHED_LAUNCHER if launched else VANISHED)
     if record.status == "notfound":
         return None, "CannotStartContainerError: executable file not found in $PATH", FAILED_TO_START
     if record.status == "nocgroup":

@@ -8,6 +8,8 @@ It watches
   missing, our own wrappers are polled with ``waitpid`` and adopted ones through ``/proc``;
 * the OOM eventfds of cgroup v1 attempts, so that such an attempt is killed the moment it
   reaches its memory limit;
+* the persistent launcher's socket, where it reports the starts and ends of the attempts it runs
+  (:meth:`Watcher.add_source`);
 * the heap of pending SIGKILL escalations of stops: the select timeout is the next deadline.
 
 Only the watcher thread touches the selector and the descriptors; other threads hand it work
@@ -67,6 +69,7 @@ class Watcher:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._to_watch: deque[tuple[LocalAttempt, int | None, int | None]] = deque()
+        self._new_sources: deque[tuple[int, Callable[[], bool]]] = deque()
         self._polled: list[LocalAttempt] = []
         self._kills: list[tuple[float, int, LocalAttempt]] = []  # heap, guarded by _lock
         self._seq = itertools.count()
@@ -84,7 +87,7 @@ class Watcher:
     def close(self) -> None:
         """Close every descriptor still watched and the selector (after :meth:`join`)."""
         for key in list(self._selector.get_map().values()):
-            if key.data is not None:
+            if key.data is not None and key.data[0] != "source":  # sources belong to their owner
                 os.close(key.fd)
         self._selector.close()
         os.close(self._wake_r)
@@ -99,6 +102,17 @@ class Watcher:
         """Hand an attempt's wrapper (its pidfd if already open, its pid pipe) to the watcher."""
         self._to_watch.append((att, pidfd, pipe_fd))
         self.wake()
+
+    def add_source(self, fd: int, on_readable: Callable[[], bool]) -> None:
+        """Have ``on_readable()`` called (watcher thread) whenever ``fd`` is readable, until it
+        returns False; ``fd`` is then no longer watched (the persistent launcher's socket)."""
+        self._new_sources.append((fd, on_readable))
+        self.wake()
+
+    def end(self, att: LocalAttempt) -> None:
+        """The attempt has ended (watcher thread only; for attempts started by the launcher,
+        whose end it reports): finish with its descriptors, then let the backend report."""
+        self._ended(att)
 
     def schedule_kill(self, att: LocalAttempt, delay_s: float) -> None:
         """Have ``overdue(att)`` called in ``delay_s`` seconds unless it is due sooner; lock held."""
@@ -130,6 +144,10 @@ class Watcher:
                         pass
                 continue
             kind, att = key.data
+            if kind == "source":
+                if not att():
+                    self._selector.unregister(key.fd)
+                continue
             # An earlier event of this batch may have closed this descriptor already.
             if kind == "pipe" and att.pipe_fd == key.fd:
                 self._read_pipe(att)
@@ -144,6 +162,9 @@ class Watcher:
                 cgroup = att.containment.cgroup if att.containment else None
                 if cgroup is not None and cgroup.out_of_memory():
                     self._over_limit(att, "reached its memory limit")
+        while self._new_sources:
+            fd, on_readable = self._new_sources.popleft()
+            self._selector.register(fd, selectors.EVENT_READ, ("source", on_readable))
         while self._to_watch:
             att, pidfd, pipe_fd = self._to_watch.popleft()
             if pipe_fd is not None:
@@ -154,6 +175,8 @@ class Watcher:
                 att.oom_fd = cgroup.oom_eventfd()
                 if att.oom_fd is not None:
                     self._selector.register(att.oom_fd, selectors.EVENT_READ, ("oom", att))
+            if att.launched:
+                continue  # its end is reported by the launcher, not seen on a pidfd
             if pidfd is None and att.wrapper_pid is not None:
                 try:
                     pidfd = os.pidfd_open(att.wrapper_pid)

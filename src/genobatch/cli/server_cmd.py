@@ -126,6 +126,14 @@ def _duration_text(seconds: float | None) -> str:
     help="Run jobs' commands as this user, not as the server's (the server must run as root).",
 )
 @click.option(
+    "--launcher",
+    type=click.Choice(["wrapper", "persistent"]),
+    default="wrapper",
+    show_default=True,
+    envvar="GENOBATCH_LAUNCHER",
+    help="How host jobs are started: a shell wrapper per attempt, or one persistent launcher process.",
+)
+@click.option(
     "--max-log-mib",
     type=click.IntRange(0),
     default=100,
@@ -213,6 +221,7 @@ def server(ctx: click.Context, data_dir: Path | None, detach: bool, **options: A
         container_runtime=options["container_runtime"],
         job_user=options["job_user"],
         max_log_mib=options["max_log_mib"],
+        launcher=options["launcher"],
         keep_logs_s=options["keep_logs"],
         keep_logs_jobs=options["keep_logs_jobs"],
         keep_work_s=options["keep_work"],
