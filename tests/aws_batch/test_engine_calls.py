@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -217,3 +218,47 @@ def test_throttled_submissions_are_retried_not_reported(tmp_path_factory, tmp_pa
     finally:
         engine.close()
         limited.stop()
+
+
+def test_logs_of_attempts_that_ended_together_are_read_in_one_call_and_never_twice(remote, remote_queue, tmp_path):
+    engine = make_engine(remote, remote_queue)
+    calls: list[str] = []
+    engine._logs.meta.events.register("before-call.logs", lambda model, **_: calls.append(model.name))
+    try:
+        specs = [attempt(tmp_path, ["sh", "-c", f"echo first {i}; echo second {i}"]) for i in range(5)]
+        handles = [r.handle for r in engine.submit(specs)]
+        for handle in handles:
+            wait_state(engine, handle)
+        calls.clear()
+        states = engine.states(handles)
+        for spec, handle in zip(specs, handles, strict=True):
+            engine.collect_log(handle, states[handle], spec.attempt_dir)
+        assert calls == ["FilterLogEvents"]
+        for i, spec in enumerate(specs):
+            assert Path(spec.attempt_dir, "output.log").read_text() == f"first {i}\nsecond {i}\n"
+    finally:
+        engine.close()
+    # A restarted server (a new engine, nothing in memory) copies nothing again.
+    again = make_engine(remote, remote_queue)
+    try:
+        states = again.states(handles)
+        for spec, handle in zip(specs, handles, strict=True):
+            again.collect_log(handle, states[handle], spec.attempt_dir)
+        assert Path(specs[0].attempt_dir, "output.log").read_text() == "first 0\nsecond 0\n"
+    finally:
+        again.close()
+
+
+def test_a_running_attempts_log_is_copied_as_it_grows(engine, tmp_path):
+    spec = attempt(tmp_path, ["sh", "-c", "echo early; sleep 4; echo late"])
+    [result] = engine.submit([spec])
+    running = wait_state(engine, result.handle, ("running",))
+    deadline = time.monotonic() + 10
+    log = Path(spec.attempt_dir, "output.log")
+    while not log.exists() and time.monotonic() < deadline:
+        engine._log_copier.forget(result.handle)  # copy now, not in 30 s
+        engine.collect_log(result.handle, engine.states([result.handle])[result.handle], spec.attempt_dir)
+    assert running.phase == "running" and log.read_text() == "early\n"
+    ended = wait_state(engine, result.handle)
+    engine.collect_log(result.handle, ended, spec.attempt_dir)
+    assert log.read_text() == "early\nlate\n"

@@ -26,8 +26,9 @@ How an attempt maps onto AWS Batch:
 * **States** come from DescribeJobs, 100 ids per call; a job held RUNNABLE for a
   ``MISCONFIGURATION:`` reason can never run there: it ends (final) and is cancelled remotely.
 * **Logs** are read from CloudWatch Logs (``/aws/batch/job``, the job's ``logStreamName``) into
-  ``attempt_dir/output.log``; the forward token is kept next to it, so a restart does not copy
-  lines twice.
+  ``attempt_dir/output.log`` (:mod:`genobatch.backends.aws_batch_logs`: the logs of attempts that
+  ended in one poll are read 100 streams a call; progress is kept next to the log, so a restart
+  does not copy lines twice).
 * **Cost**: the instance type and purchase option of the remote queue's first compute environment
   are reported with each attempt (``instance_type``, ``purchase_option``).
 """
@@ -62,6 +63,7 @@ from botocore.exceptions import (
 )
 
 from genobatch.api.rate_limit import TokenBucket
+from genobatch.backends.aws_batch_logs import LogCopier
 from genobatch.backends.base import AttemptSpec
 from genobatch.backends.remote import (
     Refused,
@@ -82,8 +84,6 @@ PROFILE_TAG = "genobatch:aws-profile"
 
 SUBMIT_TPS = 50.0  # AWS Batch's SubmitJob quota per account and region
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids
-LOG_GROUP = "/aws/batch/job"
-LOG_INTERVAL_S = 5.0  # how often a running attempt's log is copied (its end is always copied)
 TERMINATE_REASON = "Terminated by genobatch"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 #: Beyond genobatch's own timer and its 30 s SIGKILL grace: the remote's timeout is only a backstop.
@@ -201,7 +201,7 @@ class AwsBatchEngine(RemoteEngine):
 
     kind = "aws-batch"
     poll_interval_s = 2.0
-    batch_size = 100
+    batch_size = 500
 
     def __init__(
         self,
@@ -229,13 +229,17 @@ class AwsBatchEngine(RemoteEngine):
         # A genobatch endpoint serves CloudWatch Logs too; AWS_ENDPOINT_URL_CLOUDWATCH_LOGS overrides.
         logs_at = logs_endpoint or os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS") or endpoint
         self._logs = session.client("logs", endpoint_url=logs_at, config=retried)
-        self._bucket = TokenBucket(submit_tps, burst=1.0)
+        # A few calls of burst recover the slots lost while a batch waits for its slowest answer.
+        self._bucket = TokenBucket(submit_tps, burst=min(submit_tps, 5.0))
         self._workers = submit_workers
         self._lock = threading.Lock()
         self._definitions: dict[str, str] = {}  # remote definition name -> "name:revision" there
         self._placement: dict | None = None  # instance type and purchase option of the remote queue
-        self._log_due: dict[str, float] = {}
+        self._log_copier = LogCopier(
+            lambda operation, **params: self._call(self._logs, operation, **params), self._unavailable
+        )
         self.throttled = 0  # throttling answers seen (and retried): for benchmarks and tests
+        self._throttle_logged = -1e9
         self._closed = threading.Event()
 
     # --------------------------------------------------------------- calls
@@ -248,10 +252,19 @@ class AwsBatchEngine(RemoteEngine):
             except ClientError as error:
                 if _error_code(error) not in THROTTLING or self._closed.is_set():
                     raise
-            with self._lock:
-                self.throttled += 1
+            self._count_throttle(operation)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
+
+    def _count_throttle(self, operation: str) -> None:
+        with self._lock:
+            self.throttled += 1
+            now = time.monotonic()
+            due = now >= self._throttle_logged + 10.0
+            if due:
+                self._throttle_logged = now
+        if due:  # at most one line per 10 s: throttling is expected at the quota
+            log.info("%s: %s throttled; %d throttled calls so far, all retried", self.where, operation, self.throttled)
 
     def _unavailable(self, error: Exception, doing: str) -> RemoteUnavailable:
         if isinstance(error, ClientError) and _error_code(error) in CREDENTIAL_ERRORS:
@@ -418,6 +431,9 @@ class AwsBatchEngine(RemoteEngine):
                     misconfigured.append(state.handle)
         if misconfigured:
             self._terminate(misconfigured, "genobatch: the job can never run on this queue")
+        ended = {h: s.info["log_stream"] for h, s in found.items() if s.phase == "ended" and "log_stream" in s.info}
+        if ended:
+            self._log_copier.prefetch(ended)  # their logs in a few calls, before collect_log asks
         return found
 
     def _state(self, job: dict) -> RemoteState:
@@ -502,56 +518,15 @@ class AwsBatchEngine(RemoteEngine):
     def collect_log(self, handle: str, state: RemoteState, attempt_dir: str) -> None:
         """Append the job's new CloudWatch Logs events to ``attempt_dir/output.log``."""
         stream = state.info.get("log_stream")
-        if not stream:
-            return
-        now = time.monotonic()
-        if state.phase != "ended" and now < self._log_due.get(handle, 0.0):
-            return
-        self._log_due[handle] = now + LOG_INTERVAL_S
-        if state.phase == "ended":
-            self._log_due.pop(handle, None)
-        os.makedirs(attempt_dir, exist_ok=True)
-        token_file = os.path.join(attempt_dir, "cloudwatch.token")
-        try:
-            with open(token_file, encoding="utf-8") as fh:
-                token = fh.read().strip() or None
-        except FileNotFoundError:
-            token = None
-        while True:
-            params = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
-            if token:
-                params["nextToken"] = token
-            try:
-                page = self._call(self._logs, "get_log_events", **params)
-            except ClientError as error:
-                if _error_code(error) == "ResourceNotFoundException":
-                    return  # no output yet
-                raise self._unavailable(error, "GetLogEvents") from None
-            except BotoCoreError as error:
-                raise self._unavailable(error, "GetLogEvents") from None
-            events = page.get("events", [])
-            if events:
-                with open(os.path.join(attempt_dir, "output.log"), "a", encoding="utf-8") as out:
-                    out.writelines(event["message"] + "\n" for event in events)
-            following = page.get("nextForwardToken")
-            if not following or following == token:
-                return
-            token = following
-            _write_atomically(token_file, token)
-            if not events:
-                return
+        if stream:
+            self._log_copier.copy(handle, stream, state.phase == "ended", attempt_dir)
 
     def close(self) -> None:
+        if self.throttled:
+            log.info("%s: %d throttled calls in all, all retried", self.where, self.throttled)
         self._closed.set()
         for client in (self._submit_client, self._client, self._logs):
             client.close()
-
-
-def _write_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _now_ms() -> int:
