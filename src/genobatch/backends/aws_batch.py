@@ -229,8 +229,9 @@ class AwsBatchEngine(RemoteEngine):
         # A genobatch endpoint serves CloudWatch Logs too; AWS_ENDPOINT_URL_CLOUDWATCH_LOGS overrides.
         logs_at = logs_endpoint or os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS") or endpoint
         self._logs = session.client("logs", endpoint_url=logs_at, config=retried)
-        # A few calls of burst recover the slots lost while a batch waits for its slowest answer.
-        self._bucket = TokenBucket(submit_tps, burst=min(submit_tps, 5.0))
+        # One second's worth of burst, as AWS's own bucket allows: the slots lost while the backend
+        # polls between batches are caught up at once instead of lowering the rate.
+        self._bucket = TokenBucket(submit_tps)
         self._workers = submit_workers
         self._lock = threading.Lock()
         self._definitions: dict[str, str] = {}  # remote definition name -> "name:revision" there

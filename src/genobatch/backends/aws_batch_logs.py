@@ -79,7 +79,6 @@ class LogCopier:
         fetched = self._fetched.pop(handle, None)
         if ended:
             self._due.pop(handle, None)
-        os.makedirs(attempt_dir, exist_ok=True)
         token_path = os.path.join(attempt_dir, TOKEN_FILE)
         try:
             with open(token_path, encoding="utf-8") as fh:
@@ -89,8 +88,9 @@ class LogCopier:
         if token == COMPLETE:
             return
         if fetched is not None and token is None and ended:
-            _append(attempt_dir, fetched)
-            _write_atomically(token_path, COMPLETE)
+            if fetched:  # an empty log needs no mark: copying it again copies nothing
+                _append(attempt_dir, fetched)
+                _write_atomically(token_path, COMPLETE)
             return
         self._forward(stream, token, token_path, attempt_dir)
 
@@ -126,11 +126,13 @@ class LogCopier:
 
 def _append(attempt_dir: str, messages: list[str]) -> None:
     if messages:
+        os.makedirs(attempt_dir, exist_ok=True)
         with open(os.path.join(attempt_dir, "output.log"), "a", encoding="utf-8") as out:
             out.writelines(message + "\n" for message in messages)
 
 
 def _write_atomically(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
