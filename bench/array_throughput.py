@@ -9,7 +9,9 @@ that shows the parent SUCCEEDED, on a fresh server with a fresh data dir for eve
 server's own view (parent ``stoppedAt - createdAt``) is printed too; it excludes the polling
 granularity and the HTTP round trips.
 
-Run: ``python bench/array_throughput.py [--size 2000] [--repeats 3] [--db postgresql://...]``
+Run: ``python bench/array_throughput.py [--size 2000] [--repeats 3] [--db postgresql://...]
+[--launcher wrapper,persistent]``. With several launchers (``genobatch server --launcher``), each
+repeat runs each of them in turn, so they share the floor and the host's drift.
 """
 
 from __future__ import annotations
@@ -49,6 +51,25 @@ def _cpu(times: psutil._common.pcputimes) -> tuple[float, float, float]:
     return times.user, times.system, times.children_user + times.children_system
 
 
+def launcher_process(data_dir: Path) -> psutil.Process | None:
+    """The persistent launcher serving ``data_dir`` (its log names its pid), if one runs."""
+    with contextlib.suppress(OSError):
+        for line in reversed((data_dir / "launcher" / "launcher.log").read_text().splitlines()):
+            words = line.split()
+            if len(words) >= 3 and words[1] == "launcher" and words[2].isdigit():
+                with contextlib.suppress(psutil.Error):
+                    return psutil.Process(int(words[2]))
+    return None
+
+
+def _launcher_cpu(process: psutil.Process | None) -> float:
+    """The launcher's own CPU plus that of the commands it reaped (0 without a launcher)."""
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def genobatch_once(
     size: int,
     db_url: str | None,
@@ -56,19 +77,24 @@ def genobatch_once(
     profile_hook: Callable[[int], Callable[[], None]] | None = None,
     want_breakdown: bool = False,
     slots: int = 1,
+    launcher: str = "wrapper",
 ) -> dict:
     """One fresh server, one array job of ``size`` ``true`` children; timings in seconds.
 
     ``profile_hook(pid)`` (optional) is called with the server pid right before the submit and
     returns a callable that is invoked once the parent is final (used by ``--py-spy``).
     """
-    with server_for(db_url) as server:
+    with server_for(db_url, extra_args=["--launcher", launcher]) as server:
         client = server.client()
         definition = register_definition(client, ["true"], vcpus=1, memory_mib=64)
         # One untimed call first, so the connection and the signer are warm before t0.
         client.describe_job_queues(jobQueues=["default"])
         finish_profile = profile_hook(server.pid) if profile_hook else None
         process = psutil.Process(server.pid)
+        launcher_proc = launcher_process(server.data_dir) if launcher == "persistent" else None
+        if launcher == "persistent" and launcher_proc is None:
+            raise RuntimeError("the server runs no persistent launcher")
+        launcher_before = _launcher_cpu(launcher_proc)
         cpu_before = _cpu(process.cpu_times())
         client_cpu_before = time.process_time()
         t0_ms = now_ms()
@@ -89,6 +115,7 @@ def genobatch_once(
                 raise RuntimeError(f"array not final after {timeout_s}s: {detail.get('arrayProperties')}")
             time.sleep(POLL_S)
         cpu_after = _cpu(process.cpu_times())
+        launcher_cpu = _launcher_cpu(launcher_proc) - launcher_before
         client_cpu = time.process_time() - client_cpu_before
         if finish_profile:
             finish_profile()
@@ -105,7 +132,8 @@ def genobatch_once(
             "polls": polls,
             "server_cpu_s": (cpu_after[0] - cpu_before[0]) + (cpu_after[1] - cpu_before[1]),
             "server_sys_s": cpu_after[1] - cpu_before[1],
-            "children_cpu_s": cpu_after[2] - cpu_before[2],
+            # Processes the server reaped (wrappers and commands), or the launcher and its commands.
+            "children_cpu_s": cpu_after[2] - cpu_before[2] + launcher_cpu,
             "client_cpu_s": client_cpu,
         }
 
@@ -170,6 +198,7 @@ def breakdown(records: list[dict[str, float]], created: int, stopped: int, slots
         handoff = [spawned[k]["spawn"] - exits[k - slots] for k in range(slots, len(spawned))]
         lines.append(
             f"  mean ms: exit -> next spawn {statistics.fmean(handoff):5.1f} | "
+            f"spawn -> child.pid {_mean_of(records, 'child', 'spawn')} | "
             f"spawn -> wrapper.pid {_mean_of(records, 'wrapper', 'spawn')} | "
             f"wrapper.pid -> child.pid {_mean_of(records, 'child', 'wrapper')} | "
             f"child.pid -> startedAt {_mean_of(records, 'started', 'child')} | "
@@ -228,6 +257,11 @@ def main() -> None:
     )
     parser.add_argument("--db", help="database URL; postgresql://... gets a fresh database per repeat (default SQLite)")
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for one array (default 240)")
+    parser.add_argument(
+        "--launcher",
+        default="wrapper",
+        help="comma-separated `genobatch server --launcher` values, each run every repeat (default wrapper)",
+    )
     parser.add_argument("--breakdown", action="store_true", help="after each repeat, analyse the children's timestamps")
     parser.add_argument("--py-spy", metavar="OUT", help="profile the server of the first repeat with py-spy into OUT")
     parser.add_argument("--py-spy-rate", type=int, default=200, help="py-spy samples per second (default 200)")
@@ -246,39 +280,53 @@ def main() -> None:
 
     # Floor runs are interleaved with the genobatch repeats (two before each, two at the end):
     # on a shared, noisy host, load drifts, and interleaving exposes both to the same drift.
+    launchers = [name.strip() for name in args.launcher.split(",") if name.strip()]
     floors: list[tuple[float, float]] = []
-    runs = []
+    runs: dict[str, list[dict]] = {name: [] for name in launchers}
     for repeat in range(args.repeats):
         floors += [floor_once(args.size, parallel) for _ in range(2)]
-        hook = py_spy_hook(args.py_spy, args.py_spy_rate, args.py_spy_mode) if args.py_spy and repeat == 0 else None
-        run = genobatch_once(args.size, args.db, args.timeout, hook, args.breakdown, parallel)
-        runs.append(run)
-        print(
-            f"genobatch[{store}] repeat {repeat + 1}: submit->SUCCEEDED {run['wall_s']:.3f} s "
-            f"(SubmitJob call {run['submit_s'] * 1000:.0f} ms, server stoppedAt-createdAt {run['server_s']:.3f} s, "
-            f"{run['polls']} polls); CPU: server {run['server_cpu_s']:.2f} s "
-            f"({run['server_sys_s']:.2f} system), "
-            f"wrappers+commands {run['children_cpu_s']:.2f} s, client {run['client_cpu_s']:.2f} s"
-        )
-        if run["breakdown"]:
-            print(run["breakdown"])
+        for launcher in launchers:
+            profile = args.py_spy and repeat == 0 and launcher == launchers[0]
+            hook = py_spy_hook(args.py_spy, args.py_spy_rate, args.py_spy_mode) if profile else None
+            run = genobatch_once(args.size, args.db, args.timeout, hook, args.breakdown, parallel, launcher)
+            runs[launcher].append(run)
+            print(
+                f"genobatch[{store}, {launcher}] repeat {repeat + 1}: submit->SUCCEEDED {run['wall_s']:.3f} s "
+                f"(SubmitJob call {run['submit_s'] * 1000:.0f} ms, server stoppedAt-createdAt {run['server_s']:.3f} s, "
+                f"{run['polls']} polls); CPU: server {run['server_cpu_s']:.2f} s "
+                f"({run['server_sys_s']:.2f} system), "
+                f"{'wrappers' if launcher == 'wrapper' else 'launcher'}+commands {run['children_cpu_s']:.2f} s, "
+                f"client {run['client_cpu_s']:.2f} s"
+            )
+            if run["breakdown"]:
+                print(run["breakdown"])
     floors += [floor_once(args.size, parallel) for _ in range(2)]
 
     floor = statistics.median(wall for wall, _ in floors)
     floor_cpu = statistics.median(cpu for _, cpu in floors)
     print(f"floor: seq {args.size} | xargs -P {parallel} -n1 true: " + " ".join(f"{w:.3f}" for w, _ in floors))
     print(f"floor median: {floor:.3f} s ({args.size / floor:.0f} processes/s), CPU {floor_cpu:.2f} s")
-    wall = statistics.median(run["wall_s"] for run in runs)
-    server_view = statistics.median(run["server_s"] for run in runs)
-    cpu = statistics.median(run["server_cpu_s"] + run["children_cpu_s"] for run in runs)
-    per_job, floor_per_job = 1000 * cpu / args.size, 1000 * floor_cpu / args.size
-    print(
-        f"genobatch[{store}] median: {wall:.3f} s ({args.size / wall:.0f} jobs/s); server view {server_view:.3f} s; "
-        f"server+children CPU {cpu:.2f} s ({per_job:.2f} ms/job vs floor {floor_per_job:.2f})"
-    )
-    ratio = wall / floor
-    verdict = "within" if ratio <= 10 else "NOT within"
-    print(f"ratio genobatch/floor: {ratio:.2f}x ({verdict} 10x); CPU ratio {per_job / floor_per_job:.1f}x")
+    walls = {}
+    for launcher in launchers:
+        wall = walls[launcher] = statistics.median(run["wall_s"] for run in runs[launcher])
+        server_view = statistics.median(run["server_s"] for run in runs[launcher])
+        cpu = statistics.median(run["server_cpu_s"] + run["children_cpu_s"] for run in runs[launcher])
+        per_job, floor_per_job = 1000 * cpu / args.size, 1000 * floor_cpu / args.size
+        print(
+            f"genobatch[{store}, {launcher}] median: {wall:.3f} s ({args.size / wall:.0f} jobs/s); "
+            f"server view {server_view:.3f} s; "
+            f"server+children CPU {cpu:.2f} s ({per_job:.2f} ms/job vs floor {floor_per_job:.2f})"
+        )
+        ratio = wall / floor
+        verdict = "within" if ratio <= 10 else "NOT within"
+        print(
+            f"ratio genobatch[{launcher}]/floor: {ratio:.2f}x ({verdict} 10x); CPU ratio {per_job / floor_per_job:.1f}x"
+        )
+    if len(launchers) > 1:
+        base = launchers[0]
+        for launcher in launchers[1:]:
+            ratio = walls[launcher] / walls[base]
+            print(f"ratio genobatch[{launcher}]/genobatch[{base}]: {ratio:.2f}x (wall, medians)")
     print(f"# load at end {load_average()}")
 
 

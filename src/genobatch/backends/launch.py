@@ -113,6 +113,26 @@ def hand_over(attempt_dir: str, work: str, user: JobUser) -> None:
         os.chown(path, user.uid, user.gid)
 
 
+def attempt_meta(spec: AttemptSpec, attempt_dir: str, argv: list[str], fields: dict) -> dict:
+    """The content of ``attempt.json``: the spec's resources and command (``argv`` as run, e.g.
+    through a container runtime), plus the backend's ``fields`` (runtime, containment, ...)."""
+    return {
+        "job_id": spec.job_id,
+        "attempt": spec.attempt,
+        "command": list(spec.command),
+        "argv": argv,
+        "environment_keys": sorted(spec.environment),
+        "attempt_dir": attempt_dir,
+        "vcpus": spec.vcpus,
+        "memory_mib": spec.memory_mib,
+        "cpus": list(spec.cpus),
+        "gpus": list(spec.gpus),
+        "image": spec.image,
+        "compute_environment": spec.compute_environment,
+        **fields,
+    }
+
+
 def write_attempt_file(attempt_dir: str, meta: dict) -> None:
     """Write ``attempt.json`` (for humans and reconcile; variable values are left out).
 

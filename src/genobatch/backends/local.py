@@ -65,7 +65,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from genobatch.backends.attempt import CHILD_PID_FILE, OOM_MARKER, WRAPPER_PID_FILE, LocalAttempt
+from genobatch.backends.adoption import Adoption
+from genobatch.backends.attempt import CHILD_PID_FILE, OOM_MARKER, LocalAttempt
 from genobatch.backends.base import (
     AttemptExited,
     AttemptSpec,
@@ -79,24 +80,21 @@ from genobatch.backends.cgroup import AttemptCgroup, CgroupRoot, attempt_cgroup_
 from genobatch.backends.container import container_command, container_name
 from genobatch.backends.containment import SAMPLED, Containment, EndOfAttempt
 from genobatch.backends.host import (
-    find_wrapper,
-    is_wrapper_of,
     mtime_ms,
     probe_default_signal_env,
-    read_int,
-    read_stop,
     write_stop,
 )
 from genobatch.backends.launch import (
+    attempt_meta,
     default_launcher_dir,
     hand_over,
     inherited_environment,
     job_environment,
     launcher_setting,
-    read_attempt_file,
     resolve_job_user,
     write_attempt_file,
 )
+from genobatch.backends.launched import LaunchedAttempts
 from genobatch.backends.launcher_client import LauncherClient
 from genobatch.backends.monitor import Monitor
 from genobatch.backends.nvml import discover_gpus
@@ -108,7 +106,6 @@ from genobatch.backends.outcome import (
     VANISHED_RESTART,
     add_kernel_peak,
     exit_fields,
-    recovered_exit,
 )
 from genobatch.backends.usage import (
     ProcessTable,
@@ -133,7 +130,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LocalBackend(Backend):
+class LocalBackend(Adoption, LaunchedAttempts, Backend):
     """Runs attempts as host processes pinned to their CPUs, with memory limits and usage."""
 
     def __init__(
@@ -261,7 +258,11 @@ class LocalBackend(Backend):
             if att.key in self._attempts:
                 raise ValueError(f"attempt {att.key} is already known to this backend")
             self._attempts[att.key] = att
-        self._pool.submit(self._spawn, spec, att)
+        if self._launcher_mode == "persistent" and self._job_user is None and not use_container:
+            # Spawning is one message to the launcher: done here, without a hop to the pool.
+            self._spawn(spec, att)
+        else:
+            self._pool.submit(self._spawn, spec, att)
 
     def stop(self, job_id: str, attempt: int, grace_s: float = 30.0) -> None:
         """SIGTERM the command's process group now and SIGKILL its whole tree after ``grace_s``.
@@ -280,124 +281,6 @@ class LocalBackend(Backend):
                 att.stop_grace = grace_s if att.stop_grace is None else min(att.stop_grace, grace_s)
                 return
             self._begin_stop(att, grace_s)
-
-    def reconcile(self, spec: AttemptSpec, info: dict) -> AttemptExited | None:
-        """Settle or adopt an attempt found after a restart; never starts anything.
-
-        The adopted attempt's AttemptExited comes from the watcher thread and may be delivered
-        before this call returns.
-        """
-        job_id, attempt, attempt_dir = spec.job_id, spec.attempt, os.path.abspath(spec.attempt_dir)
-        with self._lock:
-            known = self._attempts.get((job_id, attempt))
-            if known is not None and known.state != "done":
-                return None
-        record = read_exit_record(attempt_dir)
-        if record is not None:
-            return recovered_exit(job_id, attempt, attempt_dir, record, info, self._hostname)
-        meta = read_attempt_file(attempt_dir)
-        if meta.get("launcher") == "persistent":
-            return self._reconcile_launched(spec, info, meta)
-        pid = read_int(os.path.join(attempt_dir, WRAPPER_PID_FILE))
-        if pid is None and isinstance((info or {}).get("pid"), int):
-            pid = info["pid"]
-        if pid is None:
-            pid = find_wrapper(attempt_dir)  # the server died before the wrapper wrote its pid
-        pidfd: int | None = None
-        if pid is not None:
-            try:
-                pidfd = os.pidfd_open(pid)
-            except ProcessLookupError:
-                pid = None
-            except OSError:
-                pidfd = None  # no pidfd support: the watcher polls
-            # Checked after pidfd_open: if the pid is our wrapper now, the pidfd refers to it.
-            if pid is not None and not is_wrapper_of(pid, attempt_dir):
-                if pidfd is not None:
-                    os.close(pidfd)
-                pid = pidfd = None
-        if pid is not None:
-            att = LocalAttempt(
-                job_id=job_id,
-                attempt=attempt,
-                attempt_dir=attempt_dir,
-                memory_mib=int(meta.get("memory_mib") or 0),
-                runtime=str(meta.get("runtime") or (info or {}).get("runtime") or "host"),
-                container=meta.get("container_name"),
-                state="running",
-                wrapper_pid=pid,
-                started_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
-                created_ms=meta.get("created_ms"),
-                containment=Containment.recorded(attempt_dir, meta, info),
-            )
-            att.leader()
-            with self._lock:
-                self._attempts[att.key] = att
-            self._adopted(att, pidfd)
-            return None
-        # The wrapper may have finished between the first look and the liveness check.
-        return self._settle_unattended(spec, info, meta)
-
-    def _reconcile_launched(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited | None:
-        """Reconcile an attempt the persistent launcher started: adopt it if the launcher still
-        runs it, else settle it from its exit record (or report it vanished)."""
-        attempt_dir = os.path.abspath(spec.attempt_dir)
-        att = LocalAttempt(
-            job_id=spec.job_id,
-            attempt=spec.attempt,
-            attempt_dir=attempt_dir,
-            memory_mib=int(meta.get("memory_mib") or 0),
-            state="running",
-            started_ms=mtime_ms(os.path.join(attempt_dir, CHILD_PID_FILE)),
-            created_ms=meta.get("created_ms"),
-            containment=Containment.recorded(attempt_dir, meta, info),
-            launched=True,
-        )
-
-        def adopt(pid: int) -> None:
-            att.child_pid = pid
-            with self._lock:
-                self._attempts[att.key] = att
-                self._launched[attempt_dir] = att
-
-        # A launcher that runs nothing may have exited: then there is nothing to adopt.
-        if self._connect_launcher(start=False) and self._launcher.running_pid(attempt_dir, adopt):
-            self._adopted(att, None)
-            return None
-        return self._settle_unattended(spec, info, meta)
-
-    def _adopted(self, att: LocalAttempt, pidfd: int | None) -> None:
-        """Watch an attempt found running after a restart, resuming a stop in progress."""
-        stop = read_stop(att.attempt_dir)
-        with self._lock:
-            if stop is not None:
-                # The previous server sent SIGTERM: resume its escalation with the grace left
-                # (SIGKILL at once if that is past), never granting a fresh grace period.
-                att.term_sent = True
-                self._watcher.schedule_kill(att, max(0, stop - _now_ms()) / 1000)
-        # It runs: if the previous server died before recording its start, this records it
-        # (the scheduler ignores a start it already has). Before watching, so it comes first.
-        self._emit(AttemptStarted(att.job_id, att.attempt, att.started_ms or _now_ms(), {"adopted": True}))
-        self._watcher.watch(att, pidfd, None)
-
-    def _settle_unattended(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited:
-        """An attempt nothing runs any more: its exit record if it has one by now, else vanished
-        (and whatever it left running is killed)."""
-        job_id, attempt, attempt_dir = spec.job_id, spec.attempt, os.path.abspath(spec.attempt_dir)
-        record = read_exit_record(attempt_dir)
-        if record is not None:
-            return recovered_exit(job_id, attempt, attempt_dir, record, info, self._hostname)
-        Containment.recorded(attempt_dir, meta, info).end(
-            read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
-        )
-        return AttemptExited(
-            job_id=job_id,
-            attempt=attempt,
-            at_ms=_now_ms(),
-            exit_code=None,
-            status_reason=VANISHED_RESTART,
-            usage={"hostname": self._hostname, "samples": 0},
-        )
 
     def close(self) -> None:
         """Stop the threads; attempts keep running and are adopted by the next ``reconcile``.
@@ -481,62 +364,6 @@ class LocalBackend(Backend):
             att.popen, att.wrapper_pid, att.state = popen, popen.pid, "starting"
         self._watcher.watch(att, None, pipe_r)
 
-    def _launch(self, spec: AttemptSpec, att: LocalAttempt, command: list[str], env: dict[str, str]) -> None:
-        """Have the persistent launcher start the attempt (spawn pool); it reports the start and
-        the end on its socket (:meth:`_launcher_started`, :meth:`_launcher_exited`)."""
-        att.executable, att.launched = command[0], True
-        self._write_spec_file(spec, att, command)
-        cgroup = att.containment.cgroup if att.containment else None
-        try:
-            self._connect_launcher(start=True)
-        except OSError as exc:
-            self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
-            return
-        with self._lock:
-            att.state = "starting"
-            self._launched[att.attempt_dir] = att
-        self._watcher.watch(att, None, None)  # its OOM eventfd
-        try:
-            self._launcher.spawn(att.attempt_dir, command, env, list(spec.cpus), cgroup.procs_file if cgroup else None)
-        except OSError as exc:  # the launcher has gone: the watcher reports what it ran as lost
-            with self._lock:
-                self._launched.pop(att.attempt_dir, None)
-            self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
-
-    def _connect_launcher(self, *, start: bool) -> bool:
-        """Connect to the launcher (starting one if ``start``) and have the watcher read its
-        socket; False if none runs and ``start`` is not set."""
-        with self._connect_lock:
-            if self._launcher.fileno() >= 0:
-                return True
-            if not self._launcher.connect(start=start):
-                return False
-            self._watcher.add_source(self._launcher.fileno(), self._launcher.on_readable)
-            return True
-
-    def _launcher_started(self, attempt_dir: str, pid: int) -> None:
-        """The launcher started an attempt's command (watcher thread)."""
-        with self._lock:
-            att = self._launched.get(attempt_dir)
-        if att is not None:
-            self._started(att, pid)
-
-    def _launcher_exited(self, attempt_dir: str) -> None:
-        """The launcher recorded an attempt's end, or that it could not start (watcher thread)."""
-        with self._lock:
-            att = self._launched.pop(attempt_dir, None)
-        if att is not None:
-            self._watcher.end(att)
-
-    def _launcher_lost(self) -> None:
-        """The launcher's connection ended (watcher thread): what it had not reported ended is
-        over as far as this server can tell; a record written meanwhile is still used."""
-        with self._lock:
-            lost = list(self._launched.values())
-            self._launched.clear()
-        for att in lost:
-            self._watcher.end(att)
-
     def _new_cgroup(self, spec: AttemptSpec, att: LocalAttempt) -> AttemptCgroup | None:
         """The attempt's cgroup with its memory limit, or None (no cgroups here, or creating one
         failed: then this attempt is contained by its session and its memory sampled)."""
@@ -581,27 +408,10 @@ class LocalBackend(Backend):
 
     def _write_spec_file(self, spec: AttemptSpec, att: LocalAttempt, command: list[str]) -> None:
         """Write ``attempt.json`` (see :func:`~genobatch.backends.launch.write_attempt_file`)."""
-        meta = {
-            "job_id": spec.job_id,
-            "attempt": spec.attempt,
-            "command": list(spec.command),
-            "argv": command,
-            "environment_keys": sorted(spec.environment),
-            "attempt_dir": att.attempt_dir,
-            "vcpus": spec.vcpus,
-            "memory_mib": spec.memory_mib,
-            "cpus": list(spec.cpus),
-            "gpus": list(spec.gpus),
-            "image": spec.image,
-            "compute_environment": spec.compute_environment,
-            "runtime": att.runtime,
-            "container_name": att.container,
-            "hostname": self._hostname,
-            "created_ms": att.created_ms,
-            "launcher": "persistent" if att.launched else "wrapper",
-            **att.containment_fields(),
-        }
-        write_attempt_file(att.attempt_dir, meta)
+        launcher = "persistent" if att.launched else "wrapper"
+        fields = {"runtime": att.runtime, "container_name": att.container, "launcher": launcher}
+        fields.update(hostname=self._hostname, created_ms=att.created_ms, **att.containment_fields())
+        write_attempt_file(att.attempt_dir, attempt_meta(spec, att.attempt_dir, command, fields))
 
     # -- events ------------------------------------------------------------------------------
 
