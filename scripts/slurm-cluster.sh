@@ -15,8 +15,10 @@
 # that `sacct` reports CPU time, MaxRSS and elapsed), slurmctld and slurmd.
 #
 # Knobs (environment): GENOBATCH_SLURM_PORT (slurmctld's port, default 6817; slurmd, slurmdbd and
-# MariaDB take the next three), GENOBATCH_SLURM_CPUS (default: nproc), GENOBATCH_SLURM_GPUS (fake
-# GPUs through gres, default 4), GENOBATCH_SLURM_ACCOUNTING (yes|no, default yes).
+# MariaDB take the next three), GENOBATCH_SLURM_CPUS (default: nproc, at least 16),
+# GENOBATCH_SLURM_GPUS (fake GPUs through gres, default 4), GENOBATCH_SLURM_ACCOUNTING (yes|no,
+# default yes), GENOBATCH_SLURM_CGROUP (yes|no, default yes: task/cgroup hard memory limits).
+# They take effect at start; `start` on a running cluster changes nothing.
 set -euo pipefail
 
 DIR=${GENOBATCH_SLURM_DIR:-/var/tmp/genobatch-slurm}
@@ -24,7 +26,10 @@ PORT=${GENOBATCH_SLURM_PORT:-6817}
 SLURMD_PORT=$((PORT + 1))
 DBD_PORT=$((PORT + 2))
 MYSQL_PORT=$((PORT + 3))
-CPUS=${GENOBATCH_SLURM_CPUS:-$(nproc)}
+# The node offers at least 16 CPUs even on a smaller host (slurmd accepts it with
+# SlurmdParameters=config_overrides): a test cluster runs many short, mostly idle jobs at once, and
+# Slurm starts jobs on a ~1 s tick, so a 2-CPU node would cap trivial jobs at ~2.5/s.
+CPUS=${GENOBATCH_SLURM_CPUS:-$(($(nproc) > 16 ? $(nproc) : 16))}
 GPUS=${GENOBATCH_SLURM_GPUS:-4}
 ACCOUNTING=${GENOBATCH_SLURM_ACCOUNTING:-yes}
 NODE=localhost
@@ -90,10 +95,10 @@ write_config() {
     chmod 755 "$DIR"
     local mem; mem=$(real_memory_mib)
     local task proctrack gather gather_params
-    if cgroup_v1_usable; then
+    if [ "${GENOBATCH_SLURM_CGROUP:-yes}" = yes ] && cgroup_v1_usable; then
         task=task/cgroup proctrack=proctrack/cgroup gather=jobacct_gather/cgroup gather_params=NoShared
     else
-        say "no writable cgroup v1 memory controller: memory limits are sampled (OverMemoryKill)"
+        say "task/cgroup off (GENOBATCH_SLURM_CGROUP=no or no writable cgroup v1 memory controller): memory limits are sampled (OverMemoryKill)"
         task=task/none proctrack=proctrack/linuxproc gather=jobacct_gather/linux gather_params=OverMemoryKill
     fi
     local accounting="AccountingStorageType=accounting_storage/none"
@@ -161,7 +166,7 @@ SlurmctldTimeout=120
 InactiveLimit=0
 KillWait=30
 OverTimeLimit=0
-MessageTimeout=30
+MessageTimeout=10
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$mem $gres_node State=UNKNOWN
 PartitionName=batch Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF

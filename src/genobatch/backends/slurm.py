@@ -1,0 +1,627 @@
+"""The Slurm engine: a compute environment whose attempts run as batch jobs on a Slurm cluster.
+
+Configured by the compute environment's tags (the wire contract, see
+:mod:`genobatch.backends.registry`): ``genobatch:slurm-partition`` (required),
+``genobatch:slurm-account``, ``genobatch:slurm-qos`` and ``genobatch:slurm-options`` (extra
+``sbatch`` options, ``--name=value`` or ``--flag`` words). The cluster is the one the server's
+Slurm commands reach (``SLURM_CONF`` in the server's environment, or the host's own
+configuration); ``scripts/slurm-cluster.sh`` starts a private single-node one.
+
+How an attempt maps onto Slurm:
+
+* **sbatch** (one call per attempt, a few in parallel): ``--job-name`` is the attempt's stable
+  name (``spec.name``), ``--cpus-per-task``, ``--mem``, ``--gres=gpu:N``; ``--output`` is
+  ``attempt_dir/output.log`` (attempt directories must be on a disk the nodes share) and the job
+  runs in ``attempt_dir/work``. ``--time`` is a backstop beyond genobatch's own timer and its 30 s
+  SIGKILL grace (Slurm counts time limits in minutes). The job's environment is written into the
+  batch script, so ``sbatch`` itself runs with a clean environment (a job variable such as
+  ``SBATCH_TIMELIMIT`` must not become an sbatch option). An executable that is not found leaves
+  a marker file, reported as ``CannotStartContainerError`` like the local backend does.
+* **States** of all tracked attempts come from one ``squeue`` call per poll (pipe-separated
+  fields; ``squeue --json`` costs 2.2 s and 11 MB for 3,000 jobs here against 0.1 s), and, where
+  the cluster keeps accounting, one ``sacct`` call for the attempts that ended in that poll:
+  CPU time, MaxRSS, MaxVMSize and elapsed time become the trace's usage keys
+  (:mod:`genobatch.backends.usage`). ``sacct`` also answers for jobs ``squeue`` has forgotten
+  (after ``MinJobAge``).
+* **Exits**: ``OUT_OF_MEMORY`` is AWS's ``OutOfMemoryError: Container killed due to memory
+  usage`` (exit 137 unless the job exited with its own code); ``TIMEOUT`` is a timed-out attempt;
+  a job killed by signal N exits 128+N, as a container's would.
+* **Refusals**: ``sbatch`` refusing the resources (``Memory specification can not be
+  satisfied``, ``Requested node configuration is not available``, ...) ends the attempt final, as
+  ``MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT`` with Slurm's message. A controller that cannot be
+  reached raises :class:`~genobatch.backends.remote.RemoteUnavailable`: nothing is lost, the
+  backend retries.
+* **Stops**: ``scancel --batch --signal=TERM`` (the job's main process, as ``docker stop``
+  does), queued jobs removed at once; SIGKILL is ``scancel --full --signal=KILL`` then ``scancel``.
+* **find** looks names up with ``squeue --name`` (and ``sacct --name`` with accounting).
+
+Array children go out as single jobs, not Slurm job arrays: each child is an attempt of its own
+(its own name, environment, retries and output file), and ``bench/slurm_throughput.py`` measures
+the difference against raw ``sbatch --array`` on the same cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from genobatch.backends.base import AttemptSpec
+from genobatch.backends.host import LOG_FILE
+from genobatch.backends.launch import inherited_environment
+from genobatch.backends.outcome import OOM_REASON
+from genobatch.backends.remote import (
+    FAILED_TO_START,
+    Refused,
+    RemoteEngine,
+    RemoteState,
+    RemoteUnavailable,
+    SubmitResult,
+    Submitted,
+    Uncertain,
+)
+
+log = logging.getLogger("genobatch.backends.slurm")
+
+PARTITION_TAG = "genobatch:slurm-partition"
+ACCOUNT_TAG = "genobatch:slurm-account"
+QOS_TAG = "genobatch:slurm-qos"
+OPTIONS_TAG = "genobatch:slurm-options"
+
+#: genobatch's own timer sends SIGTERM at the timeout and SIGKILL 30 s later; Slurm's limit only
+#: catches what that misses (a server that is down), so it lies beyond both.
+KILL_GRACE_S = 30
+TIME_LIMIT_MARGIN_S = 60
+NOT_FOUND_MARKER = "slurm_not_found"
+NOT_FOUND_REASON = "CannotStartContainerError: executable file not found in $PATH"
+COMMAND_TIMEOUT_S = 60.0
+#: An ended job's accounting record reaches slurmdbd a moment after squeue shows the end; wait
+#: this many seconds for it (usage) before reporting the end without usage.
+USAGE_WAIT_S = 10.0
+#: How far back ``sacct`` looks for a job by name (default: only since midnight).
+FIND_SINCE = "now-30days"
+#: Most job ids (or names) in one command line (one argument is at most 128 KiB on Linux).
+IDS_PER_CALL = 8000
+NAMES_PER_CALL = 1500
+
+#: The options this module sets itself; ``genobatch:slurm-options`` may not repeat them.
+_OWN = "job-name output error open-mode chdir cpus-per-task mem mem-per-cpu mem-per-gpu gres gpus time partition"
+OWN_OPTIONS = frozenset(
+    f"{_OWN} account qos parsable wrap array export export-file nodes ntasks get-user-env".split(" ")
+)
+_NAME_WORD = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_OPTION_WORD = re.compile(r"--([a-z][a-z0-9-]*)(=.*)?", re.DOTALL)
+
+# squeue's fields, pipe-separated (the name comes last: it is the only free-form one).
+_SQUEUE_FORMAT = "JobID:|,State:|,exit_code:|,StartTime:|,EndTime:|,NodeList:|,Reason:|,WorkDir:|,Name:"
+_SACCT_FIELDS = (
+    "JobIDRaw,State,ExitCode,Start,End,ElapsedRaw,TotalCPU,UserCPU,SystemCPU,MaxRSS,MaxVMSize,NodeList,WorkDir"
+)
+_QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING", "SUSPENDED"}
+#: Ends that are the cluster's doing, not the job's: no exit code.
+_ENDED_BY_SLURM = {"NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED"}
+_ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "SPECIAL_EXIT"} | _ENDED_BY_SLURM
+#: Pending reasons that never resolve by waiting: the job can never run as specified.
+_NEVER_RUNS = {"BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit", "InvalidQOS", "InvalidAccount"}
+#: sbatch refusals that are the job's resources (final for the job), not the configuration's.
+_RESOURCE_REFUSALS = re.compile(
+    r"memory specification|requested node configuration is not available|more processors requested"
+    r"|gres|cpu count|node count specification|memory required by task is not available"
+    r"|job violates accounting/qos policy|exceeds.*limit",
+    re.IGNORECASE,
+)
+#: Answers that mean the controller (or its database) was not reached.
+_UNREACHABLE = re.compile(
+    r"unable to contact slurm controller|socket timed out|connection refused|zero bytes were transmitted"
+    r"|communication connection failure|protocol authentication error|munge|slurm_persist_conn_open"
+    r"|could not establish a configuration source|slurm_load_|unable to establish",
+    re.IGNORECASE,
+)
+#: A submission whose answer may have been lost after slurmctld accepted it.
+_MAYBE_SENT = re.compile(r"socket timed out|zero bytes were transmitted", re.IGNORECASE)
+
+
+def engine_from_tags(compute_environment: str, tags: Mapping[str, str]) -> SlurmEngine:
+    """The engine a compute environment's tags describe; ``ValueError`` naming the bad tag.
+
+    Makes no call to Slurm (the API calls it to validate a new compute environment).
+    """
+    partition = (tags.get(PARTITION_TAG) or "").strip()
+    if not partition:
+        raise ValueError(f"{PARTITION_TAG} is required for genobatch:backend slurm (the Slurm partition to run in)")
+    words = {}
+    for tag, value in ((PARTITION_TAG, partition), (ACCOUNT_TAG, tags.get(ACCOUNT_TAG)), (QOS_TAG, tags.get(QOS_TAG))):
+        value = (value or "").strip()
+        if value and not _NAME_WORD.fullmatch(value):
+            raise ValueError(f"{tag}: {value[:80]!r} is not a Slurm name (1-64 letters, digits, _ . + -)")
+        words[tag] = value or None
+    return SlurmEngine(
+        compute_environment,
+        partition,
+        account=words[ACCOUNT_TAG],
+        qos=words[QOS_TAG],
+        options=parse_options(tags.get(OPTIONS_TAG) or ""),
+    )
+
+
+def parse_options(text: str) -> tuple[str, ...]:
+    """``genobatch:slurm-options`` as sbatch words; ``ValueError`` naming the tag and the bad word.
+
+    Each word is ``--name=value`` or ``--flag`` (shell quoting allowed), so that every word
+    can be checked on its own; options genobatch sets itself are refused.
+    """
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"{OPTIONS_TAG}: cannot be split into words: {exc}") from None
+    for word in words:
+        match = _OPTION_WORD.fullmatch(word)
+        if match is None:
+            raise ValueError(f"{OPTIONS_TAG}: {word[:60]!r} is not a long sbatch option; write --name=value or --flag")
+        if match[1] in OWN_OPTIONS:
+            raise ValueError(f"{OPTIONS_TAG}: --{match[1]} is set by genobatch from the job and cannot be given here")
+    return tuple(words)
+
+
+def time_limit_minutes(timeout_s: int, margin_s: int = TIME_LIMIT_MARGIN_S) -> int:
+    """Slurm's ``--time`` (whole minutes) for an attempt timeout: beyond its SIGKILL and a margin."""
+    return max(1, math.ceil((timeout_s + KILL_GRACE_S + margin_s) / 60))
+
+
+def batch_script(spec: AttemptSpec) -> str:
+    """The batch script of one attempt: its environment, then its command in ``attempt_dir/work``.
+
+    ``env`` sets the variables (any name a job may carry, not only shell identifiers) and a
+    shell looks the executable up on the job's own PATH first, so a missing one leaves the
+    marker instead of being indistinguishable from a command that exits 127.
+    """
+    environment = dict(spec.environment)
+    if not spec.gpu_count:
+        # As on the local backend: no GPU visible to a job that asked for none.
+        environment.update(CUDA_VISIBLE_DEVICES="", NVIDIA_VISIBLE_DEVICES="void")
+    assignments = " ".join(shlex.quote(f"{name}={value}") for name, value in sorted(environment.items()))
+    check = (
+        'command -v -- "$1" >/dev/null 2>&1 || '
+        '{ echo "genobatch: executable file not found: $1" >&2; : > "$0"; exit 127; }; exec "$@"'
+    )
+    marker = os.path.join(spec.attempt_dir, NOT_FOUND_MARKER)
+    command = " ".join(shlex.quote(word) for word in spec.command)
+    return (
+        "#!/bin/sh\n"
+        f"# genobatch job {spec.job_id} attempt {spec.attempt}\n"
+        f"exec env {assignments} /bin/sh -c {shlex.quote(check)} {shlex.quote(marker)} {command}\n"
+    )
+
+
+def exit_code_of(wait_status: int) -> int:
+    """A raw wait status as a container's exit code: the code, or 128 + the killing signal."""
+    signal = wait_status & 0x7F
+    return 128 + signal if signal else (wait_status >> 8) & 0xFF
+
+
+def _epoch_ms(text: str) -> int | None:
+    """A time printed with ``SLURM_TIME_FORMAT=%s`` (epoch seconds); None for N/A, Unknown, 0."""
+    text = text.strip()
+    return int(text) * 1000 if text.isdigit() and int(text) > 0 else None
+
+
+def _duration_ms(text: str) -> int | None:
+    """sacct's ``[DD-[HH:]]MM:SS[.mmm]`` as milliseconds."""
+    text = text.strip()
+    if not text:
+        return None
+    days, _, rest = text.rpartition("-")
+    parts = rest.split(":")
+    try:
+        seconds = float(parts[-1])
+        minutes = int(parts[-2]) if len(parts) >= 2 else 0
+        hours = int(parts[-3]) if len(parts) >= 3 else 0
+        total = ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+    except ValueError:
+        return None
+    return round(total * 1000)
+
+
+def _bytes(text: str) -> int | None:
+    """sacct's memory figures (``211820K``, ``1.5G``, plain bytes) as bytes."""
+    match = re.fullmatch(r"([\d.]+)([KMGTP]?)", text.strip())
+    if match is None:
+        return None
+    return round(float(match[1]) * 1024 ** "_KMGTP".index(match[2] or "_"))
+
+
+class SlurmEngine(RemoteEngine):
+    """Runs attempts as Slurm batch jobs (see the module docstring)."""
+
+    kind = "slurm"
+    poll_interval_s = 1.0
+    batch_size = 200
+
+    def __init__(
+        self,
+        compute_environment: str,
+        partition: str,
+        *,
+        account: str | None = None,
+        qos: str | None = None,
+        options: Sequence[str] = (),
+        submit_workers: int = 4,
+        time_limit_margin_s: int = TIME_LIMIT_MARGIN_S,
+        command_timeout_s: float = COMMAND_TIMEOUT_S,
+    ) -> None:
+        self.compute_environment = compute_environment
+        self.partition = partition
+        self.account = account
+        self.qos = qos
+        self.options = tuple(options)
+        self.where = f"Slurm partition {partition}"
+        self._workers = submit_workers
+        self._margin_s = time_limit_margin_s
+        self._timeout_s = command_timeout_s
+        self.accounting: bool | None = None  # whether sacct answers; learnt by probe()
+        self._ended_since: dict[str, float] = {}  # handle -> when squeue first showed it ended
+        self.calls: dict[str, int] = {}  # Slurm commands run, by name: for tests and benchmarks
+
+    # --------------------------------------------------------------- commands
+    def _environment(self, *, for_job: bool = False) -> dict[str, str]:
+        """A clean environment for Slurm's commands: the server's basics and its Slurm location.
+
+        For reading commands, times are printed as epoch seconds (``SLURM_TIME_FORMAT``).
+        """
+        env = inherited_environment()
+        for name in ("SLURM_CONF", "SLURM_CLUSTERS"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        if not for_job:
+            env["SLURM_TIME_FORMAT"] = "%s"
+        return env
+
+    def _run(self, args: list[str], *, stdin: str | None = None, for_job: bool = False) -> subprocess.CompletedProcess:
+        """Run one Slurm command. Raises :class:`RemoteUnavailable` when it is missing or hangs."""
+        self.calls[args[0]] = self.calls.get(args[0], 0) + 1
+        try:
+            return subprocess.run(
+                args,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                env=self._environment(for_job=for_job),
+                timeout=self._timeout_s,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise RemoteUnavailable(f"{self.where}: {args[0]} is not installed on this server's PATH") from None
+        except subprocess.TimeoutExpired:
+            raise RemoteUnavailable(f"{self.where}: {args[0]} did not answer in {self._timeout_s:.0f} s") from None
+
+    def _read(self, args: list[str], doing: str) -> str:
+        """A read-only command; a failure means the cluster is unavailable."""
+        done = self._run(args)
+        if done.returncode != 0:
+            raise RemoteUnavailable(f"{self.where}: {doing} failed: {_first_line(done.stderr) or done.returncode}")
+        return done.stdout
+
+    # --------------------------------------------------------------- probe
+    def probe(self) -> None:
+        """The partition exists and is up; learn whether the cluster keeps accounting (sacct)."""
+        out = self._read(["sinfo", "-h", "-p", self.partition, "-o", "%P|%a"], "sinfo")
+        rows = [line.split("|") for line in out.splitlines() if "|" in line]
+        if not rows:
+            raise RemoteUnavailable(f"{self.where}: the cluster has no partition {self.partition!r}")
+        if rows[0][1].strip() != "up":
+            raise RemoteUnavailable(f"{self.where}: the partition is {rows[0][1].strip()}")
+        config = self._read(["scontrol", "show", "config"], "scontrol show config")
+        storage = re.search(r"^AccountingStorageType\s*=\s*(\S+)", config, re.MULTILINE)
+        self.accounting = bool(storage) and not storage[1].endswith("/none")
+
+    # --------------------------------------------------------------- submit
+    def sbatch_args(self, spec: AttemptSpec) -> list[str]:
+        """The sbatch command line of one attempt (the script goes on stdin)."""
+        args = [
+            "sbatch",
+            "--parsable",
+            f"--job-name={spec.name}",
+            f"--partition={self.partition}",
+            "--nodes=1",
+            "--ntasks=1",
+            f"--cpus-per-task={max(1, spec.vcpus)}",
+            f"--mem={max(1, spec.memory_mib)}M",
+            f"--output={os.path.join(spec.attempt_dir, LOG_FILE)}",
+            "--open-mode=append",
+            f"--chdir={os.path.join(spec.attempt_dir, 'work')}",
+        ]
+        if self.account:
+            args.append(f"--account={self.account}")
+        if self.qos:
+            args.append(f"--qos={self.qos}")
+        if spec.gpu_count:
+            args.append(f"--gres=gpu:{spec.gpu_count}")
+        if spec.timeout_s:
+            args.append(f"--time={time_limit_minutes(spec.timeout_s, self._margin_s)}")
+        args.extend(self.options)
+        return args
+
+    def submit(self, specs: Sequence[AttemptSpec]) -> list[SubmitResult]:
+        results: list[SubmitResult | None] = [None] * len(specs)
+        with ThreadPoolExecutor(max_workers=min(self._workers, max(1, len(specs)))) as pool:
+            for index, result in enumerate(pool.map(self._submit_one, specs)):
+                results[index] = result
+        if all(result is None for result in results):
+            raise RemoteUnavailable(f"{self.where}: the Slurm controller cannot be reached to submit")
+        return [result or Uncertain("not sent: the Slurm controller could not be reached") for result in results]
+
+    def _submit_one(self, spec: AttemptSpec) -> SubmitResult | None:
+        """One sbatch; None when nothing was sent (the controller or the partition is unavailable)."""
+        if not spec.command:
+            return Refused("CannotStartContainerError: the job has no command")
+        try:
+            os.makedirs(os.path.join(spec.attempt_dir, "work"), exist_ok=True)
+        except OSError as exc:
+            return Refused(f"cannot create the attempt's directory on the shared disk: {exc}")
+        try:
+            done = self._run(self.sbatch_args(spec), stdin=batch_script(spec), for_job=True)
+        except RemoteUnavailable as problem:
+            if "did not answer" in str(problem):
+                return Uncertain(f"sbatch {spec.name}: {problem}")
+            return None
+        if done.returncode == 0:
+            job_id = done.stdout.strip().split(";")[0]
+            if job_id.isdigit():
+                return Submitted(job_id, {"slurm_job_id": job_id, "slurm_partition": self.partition})
+            return Uncertain(f"sbatch {spec.name}: unexpected answer {done.stdout.strip()[:80]!r}")
+        message = _slurm_message(done.stderr)
+        if _MAYBE_SENT.search(done.stderr):
+            return Uncertain(f"sbatch {spec.name}: {message}")
+        if _UNREACHABLE.search(done.stderr) or "invalid partition" in done.stderr.lower():
+            log.warning("%s: sbatch %s not accepted: %s", self.where, spec.name, message)
+            return None
+        if _RESOURCE_REFUSALS.search(done.stderr):
+            return Refused(f"Slurm refused the job: {message}", misconfiguration=True)
+        return Refused(f"Slurm refused the job: {message}")
+
+    # --------------------------------------------------------------- states
+    def states(self, handles: Sequence[str]) -> dict[str, RemoteState]:
+        """One ``squeue`` for all handles; one ``sacct`` for those that ended or were forgotten."""
+        found: dict[str, RemoteState] = {}
+        ended: dict[str, RemoteState] = {}
+        never_runs: list[str] = []
+        for first in range(0, len(handles), IDS_PER_CALL):
+            chunk = handles[first : first + IDS_PER_CALL]
+            out = self._read(
+                ["squeue", "-h", "-t", "all", "-j", ",".join(chunk), "-O", _SQUEUE_FORMAT], "squeue (job states)"
+            )
+            for line in out.splitlines():
+                state = self._squeue_state(line)
+                if state is None:
+                    continue
+                if state.final:
+                    never_runs.append(state.handle)
+                    found[state.handle] = state
+                elif state.phase == "ended":
+                    ended[state.handle] = state
+                else:
+                    found[state.handle] = state
+        if never_runs:
+            self.cancel(never_runs)
+        if self.accounting:
+            forgotten = [h for h in handles if h not in found and h not in ended]
+            accounted = self._accounted(list(ended) + forgotten)
+            now = time.monotonic()
+            for handle, state in ended.items():
+                if handle in accounted:  # squeue's view of the end (sacct may lack WorkDir yet), sacct's usage
+                    found[handle] = dataclasses.replace(state, usage=accounted[handle].usage)
+                    self._ended_since.pop(handle, None)
+                elif state.started_at_ms is None or now - self._ended_since.setdefault(handle, now) >= USAGE_WAIT_S:
+                    found[handle] = state  # no record in time: the end without usage
+                    self._ended_since.pop(handle, None)
+                else:
+                    found[handle] = RemoteState(handle, "running", started_at_ms=state.started_at_ms, info=state.info)
+            for handle in forgotten:
+                if handle in accounted:
+                    found[handle] = accounted[handle]
+        else:
+            found.update(ended)
+        return found
+
+    def _squeue_state(self, line: str) -> RemoteState | None:
+        fields = line.split("|", 8)
+        if len(fields) != 9 or not fields[0].strip().isdigit():
+            return None
+        handle, state, exit_status, start, end, node, reason, workdir, _name = (f.strip() for f in fields)
+        info = {"slurm_node": node} if node and node != "(null)" else {}
+        started = _epoch_ms(start) if info else None  # a job cancelled while queued has a start time too
+        if state in _QUEUED:
+            if reason in _NEVER_RUNS:
+                message = f"MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - Slurm holds the job pending: {reason}"
+                return RemoteState(handle, "ended", reason=message, status_reason=message, final=True, info=info)
+            return RemoteState(handle, "queued", info=info)
+        if state not in _ENDED:  # RUNNING, COMPLETING, SIGNALING, STAGE_OUT, ...
+            return RemoteState(handle, "running", started_at_ms=started or _now_ms(), info=info)
+        status = int(exit_status) if exit_status.isdigit() else None
+        return self._ended(handle, state, status, started, _epoch_ms(end), workdir, {}, info)
+
+    def _ended(
+        self,
+        handle: str,
+        state: str,
+        wait_status: int | None,
+        started: int | None,
+        stopped: int | None,
+        workdir: str,
+        usage: dict,
+        info: dict,
+    ) -> RemoteState:
+        """The RemoteState of an ended job, however Slurm worded its end."""
+        exit_code = exit_code_of(wait_status) if wait_status is not None and started else None
+        reason = status_reason = None
+        timed_out = False
+        if state == "OUT_OF_MEMORY":
+            reason = OOM_REASON
+            exit_code = exit_code if exit_code not in (None, 0, 128 + 125) else 137
+        elif state == "TIMEOUT":
+            timed_out = True
+        elif state in _ENDED_BY_SLURM:
+            exit_code = None
+            status_reason = f"Slurm ended the job: {state}" + (
+                f" on {info['slurm_node']}" if "slurm_node" in info else ""
+            )
+        if workdir and os.path.exists(os.path.join(os.path.dirname(workdir), NOT_FOUND_MARKER)):
+            exit_code, reason, status_reason = None, NOT_FOUND_REASON, FAILED_TO_START
+        if not started and status_reason is None and reason is None:
+            status_reason = FAILED_TO_START if state != "CANCELLED" else "Task stopped before it started"
+        info = {**info, "slurm_state": state}
+        return RemoteState(
+            handle,
+            "ended",
+            started_at_ms=started,
+            stopped_at_ms=stopped,
+            exit_code=exit_code,
+            reason=reason,
+            status_reason=status_reason,
+            timed_out=timed_out,
+            usage=usage,
+            info=info,
+        )
+
+    def _accounted(self, handles: list[str]) -> dict[str, RemoteState]:
+        """Ended jobs as sacct records them, with usage; jobs without a final record are left out.
+
+        A failing sacct (slurmdbd down) only costs the usage: it is logged, not raised.
+        """
+        if not handles:
+            return {}
+        rows: dict[str, dict[str, str]] = {}
+        names = _SACCT_FIELDS.split(",")
+        for first in range(0, len(handles), IDS_PER_CALL):
+            chunk = handles[first : first + IDS_PER_CALL]
+            done = self._run(["sacct", "-n", "-P", "-j", ",".join(chunk), "-o", _SACCT_FIELDS])
+            if done.returncode != 0:
+                log.warning("%s: sacct failed (usage unavailable): %s", self.where, _first_line(done.stderr))
+                return {}
+            for line in done.stdout.splitlines():
+                values = line.split("|")
+                if len(values) == len(names):
+                    rows[values[0]] = dict(zip(names, values, strict=True))
+        found: dict[str, RemoteState] = {}
+        for handle in handles:
+            job, step = rows.get(handle), rows.get(f"{handle}.batch")
+            if job is None:
+                continue
+            state = job["State"].split()[0]  # "CANCELLED by 0"
+            if state not in _ENDED:
+                continue
+            info = {"slurm_node": job["NodeList"]} if job["NodeList"] not in ("", "None assigned") else {}
+            started, stopped = _epoch_ms(job["Start"]) if info else None, _epoch_ms(job["End"])
+            if started and (step is None or not step["MaxRSS"]):
+                continue  # the batch step's record (with the memory peak) has not arrived yet
+            code, _, signal = job["ExitCode"].partition(":")
+            wait_status = (int(code) << 8 | int(signal)) if code.isdigit() and signal.isdigit() else None
+            found[handle] = self._ended(
+                handle, state, wait_status, started, stopped, job["WorkDir"], _usage(job, step), info
+            )
+        return found
+
+    # --------------------------------------------------------------- find
+    def find(self, names: Sequence[str]) -> dict[str, str]:
+        """Job ids of the attempts with these names: squeue, then sacct for jobs it forgot."""
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, str] = {}
+        for first in range(0, len(wanted), NAMES_PER_CALL):
+            chunk = ",".join(wanted[first : first + NAMES_PER_CALL])
+            out = self._read(["squeue", "-h", "-t", "all", f"--name={chunk}", "-O", "JobID:|,Name:"], "squeue --name")
+            _add_found(found, (line.split("|", 1) for line in out.splitlines()), set(wanted))
+        missing = [name for name in wanted if name not in found]
+        if self.accounting is None:
+            self.probe()
+        if self.accounting and missing:
+            for first in range(0, len(missing), NAMES_PER_CALL):
+                chunk = ",".join(missing[first : first + NAMES_PER_CALL])
+                done = self._run(
+                    [
+                        "sacct",
+                        "-n",
+                        "-P",
+                        "-X",
+                        "-S",
+                        FIND_SINCE,
+                        "-E",
+                        "now",
+                        f"--name={chunk}",
+                        "-o",
+                        "JobIDRaw,JobName",
+                    ]
+                )
+                if done.returncode != 0:  # without the database, a lost job may be submitted twice
+                    raise RemoteUnavailable(f"{self.where}: sacct (find by name) failed: {_first_line(done.stderr)}")
+                _add_found(found, (line.split("|", 1) for line in done.stdout.splitlines()), set(missing))
+        return found
+
+    # --------------------------------------------------------------- stops
+    def signal(self, handles: Sequence[str]) -> None:
+        """Queued jobs are removed; running ones get SIGTERM in their main process."""
+        self._scancel(["--state=PENDING", *handles])
+        self._scancel(["--batch", "--signal=TERM", "--state=RUNNING", *handles])
+
+    def cancel(self, handles: Sequence[str]) -> None:
+        """SIGKILL to every process of the jobs, then the jobs are cancelled (queued ones too)."""
+        self._scancel(["--full", "--signal=KILL", "--state=RUNNING", *handles])
+        self._scancel(list(handles))
+
+    def _scancel(self, args: list[str]) -> None:
+        done = self._run(["scancel", *args])
+        # A job that already ended answers "Invalid job id" or "already completing": nothing to do.
+        if done.returncode != 0 and _UNREACHABLE.search(done.stderr):
+            raise RemoteUnavailable(f"{self.where}: scancel failed: {_first_line(done.stderr)}")
+
+
+def _usage(job: dict[str, str], step: dict[str, str] | None) -> dict:
+    """sacct's figures as the trace's usage keys (see :func:`genobatch.backends.usage.build_usage`)."""
+    usage: dict = {}
+    if job["NodeList"] and job["NodeList"] != "None assigned":
+        usage["hostname"] = job["NodeList"]
+    for key, field in (("cpu_time_ms", "TotalCPU"), ("cpu_user_ms", "UserCPU"), ("cpu_sys_ms", "SystemCPU")):
+        value = _duration_ms(job[field])
+        if value is not None:
+            usage[key] = value
+    if step is not None:
+        for key, field in (("peak_rss", "MaxRSS"), ("peak_vmem", "MaxVMSize")):
+            value = _bytes(step[field])
+            if value:
+                usage[key] = value
+    if job["ElapsedRaw"].isdigit():
+        usage["realtime_ms"] = int(job["ElapsedRaw"]) * 1000
+        if usage["realtime_ms"] > 0 and "cpu_time_ms" in usage:
+            usage["pct_cpu"] = round(usage["cpu_time_ms"] / usage["realtime_ms"] * 100.0, 1)
+    return usage
+
+
+def _add_found(found: dict[str, str], rows, wanted: set[str]) -> None:
+    """Keep the first (lowest) job id per wanted name."""
+    for row in rows:
+        if len(row) != 2:
+            continue
+        job_id, name = row[0].strip(), row[1].strip()
+        if name in wanted and job_id.isdigit() and (name not in found or int(job_id) < int(found[name])):
+            found[name] = job_id
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _slurm_message(stderr: str) -> str:
+    """sbatch's refusal, its most specific line first (``Memory specification can not be satisfied``
+    comes before the generic ``Batch job submission failed: ...``)."""
+    lines = [re.sub(r"^sbatch: error: ", "", line.strip()) for line in stderr.splitlines() if line.strip()]
+    return "; ".join(lines)[:500] or "no message"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
