@@ -27,6 +27,17 @@ from genobatch.backends.usage import read_exit_record
 PY = sys.executable
 
 
+def launcher_pid(data_dir: Path) -> int:
+    """The pid of the persistent launcher serving a server's data directory (from /proc)."""
+    wanted = str(data_dir / "launcher").encode()
+    for name in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            args = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            if b"genobatch.backends.launcher" in args and wanted in args:
+                return int(name)
+    raise AssertionError(f"no launcher runs for {data_dir}")
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:

@@ -131,7 +131,10 @@ def test_success_reports_started_then_exited_with_usage(backend, events, root):
     meta = json.loads((attempt_dir / "attempt.json").read_text())
     assert meta["job_id"] == "ok" and meta["memory_mib"] == 512
     assert (attempt_dir / "exit_status").read_text().splitlines()[0] == "0"
-    assert int((attempt_dir / "wrapper.pid").read_text()) == started.info["pid"]
+    if backend.launcher == "wrapper":
+        assert int((attempt_dir / "wrapper.pid").read_text()) == started.info["pid"]
+    else:  # the persistent launcher starts the command itself: no process in between
+        assert started.info["pid"] == started.info["child_pid"] and not (attempt_dir / "wrapper.pid").exists()
     assert int((attempt_dir / "child.pid").read_text()) == started.info["child_pid"]
 
 
@@ -319,6 +322,8 @@ def test_stop_while_queued_or_starting(backend, events, root):
 
 
 def test_wrapper_forwards_sigterm_and_waits_for_the_real_exit(backend, events, root):
+    if backend.launcher != "wrapper":
+        pytest.skip("the wrapper's own signal forwarding: the persistent launcher has no process in between")
     # The command takes a while to exit after TERM: the wrapper's interrupted wait must be resumed
     # so that the command's own code (9) is recorded, not the 143 of the interrupted wait.
     script = "trap 'sleep 0.3; exit 9' TERM; echo > ready; sleep 30 & wait"
@@ -398,13 +403,12 @@ def test_reconcile_reports_a_vanished_attempt(root):
     spec = make_spec(root, "gone", sh("echo > ready; sleep 30"))
     started = start_and_abandon(root, spec)
     wait_for_file(Path(spec.attempt_dir) / "work" / "ready")
+    # The process that would record the exit (wrapper, or persistent launcher) goes first.
+    host_process = started.info.get("launcher_pid") or started.info["pid"]
+    os.kill(host_process, signal.SIGKILL)
     os.killpg(started.info["child_pid"], signal.SIGKILL)
-    os.kill(started.info["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while (
-        Path(f"/proc/{started.info['pid']}/cmdline").exists()
-        and Path(f"/proc/{started.info['pid']}/cmdline").read_bytes()
-    ):
+    while Path(f"/proc/{host_process}/cmdline").exists() and Path(f"/proc/{host_process}/cmdline").read_bytes():
         assert time.monotonic() < deadline
         time.sleep(0.02)
     second = LocalBackend(monitor_interval_s=0.1)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from harness import launch, wait_for
+from test_launcher import launcher_pid
 
 pytestmark = pytest.mark.slow
 
@@ -100,10 +101,12 @@ def test_vanished_attempt_is_failed_and_retried(tmp_path_factory, tmp_path):
     )["jobId"]
     wait_for(batch, job_id, ("RUNNING",))
     attempt_dir = server.data_dir / "jobs" / job_id / "1"
-    wrapper = int((attempt_dir / "wrapper.pid").read_text())
+    wrapper_pid = attempt_dir / "wrapper.pid"
+    # What records the exit: the attempt's wrapper, or the persistent launcher (--launcher).
+    recorder = int(wrapper_pid.read_text()) if wrapper_pid.exists() else launcher_pid(server.data_dir)
     child = int((attempt_dir / "child.pid").read_text())
     server.stop(kill=True)
-    os.kill(wrapper, signal.SIGKILL)  # the host "loses" the attempt while the server is down
+    os.kill(recorder, signal.SIGKILL)  # the host "loses" the attempt while the server is down
     os.killpg(child, signal.SIGKILL)
     server.start()
     detail = wait_for(server.client(), job_id, timeout=90)
