@@ -38,9 +38,3 @@ def slurm_cluster() -> str:
         _unavailable(f"scripts/slurm-cluster.sh start failed: {done.stderr.strip()[-2000:]}")
     os.environ["SLURM_CONF"] = found[1]
     return found[1]
-
-
-def squeue_names(prefix: str) -> list[str]:
-    """Names of every job the cluster still knows (any state) that start with ``prefix``."""
-    out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%j"], capture_output=True, text=True, check=True).stdout
-    return [name for name in out.split() if name.startswith(prefix)]
