@@ -187,7 +187,8 @@ EOF
     if [ "$GPUS" -gt 0 ]; then
         local i
         for ((i = 0; i < GPUS; i++)); do
-            [ -e "$DIR/dev/nvidia$i" ] || mknod "$DIR/dev/nvidia$i" c 195 "$i"
+            # Where the container may not mknod, a plain file serves: ConstrainDevices=no never opens it.
+            [ -e "$DIR/dev/nvidia$i" ] || mknod "$DIR/dev/nvidia$i" c 195 "$i" 2>/dev/null || : >"$DIR/dev/nvidia$i"
         done
         printf 'AutoDetect=off\nNodeName=%s Name=gpu File=%s/dev/nvidia[0-%d]\n' \
             "$NODE" "$DIR" $((GPUS - 1)) >"$DIR/etc/gres.conf"

@@ -25,6 +25,10 @@ run_pg "$PGBIN/initdb -D $PGROOT/data -A trust -U postgres >/dev/null"
 run_pg "$PGBIN/pg_ctl -D $PGROOT/data -l $PGROOT/log -w -o '-p $PGPORT -k $PGROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200' start >/dev/null"
 trap 'run_pg "$PGBIN/pg_ctl -D $PGROOT/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$PGROOT"' EXIT
 
+# A private single-node Slurm cluster for tests/slurm (scripts/slurm-cluster.sh installs slurm-wlm, munge,
+# slurmdbd and MariaDB if missing); the tests skip without it, but fail under CI=true.
+if slurm_env=$(scripts/slurm-cluster.sh start); then eval "$slurm_env"; else echo "no Slurm cluster: tests/slurm skip" >&2; fi
+
 ruff check .
 echo "== pass 1: SQLite store =="
 python3 -m pytest -q "$@"
