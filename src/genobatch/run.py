@@ -7,6 +7,7 @@ rows, the compute environments' billing models and the price catalog.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,35 @@ def billing_specs(
     }
 
 
+def remote_billing_specs(
+    records: list[dict], specs: dict[str, BillingSpec], catalog: Catalog, region: str
+) -> dict[str, BillingSpec]:
+    """Compute environments whose attempts ran on a remote engine that named its instance type.
+
+    An ``aws-batch`` compute environment's jobs run on the remote queue's instances, so they are
+    priced as the remote reports them (instance type, spot or on-demand, region), unless the local
+    environment sets an explicit price by tag. A type the catalog does not know keeps the local pricing.
+    """
+    remote: dict[str, dict] = {}
+    for record in records:
+        if record.get("remote_placement"):
+            remote.setdefault(record["compute_environment"], record["remote_placement"])
+    priced = {}
+    for name, placement in remote.items():
+        if specs[name].price_source.startswith("tag "):
+            continue
+        document = {
+            "computeResources": {
+                "type": "SPOT" if placement.get("purchase_option") == "spot" else "EC2",
+                "instanceTypes": [placement["instance_type"]],
+            },
+            "tags": {"genobatch:region": placement.get("region") or region},
+        }
+        with contextlib.suppress(LookupError, ValueError):
+            priced[name] = billing_spec_from_compute_environment(document, catalog, region)
+    return priced
+
+
 def progress(rows: list[dict]) -> dict:
     """Jobs per status (jobs that run: array parents are not counted) and samples finished."""
     runnable = [row for row in rows if row["state"].get("summary") is None]
@@ -150,6 +180,7 @@ def summarize(
     rows = selector.rows(conn)
     specs = billing_specs(conn, catalog, region, host)
     records = [r for r in trace_records(rows) if r["compute_environment"] in specs]
+    specs.update(remote_billing_specs(records, specs, catalog, region))
     costs = attempt_costs(records, specs, now_ms)
     summary = {
         "progress": progress(rows),

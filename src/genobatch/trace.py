@@ -37,6 +37,12 @@ def _status(row: dict, number: int, count: int) -> str:
     return "COMPLETED" if row["status"] == "SUCCEEDED" else row["status"]
 
 
+def _remote_placement(info: dict) -> dict | None:
+    if not info.get("instance_type"):
+        return None
+    return {key: info[key] for key in ("instance_type", "purchase_option", "region") if info.get(key)}
+
+
 def trace_records(rows: Iterable[dict]) -> list[dict]:
     """One record per attempt that was placed, for every job row that runs (array parents skipped)."""
     records = []
@@ -72,6 +78,8 @@ def trace_records(rows: Iterable[dict]) -> list[dict]:
                 "sample": sample_of(row),
                 "tags": spec.get("tags", {}),
                 "reason": attempt.get("reason") or attempt.get("status_reason"),
+                # Where a remote engine ran it (the aws-batch backend reports the remote's type): priced so.
+                "remote_placement": _remote_placement(attempt.get("info") or {}),
             }
             record.update({field: usage.get(field) for field in USAGE_FIELDS})
             records.append(record)

@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 
 import pytest
-from harness import launch, wait_for
+from harness import launch, spot_queue, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,12 @@ def remote(tmp_path_factory):
     server = launch(tmp_path_factory, "--cpus", "2", "--api-rate-limit", "SubmitJob=20")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def remote_queue(remote) -> str:
+    """The remote queue: its compute environment is SPOT m5.xlarge, which the first server's cost must use."""
+    return spot_queue(remote.client(), "remote", "m5.xlarge", max_vcpus=2)[0]
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +62,9 @@ def front(tmp_path_factory, aws_profile):
 
 
 def forwarding_queue(
-    front, remote, profile: str, *, endpoint: str | None = None, max_vcpus: int = 64
+    front, remote, remote_queue: str, profile: str, *, endpoint: str | None = None, max_vcpus: int = 64
 ) -> tuple[str, str]:
-    """A queue on a new compute environment whose jobs run on the remote server's ``default`` queue."""
+    """A queue on a new compute environment (billed as on-demand m5.large) whose jobs run on ``remote_queue``."""
     batch = front.client()
     ce = f"aws-{uuid.uuid4().hex[:6]}"
     batch.create_compute_environment(
@@ -67,7 +73,7 @@ def forwarding_queue(
         computeResources={"type": "EC2", "maxvCpus": max_vcpus, "subnets": [], "instanceTypes": ["m5.large"]},
         tags={
             "genobatch:backend": "aws-batch",
-            "genobatch:aws-batch-job-queue": "default",
+            "genobatch:aws-batch-job-queue": remote_queue,
             "genobatch:aws-batch-endpoint": endpoint or remote.endpoint,
             "genobatch:aws-batch-region": "us-east-1",
             "genobatch:aws-profile": profile,
@@ -92,18 +98,18 @@ def definition(batch, name: str, script: str) -> str:
     )["jobDefinitionArn"]
 
 
-def remote_names(remote, prefix: str) -> Counter:
-    """How many remote jobs carry each name starting with ``prefix`` (every status)."""
+def remote_names(remote, queue: str, prefix: str) -> Counter:
+    """How many remote jobs on ``queue`` carry each name starting with ``prefix`` (every status)."""
     pages = (
         remote.client()
         .get_paginator("list_jobs")
-        .paginate(jobQueue="default", filters=[{"name": "JOB_NAME", "values": [prefix + "*"]}])
+        .paginate(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [prefix + "*"]}])
     )
     return Counter(job["jobName"] for page in pages for job in page["jobSummaryList"])
 
 
-def test_array_and_dependency_run_remotely_and_logs_read_back(front, remote, aws_profile):
-    queue, ce = forwarding_queue(front, remote, aws_profile)
+def test_array_and_dependency_run_remotely_and_logs_read_back(front, remote, remote_queue, aws_profile):
+    queue, ce = forwarding_queue(front, remote, remote_queue, aws_profile)
     batch = front.client()
     child = definition(
         batch, "child", 'echo "child $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ID on $AWS_BATCH_CE_NAME"'
@@ -119,8 +125,8 @@ def test_array_and_dependency_run_remotely_and_logs_read_back(front, remote, aws
     children = batch.describe_jobs(jobs=[f"{array}:{i}" for i in range(ARRAY)])["jobs"]
     assert {c["status"] for c in children} == {"SUCCEEDED"}
     # Every child ran exactly once remotely, under its attempt's name.
-    assert remote_names(remote, f"gb_{array}_") == Counter({f"gb_{array}_{i}_1": 1 for i in range(ARRAY)})
-    assert remote_names(remote, f"gb_{after}_") == Counter({f"gb_{after}_1": 1})
+    assert remote_names(remote, remote_queue, f"gb_{array}_") == Counter({f"gb_{array}_{i}_1": 1 for i in range(ARRAY)})
+    assert remote_names(remote, remote_queue, f"gb_{after}_") == Counter({f"gb_{after}_1": 1})
     # The log comes back through the first server's CLI, with genobatch's own job id and CE.
     logs = subprocess.run(
         [sys.executable, "-m", "genobatch", "--data-dir", str(front.data_dir), "logs", f"{array}:7"],
@@ -132,10 +138,17 @@ def test_array_and_dependency_run_remotely_and_logs_read_back(front, remote, aws
     assert logs.stdout.strip() == f"child 7 of {array}:7 on {ce}"
     described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
     assert described["status"] == "VALID"
+    # Cost prices the attempts as the remote ran them (SPOT m5.xlarge), not as the local CE declares.
+    cost = front.native("/runs", queue=queue)["cost"]
+    [environment] = [e for e in cost["computeEnvironments"] if e["name"] == ce]
+    assert (environment["instanceType"], environment["purchase"]) == ("m5.xlarge", "spot")
+    assert cost["attributedUsd"] > 0
 
 
-def test_an_unreachable_remote_marks_the_environment_invalid_and_keeps_the_job(front, remote, aws_profile):
-    queue, ce = forwarding_queue(front, remote, aws_profile, endpoint="http://127.0.0.1:9")
+def test_an_unreachable_remote_marks_the_environment_invalid_and_keeps_the_job(
+    front, remote, remote_queue, aws_profile
+):
+    queue, ce = forwarding_queue(front, remote, remote_queue, aws_profile, endpoint="http://127.0.0.1:9")
     batch = front.client()
     job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=definition(batch, "w", "true"))["jobId"]
     deadline = time.monotonic() + 30
@@ -145,15 +158,15 @@ def test_an_unreachable_remote_marks_the_environment_invalid_and_keeps_the_job(f
             break
         time.sleep(0.2)
     assert described["status"] == "INVALID", described
-    assert "remote queue default at http://127.0.0.1:9" in described["statusReason"]
+    assert f"remote queue {remote_queue} at http://127.0.0.1:9" in described["statusReason"]
     status = batch.describe_jobs(jobs=[job])["jobs"][0]["status"]
     assert status in ("RUNNABLE", "STARTING")
     batch.terminate_job(jobId=job, reason="test over")
 
 
-def test_kill_dash_nine_during_a_submission_burst_runs_every_job_exactly_once(front, remote, aws_profile):
+def test_kill_dash_nine_during_a_submission_burst_runs_every_job_exactly_once(front, remote, remote_queue, aws_profile):
     size = 60
-    queue, _ = forwarding_queue(front, remote, aws_profile)
+    queue, _ = forwarding_queue(front, remote, remote_queue, aws_profile)
     batch = front.client()
     array = batch.submit_job(
         jobName="burst",
@@ -163,14 +176,14 @@ def test_kill_dash_nine_during_a_submission_burst_runs_every_job_exactly_once(fr
     )["jobId"]
     # The remote takes 20 submissions a second: kill the first server while it is forwarding them.
     deadline = time.monotonic() + 60
-    while len(remote_names(remote, f"gb_{array}_")) < 10 and time.monotonic() < deadline:
+    while len(remote_names(remote, remote_queue, f"gb_{array}_")) < 10 and time.monotonic() < deadline:
         time.sleep(0.05)
     front.stop(kill=True)
-    at_kill = len(remote_names(remote, f"gb_{array}_"))
+    at_kill = len(remote_names(remote, remote_queue, f"gb_{array}_"))
     assert 0 < at_kill < size, f"{at_kill} of {size} forwarded when the server was killed"
     print(f"{at_kill} of {size} forwarded when the server was killed")
     front.start()
     batch = front.client()
     assert wait_for(batch, array, timeout=180)["status"] == "SUCCEEDED"
-    names = remote_names(remote, f"gb_{array}_")
+    names = remote_names(remote, remote_queue, f"gb_{array}_")
     assert names == Counter({f"gb_{array}_{i}_1": 1 for i in range(size)})

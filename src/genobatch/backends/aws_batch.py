@@ -311,6 +311,7 @@ class AwsBatchEngine(RemoteEngine):
         purchase = "spot" if resources.get("type") in ("SPOT", "FARGATE_SPOT") else "on-demand"
         placement = {"remote_compute_environment": found[0].get("computeEnvironmentName", first)}
         placement["purchase_option"] = purchase
+        placement["region"] = self.region
         if types:
             placement["instance_type"] = types[0]
         return placement
