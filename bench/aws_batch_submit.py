@@ -155,9 +155,10 @@ def main() -> None:
 
     info = machine_info()
     print(f"# {info['date']} commit {info['commit']} nproc {info['nproc']} load {info['load']}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="gb-aws-bench-") as home:
+    # Data directories of its own (not /tmp/genobatch-bench-*, which other benchmarks clean up).
+    with tempfile.TemporaryDirectory(prefix="gb-aws-bench-", dir="/var/tmp") as home:
         limit = ["--api-rate-limit", f"SubmitJob={args.quota:g}", "--cpus", "2"]
-        with BenchServer(extra_args=limit) as remote:
+        with BenchServer(extra_args=limit, data_dir=Path(home, "remote")) as remote:
             access_key, secret_key = remote.credentials()
             Path(home, "credentials").write_text(
                 f"[bench-remote]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
@@ -172,7 +173,7 @@ def main() -> None:
                 f"quota {args.quota:g}/s",
                 flush=True,
             )
-            with BenchServer(extra_args=["--cpus", "2"]) as front:
+            with BenchServer(extra_args=["--cpus", "2"], data_dir=Path(home, "front")) as front:
                 result = forwarded(front, remote, args.size, args.max_vcpus, args.timeout)
                 front.stop()  # its engine logs the final throttle count on the way down
                 throttled = throttled_calls(front)
