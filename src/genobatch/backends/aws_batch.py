@@ -196,6 +196,21 @@ def container_overrides(spec: AttemptSpec) -> dict:
     return overrides
 
 
+def submit_request(spec: AttemptSpec, queue: str, definition: str) -> dict:
+    """SubmitJob's parameters for one attempt on the remote ``queue`` with the remote ``definition``."""
+    request = {
+        "jobName": spec.name,
+        "jobQueue": queue,
+        "jobDefinition": definition,
+        "containerOverrides": container_overrides(spec),
+        "retryStrategy": {"attempts": 1},  # genobatch retries itself, with evaluateOnExit
+        "tags": {"genobatch:job-id": spec.job_id, "genobatch:attempt": str(spec.attempt)},
+    }
+    if spec.timeout_s:
+        request["timeout"] = {"attemptDurationSeconds": max(60, int(spec.timeout_s) + TIMEOUT_BACKSTOP_S)}
+    return request
+
+
 class AwsBatchEngine(RemoteEngine):
     """Runs attempts as jobs on a remote AWS Batch queue (see the module docstring)."""
 
@@ -381,16 +396,7 @@ class AwsBatchEngine(RemoteEngine):
             return Refused(f"remote job definition refused: {_error_text(error)}")
         except BotoCoreError:
             return None  # read and registration are safe to redo: nothing is lost
-        request = {
-            "jobName": spec.name,
-            "jobQueue": self.queue,
-            "jobDefinition": definition,
-            "containerOverrides": container_overrides(spec),
-            "retryStrategy": {"attempts": 1},
-            "tags": {"genobatch:job-id": spec.job_id, "genobatch:attempt": str(spec.attempt)},
-        }
-        if spec.timeout_s:
-            request["timeout"] = {"attemptDurationSeconds": max(60, int(spec.timeout_s) + TIMEOUT_BACKSTOP_S)}
+        request = submit_request(spec, self.queue, definition)
         wait = self._bucket.reserve()
         if wait > 0:
             time.sleep(wait)
