@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import time
 import uuid
 from pathlib import Path
@@ -72,3 +73,39 @@ def remote_jobs_named(server: Server, queue: str, name: str) -> list[dict]:
     client = server.client()
     pages = client.get_paginator("list_jobs").paginate(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
     return [job for page in pages for job in page["jobSummaryList"] if job["jobName"] == name]
+
+
+class Events:
+    """The sink: every event, in order, with a way to wait for one."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.Queue = queue.Queue()
+        self.seen: list = []
+
+    def __call__(self, event) -> None:
+        self.inbox.put(event)
+
+    def wait(self, kind, job_id: str | None = None, timeout: float = 60, where=lambda _event: True):
+        def matches(event) -> bool:
+            return (
+                isinstance(event, kind)
+                and (job_id is None or getattr(event, "job_id", None) == job_id)
+                and where(event)
+            )
+
+        deadline = time.monotonic() + timeout
+        for event in self.seen:
+            if matches(event):
+                return event
+        while time.monotonic() < deadline:
+            try:
+                event = self.inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.seen.append(event)
+            if matches(event):
+                return event
+        raise AssertionError(f"no {kind.__name__} for {job_id} in {timeout}s; seen {self.seen}")
+
+    def of(self, job_id: str) -> list:
+        return [type(e).__name__ for e in self.seen if getattr(e, "job_id", None) == job_id]

@@ -7,51 +7,12 @@ server died before the handle was committed).
 
 from __future__ import annotations
 
-import queue
-import time
-
 import pytest
-from aws_remote import attempt, make_engine, remote_jobs_named
+from aws_remote import Events, attempt, make_engine, remote_jobs_named
 from harness import launch
 
 from genobatch.backends.base import AttemptExited, AttemptStarted, AttemptSubmitted, EnvironmentHealth
 from genobatch.backends.remote import RemoteBackend
-
-
-class Events:
-    """The sink: every event, in order, with a way to wait for one."""
-
-    def __init__(self) -> None:
-        self.inbox: queue.Queue = queue.Queue()
-        self.seen: list = []
-
-    def __call__(self, event) -> None:
-        self.inbox.put(event)
-
-    def wait(self, kind, job_id: str | None = None, timeout: float = 60, where=lambda _event: True):
-        def matches(event) -> bool:
-            return (
-                isinstance(event, kind)
-                and (job_id is None or getattr(event, "job_id", None) == job_id)
-                and where(event)
-            )
-
-        deadline = time.monotonic() + timeout
-        for event in self.seen:
-            if matches(event):
-                return event
-        while time.monotonic() < deadline:
-            try:
-                event = self.inbox.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            self.seen.append(event)
-            if matches(event):
-                return event
-        raise AssertionError(f"no {kind.__name__} for {job_id} in {timeout}s; seen {self.seen}")
-
-    def of(self, job_id: str) -> list:
-        return [type(e).__name__ for e in self.seen if getattr(e, "job_id", None) == job_id]
 
 
 def backend_for(remote, queue_name: str, **options) -> tuple[RemoteBackend, Events]:
