@@ -16,13 +16,8 @@ import pytest
 from genobatch.backends.base import AttemptSpec, attempt_name
 from genobatch.backends.outcome import OOM_REASON
 from genobatch.backends.remote import Refused, RemoteState, RemoteUnavailable, Submitted
-from genobatch.backends.slurm import (
-    NOT_FOUND_REASON,
-    SlurmEngine,
-    batch_script,
-    engine_from_tags,
-    time_limit_minutes,
-)
+from genobatch.backends.slurm import NOT_FOUND_REASON, SlurmEngine, engine_from_tags
+from genobatch.backends.slurm_format import batch_script, time_limit_minutes
 
 pytestmark = pytest.mark.no_store
 
@@ -270,3 +265,53 @@ def test_sbatch_options_from_the_tags_and_the_attempt(tmp_path):
         assert expected in args
     assert time_limit_minutes(3600) == 62  # beyond genobatch's timer, its 30 s grace and a margin
     assert "CUDA_VISIBLE_DEVICES" not in batch_script(spec)  # Slurm's gres sets it
+
+
+def array_children(tmp_path, size: int, command, attempt: int = 1) -> list[AttemptSpec]:
+    """Children of one array parent, laid out as the engine lays them out (<jobs>/<parent>:<i>/<attempt>)."""
+    parent = uuid.uuid4().hex[:12]
+    return [
+        AttemptSpec(
+            job_id=f"{parent}:{index}",
+            attempt=attempt,
+            command=tuple(command),
+            environment={"AWS_BATCH_JOB_ID": f"{parent}:{index}", "AWS_BATCH_JOB_ARRAY_INDEX": str(index)},
+            attempt_dir=str(tmp_path / "jobs" / f"{parent}:{index}" / str(attempt)),
+            vcpus=1,
+            memory_mib=64,
+            name=attempt_name(f"{parent}:{index}", attempt),
+        )
+        for index in range(size)
+    ]
+
+
+def test_siblings_go_out_as_one_slurm_job_array(engine, tmp_path):
+    children = array_children(tmp_path, 6, ["sh", "-c", 'echo "child $AWS_BATCH_JOB_ARRAY_INDEX in $PWD"'])
+    before = engine.calls.get("sbatch", 0)
+    handles = submitted(engine, *children)
+    assert engine.calls["sbatch"] - before == 1
+    array_job = handles[0].split("_")[0]
+    assert handles == [f"{array_job}_{i}" for i in range(6)]
+    states = wait_ended(engine, handles)
+    assert {s.exit_code for s in states.values()} == {0}
+    for index, child in enumerate(children):
+        assert read_log(child) == f"child {index} in {child.attempt_dir}/work\n"
+    assert all("cpu_time_ms" in s.usage for s in states.values())
+    # Found again by their own names, through the array's name and their task index.
+    names = [c.name for c in children]
+    assert engine.find([*names, names[0].replace("_0_1", "_99_1")]) == dict(zip(names, handles, strict=True))
+
+
+def test_an_array_child_whose_executable_is_missing_cannot_start(engine, tmp_path):
+    children = array_children(tmp_path, 2, ["no-such-executable-here"])
+    handles = submitted(engine, *children)
+    states = wait_ended(engine, handles)
+    assert {s.reason for s in states.values()} == {NOT_FOUND_REASON}
+
+
+def test_indices_beyond_the_clusters_max_array_size_go_out_as_single_jobs(engine, tmp_path):
+    engine.max_array_index = 2  # as on a cluster with MaxArraySize=3
+    children = array_children(tmp_path, 5, ["true"])
+    handles = submitted(engine, *children)
+    assert [h.count("_") for h in handles] == [1, 1, 1, 0, 0]
+    assert {s.exit_code for s in wait_ended(engine, handles).values()} == {0}
