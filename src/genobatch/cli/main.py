@@ -21,6 +21,7 @@ from genobatch.cli import (
     report_cmd,
     resources_cmd,
     server_cmd,
+    simulate_cmd,
     submit_cmd,
 )
 from genobatch.cli.client import DEFAULT_ENDPOINT, Client
@@ -77,6 +78,7 @@ def cli(ctx: click.Context, data_dir: Path | None, endpoint: str | None, region:
 for module in (server_cmd, submit_cmd, jobs_cmd, logs_cmd, resources_cmd, cost_cmd, report_cmd, demo_cmd, bench_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
+cli.add_command(simulate_cmd.simulate)
 
 
 def main(argv: list[str] | None = None) -> None:
