@@ -16,7 +16,11 @@ from click.testing import CliRunner
 
 from genobatch.cli.main import cli
 from genobatch.core.array import child_dependencies, expand_array, parent_dependencies
-from genobatch.core.job import DEPENDENCY_FAILED, N_TO_N, SEQUENTIAL, TIMEOUT_REASON, Job
+from genobatch.core.compute_environment import ComputeEnvironment
+from genobatch.core.job import DEPENDENCY_FAILED, N_TO_N, SEQUENTIAL, TIMEOUT_REASON, Job, Resources
+from genobatch.core.placement import place_queue
+from genobatch.core.pool import HostPool
+from genobatch.core.queue import JobQueue
 from genobatch.cost.accounting import run_cost
 from genobatch.cost.catalog import load_catalog
 from genobatch.run import IDLE_GRACE_S
@@ -333,3 +337,45 @@ def test_simulate_summary_percentiles_over_seeds():
     row = summary.percentiles()["makespan_h"]
     assert row["p50"] == pytest.approx(makespans[2]) and row["p10"] <= row["p50"] <= row["p90"]
     assert summary.median_outcome.makespan_s / 3600 == pytest.approx(makespans[2])
+
+
+# --------------------------------------------------------------------------- core placement at scale
+class _CountingJobs(dict):
+    """The scheduler's job map, counting how many jobs a placement pass looks at."""
+
+    looked_at = 0
+
+    def __getitem__(self, key):
+        self.looked_at += 1
+        return super().__getitem__(key)
+
+
+def _queue_with(shapes: list[Resources]) -> tuple[JobQueue, _CountingJobs]:
+    queue, jobs = JobQueue("q", 1, ("ce",)), _CountingJobs()
+    for i, need in enumerate(shapes):
+        job = Job(id=f"j{i}", name="j", queue="q", seq=i, created_at=0, resources=need)
+        jobs[job.id] = job
+        queue.add(job)
+    return queue, jobs
+
+
+def test_a_placement_pass_stops_once_every_queued_shape_is_blocked():
+    # 3 vCPUs free, but split so that no 2-vCPU job fits: the pass used to walk the whole backfill
+    # window (1,000 jobs) on every call - the simulator's 67,000-job campaign made that visible.
+    pool = HostPool("h", cpus=(0, 1, 2), memory_mib=3000)
+    environment = ComputeEnvironment("ce", pool, max_vcpus=3)
+    queue, jobs = _queue_with([Resources(vcpus=1, memory_mib=2000)] + [Resources(vcpus=2, memory_mib=2000)] * 5000)
+    placed = place_queue(queue, [environment], jobs)
+    assert [p.job_id for p in placed] == ["j0"]
+    assert jobs.looked_at == 2  # j0 placed, j1 blocked: its shape is the only one left, so stop
+    assert len(queue.runnable) == 5000 and queue.shapes == {Resources(vcpus=2, memory_mib=2000): 5000}
+
+
+def test_backfill_still_reaches_a_smaller_job_behind_blocked_ones():
+    pool = HostPool("h", cpus=(0, 1), memory_mib=8000)
+    environment = ComputeEnvironment("ce", pool, max_vcpus=2)
+    big, small = Resources(vcpus=4, memory_mib=1000), Resources(vcpus=1, memory_mib=1000)
+    queue, jobs = _queue_with([big] * 10 + [small])
+    placed = place_queue(queue, [environment], jobs)
+    assert [p.job_id for p in placed] == ["j10"]
+    assert queue.shapes == {big: 10}

@@ -7,12 +7,14 @@ Rules (AWS Batch's, plus genobatch's documented backfill):
 * A job goes to the first compute environment of its queue (in ``order``) that fits it *now*.
 * Backfill: a job that does not fit now does not block smaller jobs behind it. To keep a pass
   cheap with a million queued jobs, a pass skips every job of a resource shape that already failed
-  to fit, stops a queue as soon as none of its compute environments has a free vCPU, and looks at
+  to fit, stops a queue as soon as none of its compute environments has a free vCPU or every shape
+  still queued there failed to fit (the queue counts its runnable jobs per shape), and looks at
   most ``BACKFILL_WINDOW`` non-fitting jobs past the head of each queue.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,6 +42,8 @@ def place_queue(queue: JobQueue, targets: list[ComputeEnvironment], jobs: Mappin
     placements: list[Placement] = []
     placed_keys = []
     blocked: set[Resources] = set()
+    placed_per_shape: Counter[Resources] = Counter()
+    shapes_done = 0  # shapes every queued job of which was placed in this pass
     misses = 0
     for key in queue.runnable:
         if not any(ce.has_room() for ce in targets) or misses >= BACKFILL_WINDOW:
@@ -50,13 +54,19 @@ def place_queue(queue: JobQueue, targets: list[ComputeEnvironment], jobs: Mappin
         if ce is None:
             blocked.add(need)
             misses += 1
+            if len(blocked) + shapes_done == len(queue.shapes):
+                # Every job still queued has a blocked shape, so none can start in this pass: stop
+                # instead of walking the rest of the window (the same placements, far less work).
+                break
             continue
         cpus, gpus = ce.pool.take(need)
         ce.used_vcpus += need.vcpus
         placements.append(Placement(job.id, ce.name, cpus, gpus))
-        placed_keys.append(key)
-    for key in placed_keys:
-        queue.runnable.remove(key)
+        placed_keys.append((key, need))
+        placed_per_shape[need] += 1
+        shapes_done += placed_per_shape[need] == queue.shapes[need]
+    for key, need in placed_keys:
+        queue.discard(key, need)
     return placements
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
 
-from genobatch.core.job import Job
+from genobatch.core.job import Job, Resources
 
 
 @dataclass(slots=True)
@@ -25,9 +26,20 @@ class JobQueue:
     time_limits: dict[str, int] = field(default_factory=dict)  # RUNNABLE reason -> seconds, then CANCEL
     runnable: SortedList = field(default_factory=SortedList)
     parked: dict[str, tuple[str, int]] = field(default_factory=dict)  # job id -> (reason code, since ms)
+    # Runnable jobs per resource shape: a placement pass stops once every shape here is blocked.
+    shapes: Counter[Resources] = field(default_factory=Counter)
 
     def add(self, job: Job) -> None:
         self.runnable.add((*job.sort_key(), job.id))
+        self.shapes[job.resources] += 1
 
     def remove(self, job: Job) -> None:
-        self.runnable.discard((*job.sort_key(), job.id))
+        self.discard((*job.sort_key(), job.id), job.resources)
+
+    def discard(self, key: tuple, resources: Resources) -> None:
+        """Take the job with sort key ``key`` out of the runnable list, if it is there."""
+        if key in self.runnable:
+            self.runnable.remove(key)
+            self.shapes[resources] -= 1
+            if not self.shapes[resources]:
+                del self.shapes[resources]

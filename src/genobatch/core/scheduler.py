@@ -129,7 +129,7 @@ class Scheduler:
         old = self.queues.get(name)
         queue = JobQueue(name, priority, tuple(compute_environments), enabled, dict(time_limits or {}))
         if old is not None:
-            queue.runnable, queue.parked = old.runnable, old.parked
+            queue.runnable, queue.parked, queue.shapes = old.runnable, old.parked, old.shapes
         self.queues[name] = queue
         self._reconsider_parked()
 
