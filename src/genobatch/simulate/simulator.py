@@ -108,6 +108,7 @@ class Simulation:
         self._queue: list[tuple[int, int, int, object]] = []
         self._order = itertools.count()
         self._seq = itertools.count()
+        self._went_idle: list[tuple[str, Instance]] = []
         self._deadline: int | None = None  # the scheduler's next deadline, as last asked
 
     # ----------------------------------------------------------------- the loop
@@ -181,6 +182,7 @@ class Simulation:
                     self._start(action, now)
                 elif isinstance(action, StopAttempt):
                     self._stop(action, now)
+        self._arm_scale_down(now)
         self._scale(now)
         deadline = scheduler.next_deadline()
         if deadline is not None and deadline != self._deadline:
@@ -280,8 +282,17 @@ class Simulation:
             self._idle(name, instance, now)
 
     def _idle(self, name: str, instance: Instance, now: int) -> None:
+        """The instance has nothing running; :meth:`_settle` arms its scale-down if it stays so."""
         instance.idle_since = now
-        self._push(now + self.scale_down_ms[name], _IDLE, (name, instance, now))
+        self._went_idle.append((name, instance))
+
+    def _arm_scale_down(self, now: int) -> None:
+        # Only instances still idle once placement is done: in a busy campaign a freed instance
+        # takes the next job at once, and needs no scale-down event.
+        for name, instance in self._went_idle:
+            if instance.alive and not instance.running and instance.idle_since == now:
+                self._push(now + self.scale_down_ms[name], _IDLE, (name, instance, now))
+        self._went_idle.clear()
 
     def _maybe_release(self, name: str, instance: Instance, since: int, now: int) -> None:
         fleet = self.fleets[name]
