@@ -215,6 +215,13 @@ def test_per_second_beyond_the_minimum() -> None:
     assert billed_cost([Usage(0, 90, 4, 16 * GIB)], m5_xlarge()) == pytest.approx(90 * M5_XLARGE / 3600)  # $0.0048
 
 
+def test_an_attempt_that_stopped_when_it_started_is_billed_the_minimum() -> None:
+    # Remote engines report milliseconds: a trivial job's startedAt can equal its stoppedAt.
+    jobs = [Usage(5, 5, 1, 1 * GIB, key="zero"), Usage(5, 7, 1, 1 * GIB, key="next")]
+    lifetimes = billed_instance_seconds(jobs, m5_xlarge())
+    assert [(life.attempts, life.billed_s) for life in lifetimes] == [(("zero", "next"), 60)]
+
+
 def test_shared_instance_attribution() -> None:
     """Two 2-vCPU jobs on one 4-vCPU instance for an hour: each pays half, together the whole."""
     jobs = [Usage(0, 3600, 2, 4 * GIB, key="a"), Usage(0, 3600, 2, 4 * GIB, key="b")]

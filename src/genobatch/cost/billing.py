@@ -199,9 +199,12 @@ def billed_instance_seconds(
     if idle_grace_s < 0:
         raise ValueError("idle_grace_s must be >= 0")
     usages = list(attempts)
-    # Stops sort before starts at the same instant so capacity freed at t can be taken at t.
+    # Stops sort before starts at the same instant so capacity freed at t can be taken at t; an
+    # attempt that stopped the millisecond it started (or before, by a remote engine's clock)
+    # stops after its own start.
     events = sorted(
-        [(u.stop_s, 0, i) for i, u in enumerate(usages)] + [(u.start_s, 1, i) for i, u in enumerate(usages)],
+        [(max(u.stop_s, u.start_s), 0 if u.stop_s > u.start_s else 2, i) for i, u in enumerate(usages)]
+        + [(u.start_s, 1, i) for i, u in enumerate(usages)],
         key=lambda e: (e[0], e[1], usages[e[2]].start_s, e[2]),
     )
     instances: list[_Instance] = []
@@ -225,7 +228,7 @@ def billed_instance_seconds(
 
     for time_s, kind, i in events:
         usage = usages[i]
-        if kind == 0:
+        if kind != 1:  # a stop
             instance = placed.pop(i)
             take(instance, usage, -1)
             if instance.running == 0:
