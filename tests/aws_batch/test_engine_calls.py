@@ -205,6 +205,7 @@ def test_engine_from_tags_reads_queue_region_endpoint_and_profile(monkeypatch, t
         engine.close()
 
 
+@pytest.mark.slow
 def test_throttled_submissions_are_retried_not_reported(tmp_path_factory, tmp_path):
     limited = launch(tmp_path_factory, "--cpus", "2", "--api-rate-limit", "SubmitJob=5")
     engine = make_engine(limited, "default", submit_tps=50)  # ten times the quota: throttled often
