@@ -79,6 +79,15 @@ def test_remote_definition_is_registered_once_and_reused(engine, remote, remote_
     assert definitions[0]["containerProperties"]["image"] == "busybox:1.36"
     jobs = remote.client().describe_jobs(jobs=[r.handle for r in results])["jobs"]
     assert {j["jobDefinition"].rsplit("/", 1)[1] for j in jobs} == {f"{name}:1"}
+    # Many attempts of a new definition in one batch (submitted in parallel): still registered once.
+    batch = [
+        attempt(tmp_path, ["true"], container={"image": "busybox:1.35"}, job_definition="many:1") for _ in range(12)
+    ]
+    assert all(isinstance(r, Submitted) for r in engine.submit(batch))
+    many = remote_definition_name("many:1", {"image": "busybox:1.35"})
+    assert [
+        d["revision"] for d in remote.client().describe_job_definitions(jobDefinitionName=many)["jobDefinitions"]
+    ] == [1]
     # Other content is another definition.
     other = attempt(tmp_path, ["true"], container={"image": "busybox:1.37"}, job_definition="reuse-me:4")
     assert isinstance(engine.submit([other])[0], Submitted)

@@ -336,10 +336,11 @@ class AwsBatchEngine(RemoteEngine):
             self.probe()
 
     # --------------------------------------------------------------- definitions
-    def _definition(self, spec: AttemptSpec) -> str:
+    def _definition(self, spec: AttemptSpec) -> str | Refused | None:
         """The remote definition for this attempt (``name:revision``), registered if none is ACTIVE.
 
-        Raises ClientError (refused: the job's problem) or BotoCoreError (not reached).
+        A :class:`Refused` when the remote refuses to register it (the job's problem), None when
+        the remote could not be asked (nothing happened; tried again later).
         """
         body = definition_body(spec.container)
         name = remote_definition_name(spec.job_definition or "job", body)
@@ -347,21 +348,29 @@ class AwsBatchEngine(RemoteEngine):
             known = self._definitions.get(name)
         if known is not None:
             return known
-        found = self._call(self._client, "describe_job_definitions", jobDefinitionName=name, status="ACTIVE")
-        revisions = [d["revision"] for d in found.get("jobDefinitions", []) if d.get("status") == "ACTIVE"]
-        if revisions:
-            reference = f"{name}:{max(revisions)}"
-        else:
-            registered = self._call(
-                self._client,
-                "register_job_definition",
-                jobDefinitionName=name,
-                type="container",
-                containerProperties=body,
-                tags={"genobatch:definition": spec.job_definition or ""},
-            )
-            reference = f"{name}:{registered['revision']}"
-            log.info("registered remote job definition %s for %s", reference, spec.job_definition)
+        try:
+            found = self._call(self._client, "describe_job_definitions", jobDefinitionName=name, status="ACTIVE")
+            revisions = [d["revision"] for d in found.get("jobDefinitions", []) if d.get("status") == "ACTIVE"]
+            if revisions:
+                reference = f"{name}:{max(revisions)}"
+            else:
+                registered = self._call(
+                    self._client,
+                    "register_job_definition",
+                    jobDefinitionName=name,
+                    type="container",
+                    containerProperties=body,
+                    tags={"genobatch:definition": spec.job_definition or ""},
+                )
+                reference = f"{name}:{registered['revision']}"
+                log.info("registered remote job definition %s for %s", reference, spec.job_definition)
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if _error_code(error) in CREDENTIAL_ERRORS or status >= 500:
+                return None
+            return Refused(f"remote job definition refused: {_error_text(error)}")
+        except BotoCoreError:
+            return None  # reading and registering are safe to redo: nothing is lost
         with self._lock:
             self._definitions[name] = reference
         return reference
@@ -369,13 +378,23 @@ class AwsBatchEngine(RemoteEngine):
     # --------------------------------------------------------------- submit
     def submit(self, specs: Sequence[AttemptSpec]) -> list[SubmitResult]:
         self._ensure_probed()
+        # Each distinct definition is looked up (or registered) once, before the parallel
+        # submissions: concurrent first uses would register it several times.
+        definitions: list[str | Refused | None] = []
+        resolved: dict[tuple[str, str], str | Refused | None] = {}
+        for spec in specs:
+            key = (spec.job_definition, json.dumps(definition_body(spec.container), sort_keys=True))
+            if key not in resolved:
+                resolved[key] = self._definition(spec)
+            definitions.append(resolved[key])
         results: list[SubmitResult | None] = [None] * len(specs)
         unreachable = threading.Event()  # stop sending once one call could not connect
 
         def one(index: int) -> None:
-            if unreachable.is_set():
+            definition = definitions[index]
+            if unreachable.is_set() or definition is None:
                 return
-            result = self._submit_one(specs[index])
+            result = definition if isinstance(definition, Refused) else self._submit_one(specs[index], definition)
             if result is None:
                 unreachable.set()
             results[index] = result
@@ -386,16 +405,8 @@ class AwsBatchEngine(RemoteEngine):
             raise RemoteUnavailable(f"{self.where}: cannot be reached to submit")
         return [result or Uncertain("not sent: the remote engine could not be reached") for result in results]
 
-    def _submit_one(self, spec: AttemptSpec) -> SubmitResult | None:
+    def _submit_one(self, spec: AttemptSpec, definition: str) -> SubmitResult | None:
         """One SubmitJob; None when nothing was sent (the engine could not be reached)."""
-        try:
-            definition = self._definition(spec)
-        except ClientError as error:
-            if _error_code(error) in CREDENTIAL_ERRORS:
-                return None
-            return Refused(f"remote job definition refused: {_error_text(error)}")
-        except BotoCoreError:
-            return None  # read and registration are safe to redo: nothing is lost
         request = submit_request(spec, self.queue, definition)
         wait = self._bucket.reserve()
         if wait > 0:
