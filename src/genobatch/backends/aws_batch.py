@@ -30,7 +30,8 @@ How an attempt maps onto AWS Batch:
   ended in one poll are read 100 streams a call; progress is kept next to the log, so a restart
   does not copy lines twice).
 * **Cost**: the instance type and purchase option of the remote queue's first compute environment
-  are reported with each attempt (``instance_type``, ``purchase_option``).
+  are reported with each attempt (``instance_type``, ``purchase_option``, ``region``), and
+  :func:`genobatch.run.remote_billing_specs` prices the compute environment by them.
 """
 
 from __future__ import annotations
