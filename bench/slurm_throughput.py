@@ -14,7 +14,10 @@ when repeated, so they share the cluster's configuration and the host's drift:
 The requirement (issue 8) is genobatch's rate at >= 0.8x the raw rate. The cluster's own
 statistics (``sdiag``: jobs started, main scheduler cycles) are printed for each measurement.
 
-Run: ``python bench/slurm_throughput.py [--size 2000] [--repeats 1]`` as root (it starts the
+With ``--singles``, N separate ``sbatch`` calls (4 at a time) are timed as well: what the children
+would cost Slurm as jobs of their own, genobatch's way before it used job arrays.
+
+Run: ``python bench/slurm_throughput.py [--size 2000] [--repeats 1] [--singles]`` as root (it starts the
 cluster if needed).
 """
 
@@ -92,6 +95,35 @@ def raw_array(size: int) -> dict:
         shutil.rmtree(logs, ignore_errors=True)
 
 
+def raw_singles(size: int, parallel: int = 4) -> dict:
+    """``size`` separate ``sbatch`` calls, ``parallel`` at a time: what each child costs Slurm as a
+    job of its own (genobatch's way without job arrays), until none is left in squeue."""
+    logs = tempfile.mkdtemp(prefix="slurm-singles-")
+    name = f"singles-{os.getpid()}"
+    try:
+        started_before = jobs_started()
+        began = time.perf_counter()
+        subprocess.run(
+            f"seq 0 {size - 1} | xargs -P {parallel} -I{{}} sbatch --parsable --job-name={name} --cpus-per-task=1"
+            f" --mem=64M --output={logs}/{{}}.log --wrap true",
+            shell=True,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        submitted = time.perf_counter() - began
+        while slurm("squeue", "-h", "-n", name, "-t", "PD,R,CG,CF", "-o", "%i").strip():
+            time.sleep(POLL_S)
+        wall = time.perf_counter() - began
+        return {
+            "wall_s": wall,
+            "submit_s": submitted,
+            "rate": size / wall,
+            "slurm_started": jobs_started() - started_before,
+        }
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
 def through_genobatch(size: int, timeout_s: float) -> dict:
     """One array job of ``size`` children on a slurm compute environment of a fresh server."""
     with BenchServer(extra_args=["--cpus", "2"]) as server:
@@ -135,6 +167,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per genobatch measurement, seconds")
+    parser.add_argument(
+        "--singles", action="store_true", help="also time N separate sbatch calls (the cost of no job arrays)"
+    )
     args = parser.parse_args()
     conf = start_cluster()
     node = slurm("sinfo", "-h", "-N", "-o", "%N %c CPUs %m MiB %G").strip()
@@ -142,9 +177,15 @@ def main() -> None:
     ratios = []
     for repeat in range(args.repeats):
         order = ("raw", "genobatch") if repeat % 2 == 0 else ("genobatch", "raw")
+        order += ("singles",) if args.singles else ()
+        measure = {
+            "raw": lambda: raw_array(args.size),
+            "genobatch": lambda: through_genobatch(args.size, args.timeout),
+            "singles": lambda: raw_singles(args.size),
+        }
         results = {}
         for which in order:
-            results[which] = raw_array(args.size) if which == "raw" else through_genobatch(args.size, args.timeout)
+            results[which] = measure[which]()
             print(f"repeat {repeat + 1} {which}: {results[which]}", flush=True)
         ratio = results["genobatch"]["rate"] / results["raw"]["rate"]
         ratios.append(ratio)
@@ -154,6 +195,8 @@ def main() -> None:
             f" (requirement >= 0.80x); load {load_average()}",
             flush=True,
         )
+        if args.singles:
+            print(f"repeat {repeat + 1}: separate sbatch calls {results['singles']['rate']:.1f} jobs/s", flush=True)
     print(f"ratios: {', '.join(f'{r:.2f}x' for r in ratios)}")
 
 
