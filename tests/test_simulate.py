@@ -220,6 +220,22 @@ def test_a_job_no_instance_can_hold_is_left_runnable_with_aws_reason_and_reporte
     assert outcome.jobs == {"UNFINISHED": 1}
 
 
+def test_a_job_that_never_fits_ends_the_simulation_despite_reclaimed_minimum_capacity():
+    definitions = [
+        {"name": "d", "runtime": {"fixed": 60}, "retry_strategy": {"attempts": 10}},
+        {"name": "huge", "resources": {"vcpus": 1, "memory": 100_000}, "runtime": {"fixed": 60}},
+    ]
+    document = plan_of(
+        [{"name": "w", "count": 4}, {"name": "never", "job_definition": "huge"}],
+        definitions,
+        purchase="spot",
+        spot_interruptions_per_hour=30.0,
+    )
+    simulation = run(document)  # returns: the minimum is not replaced for ever
+    outcome = outcome_of(simulation, billing_specs(simulation.plan, CATALOG))
+    assert outcome.jobs == {"SUCCEEDED": 4, "UNFINISHED": 1}
+
+
 def test_a_seed_reproduces_its_run_and_another_seed_differs():
     definitions = [{"name": "d", "runtime": {"lognormal": {"median": 600, "sigma": 0.5}}, "failure_rate": 0.1}]
     document = plan_of([{"name": "w", "count": 40}], definitions, max_vcpus=8, min_vcpus=0, scaling_delay_s=60)

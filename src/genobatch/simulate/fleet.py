@@ -149,6 +149,7 @@ class Fleet:
     def launch(self, now: int, count: int, up_now: bool = False) -> list[Instance]:
         """Launch ``count`` instances; they take jobs at ``now`` (``up_now``) or after the scaling delay."""
         launched = []
+        up_now = up_now or self.scaling_delay_ms == 0
         for _ in range(count):
             up_at = now if up_now else now + self.scaling_delay_ms
             instance = Instance(

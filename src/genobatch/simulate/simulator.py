@@ -36,6 +36,7 @@ from genobatch.simulate.plan import JobDefinitionSpec, Plan, PlanError
 EXITED_REASON = "Essential container in task exited"
 TIMED_OUT_EXIT_CODE = 137  # SIGKILL after the stop's grace period
 _SUBMIT, _EXIT, _UP, _IDLE, _INTERRUPT, _TICK = range(6)
+_PROGRESS = frozenset({_SUBMIT, _EXIT, _UP, _TICK})
 
 
 def interruption_reason(instance: Instance) -> str:
@@ -108,6 +109,7 @@ class Simulation:
         self._queue: list[tuple[int, int, int, object]] = []
         self._order = itertools.count()
         self._seq = itertools.count()
+        self._progress = 0  # pending events of the _PROGRESS kinds
         self._went_idle: list[tuple[str, Instance]] = []
         self._deadline: int | None = None  # the scheduler's next deadline, as last asked
 
@@ -121,12 +123,16 @@ class Simulation:
         for index, entry in enumerate(self.plan.workload):
             self._push(_ms(entry.submit_at_s), _SUBMIT, index)
         queue = self._queue
-        while queue and len(self.finished) < self.total_jobs:
+        # Only submissions, exits, instances coming up and deadlines move jobs forward; when none is
+        # pending, what is left (e.g. a job no instance can hold) never runs, and the loop must not
+        # go on replacing reclaimed minimum capacity for ever.
+        while queue and self._progress and len(self.finished) < self.total_jobs:
             now = queue[0][0]
             self.now = now
             while queue and queue[0][0] == now:
                 _, _, kind, payload = heapq.heappop(queue)
                 self.events += 1
+                self._progress -= kind in _PROGRESS
                 self._apply(kind, payload, now)
             self._settle(now)
         self._wind_down(self.now)
@@ -148,6 +154,7 @@ class Simulation:
                     fleet.release_instance(instance, end)
 
     def _push(self, at: int, kind: int, payload: object) -> None:
+        self._progress += kind in _PROGRESS
         heapq.heappush(self._queue, (at, next(self._order), kind, payload))
 
     def _apply(self, kind: int, payload: object, now: int) -> None:
@@ -175,15 +182,15 @@ class Simulation:
             # tick() only has work at a deadline (attempt timeouts); every other change drains itself.
             due = self._deadline is not None and self._deadline <= now
             actions = (scheduler.tick(now) if due else []) + scheduler.schedule(now)
-            if not actions:
-                break
             for action in actions:
                 if isinstance(action, StartAttempt):
                     self._start(action, now)
                 elif isinstance(action, StopAttempt):
                     self._stop(action, now)
+            # Capacity launched with no scaling delay is up at once: place again before moving on.
+            if not actions and not self._scale(now):
+                break
         self._arm_scale_down(now)
-        self._scale(now)
         deadline = scheduler.next_deadline()
         if deadline is not None and deadline != self._deadline:
             self._push(max(deadline, now + 1), _TICK, None)
@@ -279,6 +286,7 @@ class Simulation:
         if instance.up_at > now:
             self._push(instance.up_at, _UP, (name, instance))
         else:
+            self.scheduler.set_pool(self.fleets[name])  # type: ignore[arg-type] - new capacity: placement due
             self._idle(name, instance, now)
 
     def _idle(self, name: str, instance: Instance, now: int) -> None:
@@ -312,14 +320,16 @@ class Simulation:
         if len(self.finished) < self.total_jobs:
             self._replace_minimum(name, now)
 
-    def _scale(self, now: int) -> None:
+    def _scale(self, now: int) -> bool:
         """Launch instances for RUNNABLE jobs that fit nowhere now, up to each fleet's maxvCpus.
 
         Capacity already launching counts as covering demand, so waiting jobs are not counted twice.
-        A queue's demand goes to its compute environments in order, as its jobs would.
+        A queue's demand goes to its compute environments in order, as its jobs would. Returns
+        whether capacity came up at once (no scaling delay), so that placement runs again.
         """
         if not any(fleet.can_grow() for fleet in self._fleet_list):
-            return  # the common case in a long campaign: every fleet at its maximum
+            return False  # the common case in a long campaign: every fleet at its maximum
+        up_now = False
         jobs = self.scheduler.jobs
         for queue in sorted(self.scheduler.queues.values(), key=lambda q: -q.priority):
             if not queue.runnable:
@@ -340,7 +350,9 @@ class Simulation:
                 count = min(fleet.headroom(), math.ceil(max(0, missing) / fleet.shape.vcpus))
                 for instance in fleet.launch(now, count):
                     self._launched(name, instance, now)
+                    up_now = up_now or instance.up_at <= now
                 demand -= fleet.launching_vcpus()
+        return up_now
 
     def _replace_minimum(self, name: str, now: int) -> None:
         """Keep ``min_vcpus`` running: AWS replaces a reclaimed instance the minimum needs."""
