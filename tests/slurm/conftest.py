@@ -10,12 +10,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
+from slurm_jobs import SCRIPT
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "slurm-cluster.sh"
-PARTITION = "batch"
 
 
 def _unavailable(message: str) -> None:

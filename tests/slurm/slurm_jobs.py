@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import subprocess
 from collections import Counter
+from pathlib import Path
 
 from genobatch.backends.slurm_format import expand_job_ids
 
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "slurm-cluster.sh"
 _ARRAY = re.compile(r"(.*)_array_(\d+)")
 
 

@@ -7,6 +7,8 @@ own records (squeue, sacct) are the evidence of what ran there and how often.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ from collections import Counter
 
 import pytest
 from harness import launch, wait_for
-from slurm_jobs import accounted_names, squeue_names
+from slurm_jobs import SCRIPT, accounted_names, squeue_names
 
 pytestmark = pytest.mark.slow
 
@@ -171,3 +173,34 @@ def test_kill_dash_nine_during_a_submission_burst_runs_every_job_exactly_once(se
         assert time.monotonic() < deadline, accounted_names(f"gb_{array}_")
         time.sleep(0.5)
     assert 0 < at_kill < size, f"{at_kill} of {size} submitted when the server was killed: not during the burst"
+
+
+def test_slurmctld_going_away_mid_run_loses_nothing_and_work_resumes(server, slurm_cluster):
+    queue, ce = slurm_queue(server)
+    batch = server.client()
+    job = batch.submit_job(
+        jobName="outlives", jobQueue=queue, jobDefinition=definition(batch, "outlives", "sleep 8; echo done")
+    )["jobId"]
+    wait_for(batch, job, statuses=("RUNNING",), timeout=60)
+    pid_file = os.path.join(os.path.dirname(os.path.dirname(slurm_cluster)), "run", "slurmctld.pid")
+    with open(pid_file) as fh:
+        os.kill(int(fh.read().strip()), signal.SIGTERM)  # slurmctld stops; slurmd and the job go on
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
+            if described["status"] == "INVALID":
+                break
+            time.sleep(0.5)
+        assert described["status"] == "INVALID", described
+        assert "Unable to contact slurm controller" in described["statusReason"]
+        assert batch.describe_jobs(jobs=[job])["jobs"][0]["status"] == "RUNNING"  # kept as it was
+    finally:
+        subprocess.run([str(SCRIPT), "start"], check=True, capture_output=True, timeout=120)
+    detail = wait_for(batch, job, timeout=120)
+    assert detail["status"] == "SUCCEEDED", detail
+    deadline = time.monotonic() + 60
+    while batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]["status"] != "VALID":
+        assert time.monotonic() < deadline, "the compute environment did not become VALID again"
+        time.sleep(0.5)
+    assert accounted_names(f"gb_{job}_") == Counter({f"gb_{job}_1": 1})
