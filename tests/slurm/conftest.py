@@ -15,7 +15,6 @@ import pytest
 from slurm_jobs import SCRIPT
 
 
-
 def _unavailable(message: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"the Slurm cluster is required under CI=true: {message}")
