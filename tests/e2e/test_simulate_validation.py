@@ -80,13 +80,34 @@ def _plan(array_size: int, trace: str) -> dict:
     }
 
 
-@pytest.mark.parametrize(("array_size", "seconds"), [(6, 2.0), (10, 1.5)])
+@pytest.mark.parametrize(
+    ("array_size", "seconds", "trace_file"), [(6, 2.0, "trace.json"), (10, 1.5, "report/trace.tsv")]
+)
 def test_predicted_makespan_and_cost_within_10_percent_of_a_real_run(
-    tmp_path_factory, tmp_path: Path, array_size, seconds
+    tmp_path_factory, tmp_path: Path, array_size, seconds, trace_file
 ):
+    """Run times from the runs API's JSON, or from the trace.tsv that `genobatch report` writes."""
     server = launch(tmp_path_factory)
     try:
-        _, summary = _run_real_workload(server.client(), server, array_size, seconds)
+        run, summary = _run_real_workload(server.client(), server, array_size, seconds)
+        if trace_file.endswith(".tsv"):
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "genobatch",
+                    "--data-dir",
+                    str(server.data_dir),
+                    "--endpoint",
+                    server.endpoint,
+                    "report",
+                    run,
+                    "--out",
+                    str(tmp_path / "report"),
+                ],
+                check=True,
+                capture_output=True,
+            )
     finally:
         server.stop()
     trace = summary["trace"]
@@ -96,7 +117,7 @@ def test_predicted_makespan_and_cost_within_10_percent_of_a_real_run(
 
     (tmp_path / "trace.json").write_text(json.dumps(summary))
     plan = tmp_path / "plan.yaml"
-    plan.write_text(yaml.safe_dump(_plan(array_size, "trace.json")))
+    plan.write_text(yaml.safe_dump(_plan(array_size, trace_file)))
     result = subprocess.run(
         [sys.executable, "-m", "genobatch", "--data-dir", str(tmp_path / "data"), "simulate", str(plan), "--json"],
         capture_output=True,
