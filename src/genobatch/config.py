@@ -42,9 +42,9 @@ class Settings:
     # output.log at this many MiB (0: no cap).
     job_user: str | None = None
     max_log_mib: int = 100
-    # Local backend: "wrapper" (a shell wrapper per attempt) or "persistent" (one launcher process
-    # per data directory that outlives the server; see genobatch.backends.launcher).
-    launcher: str = "wrapper"
+    # Local backend: "persistent" (one launcher process per data directory that outlives the
+    # server; see genobatch.backends.launcher) or "wrapper" (a shell wrapper per attempt).
+    launcher: str = "persistent"
     # --no-auth on an address other hosts can reach hands them command execution: refused unless set.
     allow_unauthenticated_remote: bool = False
     # Retention of finished jobs' attempt directories (see genobatch.retention); None keeps forever.

@@ -127,11 +127,11 @@ def _duration_text(seconds: float | None) -> str:
 )
 @click.option(
     "--launcher",
-    type=click.Choice(["wrapper", "persistent"]),
-    default="wrapper",
+    type=click.Choice(["persistent", "wrapper"]),
+    default="persistent",
     show_default=True,
     envvar="GENOBATCH_LAUNCHER",
-    help="How host jobs are started: a shell wrapper per attempt, or one persistent launcher process.",
+    help="How host jobs are started: one persistent launcher process, or a shell wrapper per attempt.",
 )
 @click.option(
     "--max-log-mib",
