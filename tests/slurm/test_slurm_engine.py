@@ -209,9 +209,11 @@ def test_an_unreachable_controller_is_unavailable_and_nothing_is_sent(slurm_clus
     engine = SlurmEngine("slurm-ce", "batch", command_timeout_s=60)
     with pytest.raises(RemoteUnavailable, match="Slurm partition batch: sinfo failed: .*Unable to contact"):
         engine.probe()
+    engine.accounting, engine.max_array_index = False, 0  # as learnt before the controller went away
     spec = make_spec(tmp_path, ["true"])
     with pytest.raises(RemoteUnavailable, match="cannot be reached"):
         engine.submit([spec])
+    assert engine.calls["sbatch"] == 1
 
 
 def test_a_missing_partition_is_unavailable_naming_it(slurm_cluster):
