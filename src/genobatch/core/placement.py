@@ -66,7 +66,7 @@ def place_queue(queue: JobQueue, targets: list[ComputeEnvironment], jobs: Mappin
         placed_per_shape[need] += 1
         shapes_done += placed_per_shape[need] == queue.shapes[need]
     for key, need in placed_keys:
-        queue.discard(key, need)
+        queue.take(key, need)
     return placements
 
 

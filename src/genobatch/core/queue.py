@@ -34,12 +34,15 @@ class JobQueue:
         self.shapes[job.resources] += 1
 
     def remove(self, job: Job) -> None:
-        self.discard((*job.sort_key(), job.id), job.resources)
-
-    def discard(self, key: tuple, resources: Resources) -> None:
-        """Take the job with sort key ``key`` out of the runnable list, if it is there."""
+        key = (*job.sort_key(), job.id)
         if key in self.runnable:
-            self.runnable.remove(key)
-            self.shapes[resources] -= 1
-            if not self.shapes[resources]:
-                del self.shapes[resources]
+            self.take(key, job.resources)
+
+    def take(self, key: tuple, resources: Resources) -> None:
+        """Take a job that is in the runnable list (by its sort key) out of it."""
+        self.runnable.remove(key)
+        left = self.shapes[resources] - 1
+        if left:
+            self.shapes[resources] = left
+        else:
+            del self.shapes[resources]

@@ -103,8 +103,10 @@ class Fleet:
         instance = self.instances[index]
         used_vcpus = self.shape.vcpus - instance.free_vcpus
         used_gpus = self.shape.gpus - instance.free_gpus
-        cpus = tuple(index * self.shape.vcpus + used_vcpus + c for c in range(need.vcpus))
-        gpus = tuple(index * self.shape.gpus + used_gpus + g for g in range(need.gpus))
+        first_cpu = index * self.shape.vcpus + used_vcpus
+        first_gpu = index * self.shape.gpus + used_gpus
+        cpus = tuple(range(first_cpu, first_cpu + need.vcpus))
+        gpus = tuple(range(first_gpu, first_gpu + need.gpus)) if need.gpus else ()
         instance.free_vcpus -= need.vcpus
         instance.free_memory -= need.memory_mib
         instance.free_gpus -= need.gpus

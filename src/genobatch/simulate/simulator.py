@@ -180,8 +180,10 @@ class Simulation:
         scheduler = self.scheduler
         while True:
             # tick() only has work at a deadline (attempt timeouts); every other change drains itself.
-            due = self._deadline is not None and self._deadline <= now
-            actions = (scheduler.tick(now) if due else []) + scheduler.schedule(now)
+            if self._deadline is not None and self._deadline <= now:
+                actions = scheduler.tick(now) + scheduler.schedule(now)
+            else:
+                actions = scheduler.schedule(now)
             for action in actions:
                 if isinstance(action, StartAttempt):
                     self._start(action, now)
@@ -327,7 +329,10 @@ class Simulation:
         A queue's demand goes to its compute environments in order, as its jobs would. Returns
         whether capacity came up at once (no scaling delay), so that placement runs again.
         """
-        if not any(fleet.can_grow() for fleet in self._fleet_list):
+        for fleet in self._fleet_list:
+            if fleet.can_grow():
+                break
+        else:
             return False  # the common case in a long campaign: every fleet at its maximum
         up_now = False
         jobs = self.scheduler.jobs
