@@ -45,7 +45,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
@@ -260,10 +260,16 @@ class AwsBatchEngine(RemoteEngine):
         self._closed = threading.Event()
 
     # --------------------------------------------------------------- calls
-    def _call(self, client, operation: str, **params) -> dict:
-        """One API call; throttling is retried with backoff, the rest raise as botocore raises."""
+    def _call(self, client, operation: str, pace: Callable[[], None] | None = None, **params) -> dict:
+        """One API call; throttling is retried with backoff, the rest raise as botocore raises.
+
+        ``pace`` runs before every try, retries included (the SubmitJob bucket: a retry is a call
+        against the quota like any other).
+        """
         delay = 0.05
         while True:
+            if pace is not None:
+                pace()
             try:
                 return getattr(client, operation)(**params)
             except ClientError as error:
@@ -272,6 +278,12 @@ class AwsBatchEngine(RemoteEngine):
             self._count_throttle(operation)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
+
+    def _pace(self) -> None:
+        """Wait for this call's slot under the SubmitJob quota."""
+        wait = self._bucket.reserve()
+        if wait > 0:
+            time.sleep(wait)
 
     def _count_throttle(self, operation: str) -> None:
         with self._lock:
@@ -409,11 +421,8 @@ class AwsBatchEngine(RemoteEngine):
     def _submit_one(self, spec: AttemptSpec, definition: str) -> SubmitResult | None:
         """One SubmitJob; None when nothing was sent (the engine could not be reached)."""
         request = submit_request(spec, self.queue, definition)
-        wait = self._bucket.reserve()
-        if wait > 0:
-            time.sleep(wait)
         try:
-            answer = self._call(self._submit_client, "submit_job", **request)
+            answer = self._call(self._submit_client, "submit_job", pace=self._pace, **request)
         except _NOT_SENT:
             return None
         except (ReadTimeoutError, ConnectionClosedError) as error:
