@@ -256,3 +256,17 @@ def test_server_kill_dash_nine_with_the_launcher_alive(tmp_path_factory, tmp_pat
     across = wait_for(batch, runs_across, timeout=60)
     assert across["status"] == "SUCCEEDED" and len(across["attempts"]) == 1
     server.stop()
+
+
+def test_a_data_dir_too_long_for_a_socket_address(tmp_path):
+    # sun_path holds 108 bytes: the launcher binds relative to its directory, the server
+    # connects through /proc/self/fd.
+    launcher_dir = tmp_path / ("d" * 60) / ("e" * 60) / "launcher"
+    assert len(str(launcher_dir / "launcher.sock")) > 108
+    backend = backend_for(str(launcher_dir))
+    events = Events(backend)
+    try:
+        backend.start(make_spec(tmp_path, "long", sh("exit 7")))
+        assert events.wait("long", AttemptExited).exit_code == 7
+    finally:
+        backend.close()

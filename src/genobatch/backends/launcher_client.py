@@ -74,13 +74,13 @@ class LauncherClient:
                 sock = self._try_connect()
                 if sock is None:
                     continue
-            hello = self._read_hello(sock)
+            hello, rest = self._read_hello(sock)
             if hello is None:  # it was exiting as we connected: start another
                 sock.close()
                 continue
             with self._lock:
                 self._sock = sock
-                self._buf = bytearray()
+                self._buf = bytearray(rest)
                 self._running = {str(d): int(p) for d, p in (hello.get("running") or {}).items()}
                 self.launcher_pid = int(hello["pid"])
             return True
@@ -145,26 +145,29 @@ class LauncherClient:
             raise LauncherUnavailable(f"the launcher in {self.directory} failed to start: {detail}")
 
     @staticmethod
-    def _read_hello(sock: socket.socket) -> dict | None:
-        """The launcher's first line; only it is consumed (events after it stay in the socket)."""
+    def _read_hello(sock: socket.socket) -> tuple[dict | None, bytes]:
+        """The launcher's first line, and whatever it sent after it (reports that
+        :meth:`on_readable` is to process first)."""
         deadline = time.monotonic() + _CONNECT_TIMEOUT_S
-        while time.monotonic() < deadline:
+        buf = bytearray()
+        while b"\n" not in buf:
+            if time.monotonic() > deadline:
+                return None, b""
             try:
-                peek = sock.recv(1 << 20, socket.MSG_PEEK)
+                chunk = sock.recv(1 << 16)
             except OSError:
-                return None
-            if not peek:
-                return None
-            end = peek.find(b"\n")
-            if end >= 0:
-                line = sock.recv(end + 1)
-                try:
-                    hello = json.loads(line)
-                except ValueError:
-                    return None
-                return hello if isinstance(hello, dict) and hello.get("ev") == "hello" else None
-            time.sleep(0.001)
-        return None
+                return None, b""
+            if not chunk:
+                return None, b""
+            buf += chunk
+        end = buf.index(b"\n")
+        try:
+            hello = json.loads(bytes(buf[:end]))
+        except ValueError:
+            return None, b""
+        if not isinstance(hello, dict) or hello.get("ev") != "hello":
+            return None, b""
+        return hello, bytes(buf[end + 1 :])
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -204,22 +207,25 @@ class LauncherClient:
         """Read what the launcher sent and act on each complete report (watcher thread).
 
         Returns False once the connection is over (EOF: ``lost`` has been called, or closed).
+        Never blocks, so it may also be called when nothing is to be read (to process reports
+        received with the greeting).
         """
         sock = self._sock
         if sock is None:
             return False
         try:
-            chunk = sock.recv(1 << 16)
-        except (BlockingIOError, TimeoutError):
-            return True
+            chunk: bytes | None = sock.recv(1 << 16, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            chunk = None
         except OSError:
             chunk = b""
-        if not chunk:
+        if chunk == b"":
             log.warning("the launcher in %s has gone (pid %s)", self.directory, self.launcher_pid)
             self.close()
             self._lost()
             return False
-        self._buf += chunk
+        if chunk:
+            self._buf += chunk
         while True:
             end = self._buf.find(b"\n")
             if end < 0:

@@ -104,8 +104,9 @@ class Watcher:
         self.wake()
 
     def add_source(self, fd: int, on_readable: Callable[[], bool]) -> None:
-        """Have ``on_readable()`` called (watcher thread) whenever ``fd`` is readable, until it
-        returns False; ``fd`` is then no longer watched (the persistent launcher's socket)."""
+        """Have ``on_readable()`` called (watcher thread) once now and then whenever ``fd`` is
+        readable, until it returns False; ``fd`` is then no longer watched (the persistent
+        launcher's socket). It must not block when nothing is to be read."""
         self._new_sources.append((fd, on_readable))
         self.wake()
 
@@ -164,7 +165,9 @@ class Watcher:
                     self._over_limit(att, "reached its memory limit")
         while self._new_sources:
             fd, on_readable = self._new_sources.popleft()
-            self._selector.register(fd, selectors.EVENT_READ, ("source", on_readable))
+            # Called once at once: the source may hold data it received before it was handed over.
+            if on_readable():
+                self._selector.register(fd, selectors.EVENT_READ, ("source", on_readable))
         while self._to_watch:
             att, pidfd, pipe_fd = self._to_watch.popleft()
             if pipe_fd is not None:
