@@ -149,8 +149,9 @@ def test_signal_sends_sigterm_and_cancel_ends_the_job(engine, tmp_path):
     time.sleep(1)
     assert engine.states([handles[1]])[handles[1]].phase == "running"  # it ignored SIGTERM
     engine.cancel([handles[1]])
-    state = wait_ended(engine, [handles[1]])[handles[1]]
-    assert state.exit_code == 137  # SIGKILL
+    # SIGKILL now: not Slurm's graceful kill, which waits KillWait (30 s) before its SIGKILL.
+    state = wait_ended(engine, [handles[1]], timeout=10)[handles[1]]
+    assert state.exit_code == 137
 
 
 def test_signal_removes_a_queued_job_at_once(engine, tmp_path):

@@ -37,7 +37,7 @@ How an attempt maps onto Slurm (scripts and field parsing in :mod:`genobatch.bac
   reached raises :class:`~genobatch.backends.remote.RemoteUnavailable`: nothing is lost, the
   backend retries.
 * **Stops**: ``scancel --batch --signal=TERM`` (the job's main process, as ``docker stop``
-  does), queued jobs removed at once; SIGKILL is ``scancel --full --signal=KILL`` then ``scancel``.
+  does), queued jobs removed at once; SIGKILL is ``scancel --batch --signal=KILL``.
 * **find** looks names (and the names of the arrays children went out in) up with ``squeue
   --name`` and, with accounting, ``sacct --name``.
 """
@@ -589,9 +589,12 @@ class SlurmEngine(RemoteEngine):
         self._scancel(["--batch", "--signal=TERM", "--state=RUNNING", *handles])
 
     def cancel(self, handles: Sequence[str]) -> None:
-        """SIGKILL to every process of the jobs, then the jobs are cancelled (queued ones too)."""
-        self._scancel(["--full", "--signal=KILL", "--state=RUNNING", *handles])
-        self._scancel(list(handles))
+        """SIGKILL to the running jobs' main process (the job ends, and Slurm kills what is left of
+        it at once); queued ones are removed. Not a plain ``scancel`` of a running job, nor
+        ``--full --signal=KILL``: Slurm turns both into its graceful kill (SIGTERM, then SIGKILL
+        after KillWait), which here would keep the node COMPLETING for 30 s."""
+        self._scancel(["--batch", "--signal=KILL", "--state=RUNNING", *handles])
+        self._scancel(["--state=PENDING", *handles])
 
     def _scancel(self, args: list[str]) -> None:
         done = self._run(["scancel", *args])
