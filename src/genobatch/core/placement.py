@@ -14,7 +14,6 @@ Rules (AWS Batch's, plus genobatch's documented backfill):
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -42,8 +41,10 @@ def place_queue(queue: JobQueue, targets: list[ComputeEnvironment], jobs: Mappin
     placements: list[Placement] = []
     placed_keys = []
     blocked: set[Resources] = set()
-    placed_per_shape: Counter[Resources] = Counter()
-    shapes_done = 0  # shapes every queued job of which was placed in this pass
+    # Shapes all of whose queued jobs were placed in this pass: counted only when a job misses
+    # (placing stays as cheap as before), over the placements since the last count.
+    placed_per_shape: dict[Resources, int] = {}
+    counted = shapes_done = 0
     misses = 0
     for key in queue.runnable:
         if not any(ce.has_room() for ce in targets) or misses >= BACKFILL_WINDOW:
@@ -54,6 +55,10 @@ def place_queue(queue: JobQueue, targets: list[ComputeEnvironment], jobs: Mappin
         if ce is None:
             blocked.add(need)
             misses += 1
+            for _, shape in placed_keys[counted:]:
+                placed = placed_per_shape[shape] = placed_per_shape.get(shape, 0) + 1
+                shapes_done += placed == queue.shapes[shape]
+            counted = len(placed_keys)
             if len(blocked) + shapes_done == len(queue.shapes):
                 # Every job still queued has a blocked shape, so none can start in this pass: stop
                 # instead of walking the rest of the window (the same placements, far less work).
@@ -63,8 +68,6 @@ def place_queue(queue: JobQueue, targets: list[ComputeEnvironment], jobs: Mappin
         ce.used_vcpus += need.vcpus
         placements.append(Placement(job.id, ce.name, cpus, gpus))
         placed_keys.append((key, need))
-        placed_per_shape[need] += 1
-        shapes_done += placed_per_shape[need] == queue.shapes[need]
     for key, need in placed_keys:
         queue.take(key, need)
     return placements
