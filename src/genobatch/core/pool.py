@@ -12,6 +12,7 @@ it at once is capped by the environment's ``maxvCpus`` alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from genobatch.core.job import Resources
 
@@ -96,4 +97,26 @@ class CountedPool:
         """Nothing to give back: the compute environment counts the vCPUs."""
 
 
-Pool = HostPool | CountedPool
+class Pool(Protocol):
+    """What placement asks of any capacity: a host's devices, a remote engine's count, or the
+    simulator's fleet of instances (:mod:`genobatch.simulate.fleet`)."""
+
+    name: str
+
+    def could_ever_fit(self, need: Resources) -> bool:
+        """Whether the pool, idle, could hold ``need`` at all."""
+
+    def has_free_vcpu(self) -> bool:
+        """Whether a 1-vCPU job could start now."""
+
+    def fits_now(self, need: Resources) -> bool:
+        """Whether ``need`` fits in what is free now."""
+
+    def take(self, need: Resources) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Reserve ``need``; return the cpu and gpu indices handed out (empty where counted)."""
+
+    def reserve(self, cpus: tuple[int, ...], gpus: tuple[int, ...], memory_mib: int) -> None:
+        """Reserve an adopted attempt's devices again."""
+
+    def release(self, cpus: tuple[int, ...], gpus: tuple[int, ...], memory_mib: int) -> None:
+        """Give an attempt's devices back."""

@@ -86,7 +86,7 @@ class Simulation:
             shape = Resources(vcpus=int(spec.vcpus), memory_mib=int(spec.memory_mib), gpus=int(spec.gpus))
             fleet = Fleet(ce.name, shape, ce.min_vcpus, ce.max_vcpus, _ms(ce.scaling_delay_s))
             self.fleets[ce.name] = fleet
-            self.scheduler.set_pool(fleet)  # type: ignore[arg-type] - a pool by interface
+            self.scheduler.set_pool(fleet)
             self.scheduler.set_compute_environment(ce.name, fleet.name, ce.max_vcpus, True)
         for queue in plan.queues:
             self.scheduler.set_queue(queue.name, queue.priority, queue.compute_environments, True)
@@ -167,7 +167,7 @@ class Simulation:
             self.fleets[name].come_up(instance)
             # New capacity: tell the scheduler its pool changed (placement is due), as the server
             # does when a compute environment changes.
-            self.scheduler.set_pool(self.fleets[name])  # type: ignore[arg-type]
+            self.scheduler.set_pool(self.fleets[name])
             self._idle(name, instance, now)
         elif kind == _IDLE:
             self._maybe_release(*payload, now)  # type: ignore[misc]
@@ -288,7 +288,7 @@ class Simulation:
         if instance.up_at > now:
             self._push(instance.up_at, _UP, (name, instance))
         else:
-            self.scheduler.set_pool(self.fleets[name])  # type: ignore[arg-type] - new capacity: placement due
+            self.scheduler.set_pool(self.fleets[name])  # new capacity: placement due
             self._idle(name, instance, now)
 
     def _idle(self, name: str, instance: Instance, now: int) -> None:
