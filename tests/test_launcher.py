@@ -158,7 +158,8 @@ def test_launcher_outlives_a_crashed_server_and_exits_when_idle(tmp_path, launch
         assert recovered is not None and recovered.exit_code == 5
         assert second.reconcile(found_after_restart("slow", slow.attempt_dir), infos["slow"]) is None  # adopted
         assert events.wait("slow", AttemptStarted).info == {"adopted": True}
-        assert events.wait("slow", AttemptExited).exit_code == 6
+        # Well within the watcher's first look at the launcher (which once blocked for 10 s).
+        assert events.wait("slow", AttemptExited, timeout=6).exit_code == 6
     finally:
         second.close()
     wait_gone(launcher_pid)  # no server and nothing running: it went away

@@ -214,7 +214,9 @@ class LauncherClient:
         if sock is None:
             return False
         try:
-            chunk: bytes | None = sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            # os.read, not sock.recv: a socket with a timeout polls for up to that long before
+            # reading (the descriptor itself is non-blocking, so this returns at once).
+            chunk: bytes | None = os.read(sock.fileno(), 1 << 16)
         except (BlockingIOError, InterruptedError):
             chunk = None
         except OSError:
