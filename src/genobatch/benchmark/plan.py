@@ -14,7 +14,7 @@ A complete plan (every key; those with a default may be left out)::
         configurations:                   # default: one configuration "default" with no args
           - {name: hac, args: -c dna_r10.4.1_e8.2_400bps_hac.cfg}
           - {name: sup, args: [-c, dna_r10.4.1_e8.2_400bps_sup.cfg]}   # a list is shell-quoted
-        resources: {vcpus: 8, memory: 30000, gpus: 1}   # per shard; default 1 vCPU, 2048 MiB, 0 GPUs
+        resources: {vcpus: 8, memory: 30000, gpus: 1}   # per shard; default 1 vCPU, 2048 MiB, 0 GPUs, 0 FPGAs
         parser: guppy                     # dorado | guppy | {regex: ..., metric: NAME, unit: ...}
         outputs: ["pass/*.fastq"]         # globs relative to {output_dir}, compared across targets
         equivalence: {ignore: ["^@RG"], defaults: true, ignore_phase: false}
@@ -24,10 +24,11 @@ A complete plan (every key; those with a default may be left out)::
         # local: {vcpus: 48, gpus: 4, memory: 180000}   # a host slice the runner creates
         instance_type: g5.12xlarge        # what it bills as (the price catalog's type)
         gpus_per_instance: 4              # default: the local slice's GPUs, else the catalog's
+        # fpgas_per_instance: 2           # likewise for FPGAs (local: {vcpus: 2, fpgas: 2})
         purchase: spot                    # on-demand (default) | spot
         region: us-west-2                 # pricing region, default us-east-1
         # price_per_hour: 5.67            # optional: overrides the catalog
-    sharding: per-gpu                     # per-gpu | per-vcpu | {shards: N}; default {shards: 1}
+    sharding: per-gpu                     # per-gpu | per-fpga | per-vcpu | {shards: N}; default {shards: 1}
     repeats: 3                            # instance runs per tool x configuration x target; default 3
     extrapolate: {name: 30x human genome, units: 98.967e9}   # or {samples: N}; default: the data set
     overhead_s: 600                       # per instance run: boot + image pull; default 600
@@ -36,13 +37,20 @@ A complete plan (every key; those with a default may be left out)::
 **Command placeholders** (``str.format`` syntax; a literal brace is ``{{`` or ``}}``; a format spec
 such as ``{shard:03d}`` is allowed): ``{inputs}`` the shard's input paths, space-joined and
 shell-quoted (required: without it every shard would do the same work); ``{output_dir}`` the shard's
-output directory; ``{threads}``, ``{gpus}``, ``{memory}`` the tool's vCPUs, GPUs and MiB per shard
+output directory; ``{threads}``, ``{gpus}``, ``{fpgas}``, ``{memory}`` the tool's vCPUs, GPUs, FPGAs and MiB per shard
 (the job is pinned to its GPUs, so ``cuda:all`` means its own); ``{shard}`` the 0-based shard index;
 ``{args}`` the configuration's arguments, inserted as written.
 
 **Shards per instance run** (:meth:`Plan.shards_for`): ``per-gpu`` = target GPUs // tool GPUs per
-shard (one shard per GPU, as the seed ran one job per GPU); ``per-vcpu`` = target vCPUs // tool vCPUs
+shard (one shard per GPU, as the seed ran one job per GPU); ``per-fpga`` = target FPGAs // tool FPGAs
+per shard (DRAGEN runs one process per FPGA chip, seed 004); ``per-vcpu`` = target vCPUs // tool vCPUs
 per shard; ``{shards: N}`` = N.
+
+**FPGAs** are not an AWS Batch resource type (``resourceRequirements`` knows ``GPU``, ``VCPU`` and
+``MEMORY`` only), so a tool's ``resources.fpgas`` travels as the job definition tag ``genobatch:fpgas``
+(see :mod:`.runner`), and the runner, not the scheduler, hands each shard its FPGA slots
+(``GENOBATCH_FPGAS``): instance runs go one at a time and the shards of one run get disjoint slots.
+A target's FPGAs come from ``fpgas_per_instance``, the local slice's ``fpgas``, or the catalog's type.
 
 **Equivalence**: outputs are compared after dropping the provenance header lines that differ between
 identical runs, :data:`.equivalence.DEFAULT_IGNORE` - ``##fileDate=``, ``##source=``, VCF header
@@ -81,9 +89,19 @@ from genobatch.cost.catalog import Catalog
 
 DEFAULT_OVERHEAD_S = 600.0
 DEFAULT_REPEATS = 3
-PLACEHOLDERS: tuple[str, ...] = ("inputs", "output_dir", "threads", "gpus", "memory", "shard", "args")
+PLACEHOLDERS: tuple[str, ...] = ("inputs", "output_dir", "threads", "gpus", "fpgas", "memory", "shard", "args")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_SAMPLE = {"inputs": "a.fq b.fq", "output_dir": "out", "threads": 1, "gpus": 1, "memory": 1, "shard": 0, "args": ""}
+_SAMPLE = {
+    "inputs": "a.fq b.fq",
+    "output_dir": "out",
+    "threads": 1,
+    "gpus": 1,
+    "fpgas": 1,
+    "memory": 1,
+    "shard": 0,
+    "args": "",
+}
+_PER_DEVICE = ("per-gpu", "per-fpga", "per-vcpu")
 
 
 class PlanError(ValueError):
@@ -102,14 +120,14 @@ def _name(value: str) -> str:
 
 
 def _sharding(value: Any) -> str | int:
-    if value in ("per-gpu", "per-vcpu"):
+    if value in _PER_DEVICE:
         return str(value)
     count = value.get("shards") if isinstance(value, dict) and set(value) == {"shards"} else value
     if isinstance(count, int) and not isinstance(count, bool):
         if count < 1:
             raise ValueError(f"shards must be at least 1, not {count}")
         return count
-    raise ValueError(f"{value!r}: use per-gpu, per-vcpu or {{shards: N}}")
+    raise ValueError(f"{value!r}: use per-gpu, per-fpga, per-vcpu or {{shards: N}}")
 
 
 def _unique(names: list[str], what: str) -> None:
@@ -180,11 +198,12 @@ class Configuration(_Model):
 
 
 class Resources(_Model):
-    """What one shard requests (AWS Batch ``resourceRequirements``); memory in MiB."""
+    """What one shard requests (AWS Batch ``resourceRequirements``, FPGAs as a tag); memory in MiB."""
 
     vcpus: int = Field(default=1, ge=1)
     memory: int = Field(default=2048, ge=1)
     gpus: int = Field(default=0, ge=0)
+    fpgas: int = Field(default=0, ge=0)
 
 
 class Equivalence(_Model):
@@ -273,6 +292,7 @@ class Tool(_Model):
             output_dir=q(str(output_dir)),
             threads=resources.vcpus,
             gpus=resources.gpus,
+            fpgas=resources.fpgas,
             memory=resources.memory,
             shard=shard,
             args=self.configuration(configuration).args,
@@ -284,6 +304,7 @@ class LocalSlice(_Model):
 
     vcpus: int = Field(ge=1)
     gpus: int | None = Field(default=None, ge=0)
+    fpgas: int | None = Field(default=None, ge=0)  # FPGA slots the runner hands out (GENOBATCH_FPGAS)
     memory: int | None = Field(default=None, ge=1)
 
 
@@ -295,6 +316,7 @@ class TargetSpec(_Model):
     local: LocalSlice | None = None
     instance_type: str
     gpus_per_instance: int | None = Field(default=None, ge=0)
+    fpgas_per_instance: int | None = Field(default=None, ge=0)
     purchase: Literal["on-demand", "spot"] = "on-demand"
     region: str = "us-east-1"
     price_per_hour: float | None = Field(default=None, gt=0)
@@ -310,6 +332,11 @@ class TargetSpec(_Model):
                 f"local.gpus ({self.local.gpus}) differs from gpus_per_instance ({self.gpus_per_instance}): "
                 "the slice must have the GPUs of the instance it stands for"
             )
+        if self.local and self.local.fpgas is not None and self.fpgas_per_instance not in (None, self.local.fpgas):
+            raise ValueError(
+                f"local.fpgas ({self.local.fpgas}) differs from fpgas_per_instance ({self.fpgas_per_instance}): "
+                "the slice must have the FPGAs of the instance it stands for"
+            )
         return self
 
     @property
@@ -318,6 +345,13 @@ class TargetSpec(_Model):
         if self.gpus_per_instance is not None:
             return self.gpus_per_instance
         return self.local.gpus if self.local else None
+
+    @property
+    def known_fpgas(self) -> int | None:
+        """FPGAs per instance if the plan says (the catalog decides otherwise)."""
+        if self.fpgas_per_instance is not None:
+            return self.fpgas_per_instance
+        return self.local.fpgas if self.local else None
 
 
 class Extrapolate(_Model):
@@ -359,7 +393,7 @@ class Plan(_Model):
     dataset: Dataset
     tools: list[Tool] = Field(min_length=1)
     targets: list[TargetSpec] = Field(min_length=1)
-    sharding: Annotated[str | int, PlainValidator(_sharding)] = 1  # "per-gpu" | "per-vcpu" | N
+    sharding: Annotated[str | int, PlainValidator(_sharding)] = 1  # "per-gpu" | "per-fpga" | "per-vcpu" | N
     repeats: int = Field(default=DEFAULT_REPEATS, ge=1)
     extrapolate: Extrapolate | None = None
     overhead_s: float = Field(default=DEFAULT_OVERHEAD_S, ge=0)
@@ -387,6 +421,30 @@ class Plan(_Model):
             for target in self.targets:
                 if target.known_gpus == 0:
                     raise ValueError(f"sharding per-gpu: target {target.name!r} has no GPUs")
+        if self.sharding == "per-fpga":
+            for tool in self.tools:
+                if tool.resources.fpgas < 1:
+                    raise ValueError(f"sharding per-fpga: tool {tool.name!r} requests no FPGA (resources.fpgas)")
+            for target in self.targets:
+                if target.known_fpgas == 0:
+                    raise ValueError(f"sharding per-fpga: target {target.name!r} has no FPGAs")
+        for tool in self.tools:
+            for target in self.targets if tool.resources.fpgas else []:
+                fpgas = target.known_fpgas
+                if fpgas is not None and fpgas < tool.resources.fpgas:
+                    raise ValueError(
+                        f"tool {tool.name!r} needs {tool.resources.fpgas} FPGA(s), target {target.name!r} has {fpgas}"
+                    )
+                if self.sharding == "per-fpga" and target.local and fpgas:
+                    # Shards that do not all fit the slice's vCPUs would queue behind each other: the run
+                    # time, and so the cost, would not be the instance's.
+                    shards = fpgas // tool.resources.fpgas
+                    if shards * tool.resources.vcpus > target.local.vcpus:
+                        raise ValueError(
+                            f"sharding per-fpga: target {target.name!r} runs {shards} shard(s) of tool "
+                            f"{tool.name!r} at once, {shards * tool.resources.vcpus} vCPUs, but local.vcpus "
+                            f"is {target.local.vcpus}"
+                        )
         return self
 
     @property
@@ -430,6 +488,8 @@ class Plan(_Model):
             return self.sharding
         if self.sharding == "per-gpu":
             have, per_shard, what = target.gpus, tool.resources.gpus, "GPU"
+        elif self.sharding == "per-fpga":
+            have, per_shard, what = target.fpgas, tool.resources.fpgas, "FPGA"
         else:
             have, per_shard, what = target.vcpus, tool.resources.vcpus, "vCPU"
         if per_shard < 1 or have // per_shard < 1:
@@ -445,7 +505,8 @@ def resolve_target(spec: TargetSpec, catalog: Catalog, compute_environment: str 
 
     Price: ``price_per_hour`` if the plan gives one, else the catalog's for the type, region and
     purchase (spot: the spot price, never on-demand). vCPUs: the local slice's, else the type's (0 when
-    the catalog lacks it). GPUs: ``gpus_per_instance``, else the slice's, else the type's.
+    the catalog lacks it). GPUs: ``gpus_per_instance``, else the slice's, else the type's; FPGAs and
+    their model likewise (``fpgas_per_instance``, the slice's ``fpgas``, the catalog's).
     ``compute_environment`` names the one the runner created for a local slice. Raises
     :class:`.catalog.CatalogError` for a type or region the catalog lacks (with close matches).
     """
@@ -457,7 +518,7 @@ def resolve_target(spec: TargetSpec, catalog: Catalog, compute_environment: str 
     else:
         figure = catalog.price(spec.instance_type, spec.region, spec.purchase)
         price, source, as_of, estimated = figure.value, figure.source, figure.as_of, figure.estimate
-    gpus = spec.known_gpus
+    gpus, fpgas = spec.known_gpus, spec.known_fpgas
     return Target(
         name=spec.name,
         compute_environment=spec.compute_environment or compute_environment or f"benchmark-{spec.name}",
@@ -470,6 +531,8 @@ def resolve_target(spec: TargetSpec, catalog: Catalog, compute_environment: str 
         price_estimated=estimated,
         vcpus=spec.local.vcpus if spec.local else (shape.vcpus if shape else 0),
         gpus=gpus if gpus is not None else (shape.gpus if shape else 0),
+        fpgas=fpgas if fpgas is not None else (shape.fpgas if shape else 0),
+        fpga_model=(shape.fpga_model or "") if shape else "",
     )
 
 

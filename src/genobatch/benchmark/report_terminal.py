@@ -10,7 +10,7 @@ list everything.
 from __future__ import annotations
 
 from genobatch.benchmark.report_table import all_verdicts
-from genobatch.benchmark.results import BenchmarkResults, Difference
+from genobatch.benchmark.results import BenchmarkResults, Difference, TargetSummary
 
 #: Characters of a record shown on one terminal line.
 SHOWN = 160
@@ -32,6 +32,37 @@ def _first(difference: Difference | None) -> list[str]:
         return []
     ours, theirs = difference.first[0]
     return [f"      - {_clip(ours)}", f"      + {_clip(theirs)}"]
+
+
+def _change(ratio: float) -> str:
+    return f"{(1 - ratio) * 100:.0f}% less" if ratio <= 1 else f"{(ratio - 1) * 100:.0f}% more"
+
+
+def comparison_lines(results: BenchmarkResults) -> list[str]:
+    """Each target's time and cost per workload as ratios of the first target's, per tool x configuration.
+
+    Time: median run time per workload; cost: median cost per workload (per-second billing, overhead
+    included, each target at its own price). A speed-up "1.50x" is the reference's time ÷ the target's.
+    """
+    groups: dict[tuple[str, str], list[TargetSummary]] = {}
+    for summary in results.summaries:
+        groups.setdefault((summary.tool, summary.configuration), []).append(summary)
+    lines = []
+    for (tool, configuration), summaries in groups.items():
+        reference = summaries[0]
+        for other in summaries[1:]:
+            time_ratio = other.runtime_per_workload_h.median / reference.runtime_per_workload_h.median
+            cost_ratio = other.cost_per_workload.median / reference.cost_per_workload.median
+            estimated = (
+                " (estimated prices)" if other.target.price_estimated or reference.target.price_estimated else ""
+            )
+            lines.append(
+                f"{tool}/{configuration}: {other.target.name} vs {reference.target.name}: "
+                f"time x{time_ratio:.3f} ({_change(time_ratio)}, speed-up {1 / time_ratio:.2f}x), "
+                f"cost x{cost_ratio:.3f} ({_change(cost_ratio)}) at ${other.target.price_per_hour:g}/h vs "
+                f"${reference.target.price_per_hour:g}/h{estimated}"
+            )
+    return lines
 
 
 def equivalence_lines(results: BenchmarkResults) -> list[str]:

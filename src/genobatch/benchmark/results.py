@@ -26,6 +26,8 @@ class Target:
     price_as_of: str
     vcpus: int  # vCPUs of the instance (local targets: of the host slice)
     gpus: int = 0  # GPUs per instance
+    fpgas: int = 0  # FPGAs per instance (local targets: the slots the runner hands out)
+    fpga_model: str = ""  # the catalog's FPGA model of the instance type, "" when none or unknown
     price_estimated: bool = False  # an estimated price (spot = on-demand x a fraction), labelled in reports
 
 

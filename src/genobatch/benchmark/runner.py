@@ -11,6 +11,19 @@ the job definition runs the script of its ``AWS_BATCH_JOB_ARRAY_INDEX``. Afterwa
 every child's ``startedAt``/``stoppedAt`` from DescribeJobs and its log from the native API, parses
 the tool's metrics, measures each shard's work, and records :class:`~.results.ShardResult` s in
 ``shards.json``: everything the aggregation and the report need is recomputable from there and the API.
+
+**FPGAs.** AWS Batch has no FPGA resource type (``resourceRequirements`` takes ``GPU``, ``VCPU`` and
+``MEMORY``; genobatch refuses anything else, as AWS does), and its scheduler never counts FPGAs: on AWS,
+F1/F2 jobs get the device through ``containerProperties.linuxParameters.devices`` (the instance's FPGA
+device nodes, which depend on its AMI and driver) and are kept one per chip by their vCPU and memory
+requests. So a tool's FPGAs travel inside the wire contract as the job definition tag
+``genobatch:fpgas`` (what the job needs, for whoever reads the definition), and the runner assigns the
+slots itself: shard ``i`` of a tool with ``f`` FPGAs per shard gets slots ``i*f .. i*f+f-1``, exported
+to its command as ``GENOBATCH_FPGAS`` (comma-separated, like ``CUDA_VISIBLE_DEVICES``), with the
+target's FPGA model (from the catalog) as ``GENOBATCH_FPGA_MODEL``. Instance runs go one at a time, so
+the shards running at once hold disjoint slots. What is NOT enforced: the scheduler does not place by
+FPGAs, and a job submitted outside the runner gets no slot; nothing stops a command from opening a
+slot it was not given (a local "slot" is a number, not a device).
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ from genobatch.benchmark.sharding import measure_work, shard_files
 from genobatch.cost.catalog import Catalog
 
 BENCH_TAG = "genobatch:bench"
+FPGAS_TAG = "genobatch:fpgas"  # a job definition's FPGAs per job: AWS Batch has no FPGA resource type
 POLL_S = 0.25
 IMAGE = "genobatch/benchmark:local"  # recorded only: local targets run the command on the host
 
@@ -102,6 +116,9 @@ def register_tools(batch: Any, plan: Plan) -> dict[str, str]:
         ]
         if tool.resources.gpus:
             requirements.append({"type": "GPU", "value": str(tool.resources.gpus)})
+        tags = {BENCH_TAG: plan.name, "genobatch:bench-tool-version": str(tool.version or "")}
+        if tool.resources.fpgas:
+            tags[FPGAS_TAG] = str(tool.resources.fpgas)
         response = batch.register_job_definition(
             jobDefinitionName=resource_name(plan, tool.name),
             type="container",
@@ -111,7 +128,7 @@ def register_tools(batch: Any, plan: Plan) -> dict[str, str]:
                 "command": ["sh", "-c", 'exec sh "$0/shard-${AWS_BATCH_JOB_ARRAY_INDEX:-0}.sh"', "Ref::run"],
                 "resourceRequirements": requirements,
             },
-            tags={BENCH_TAG: plan.name, "genobatch:bench-tool-version": str(tool.version or "")},
+            tags=tags,
         )
         arns[tool.name] = response["jobDefinitionArn"]
     return arns
@@ -136,9 +153,31 @@ def write_shard_scripts(plan: Plan, run: InstanceRun) -> list[list[Path]]:
         output_dir = run.directory / f"shard-{shard.index}"
         output_dir.mkdir(exist_ok=True)
         command = run.tool.render(run.configuration, [str(p) for p in shard.files], str(output_dir), shard.index)
-        script = f"set -e\ncd {shlex.quote(str(plan.path.parent if plan.path else Path.cwd()))}\n{command}\n"
+        script = f"set -e\ncd {shlex.quote(str(plan.path.parent if plan.path else Path.cwd()))}\n"
+        script += fpga_exports(run, shard.index) + f"{command}\n"
         (run.directory / f"shard-{shard.index}.sh").write_text(script)
     return [list(shard.files) for shard in shards]
+
+
+def fpga_slots(run: InstanceRun, shard: int) -> list[int]:
+    """The FPGA slots shard ``shard`` of ``run`` holds: disjoint across the run's shards, within the target's."""
+    per_shard = run.tool.resources.fpgas
+    slots = list(range(shard * per_shard, (shard + 1) * per_shard))
+    if slots and slots[-1] >= run.target.fpgas:
+        raise ValueError(
+            f"{run.label}: shard {shard} needs FPGA slots {slots[0]}-{slots[-1]} but target "
+            f"{run.target.name!r} has {run.target.fpgas} FPGA(s)"
+        )
+    return slots
+
+
+def fpga_exports(run: InstanceRun, shard: int) -> str:
+    """The shell lines giving a shard its FPGA slots and model (nothing for a tool without FPGAs)."""
+    slots = fpga_slots(run, shard)
+    if not slots:
+        return ""
+    model = shlex.quote(run.target.fpga_model)
+    return f"export GENOBATCH_FPGAS={','.join(map(str, slots))} GENOBATCH_FPGA_MODEL={model}\n"
 
 
 def submit(batch: Any, plan: Plan, run: InstanceRun, definition: str, run_id: str) -> str:

@@ -33,10 +33,10 @@ def write_report(directory: Path) -> Path:
     """Analyse a saved run, print its equivalence verdicts and write its report; returns the HTML page."""
     from genobatch.benchmark.analysis import analyse
     from genobatch.benchmark.report import write_benchmark_report
-    from genobatch.benchmark.report_terminal import equivalence_lines
+    from genobatch.benchmark.report_terminal import comparison_lines, equivalence_lines
 
     results = analyse(directory)
-    for line in equivalence_lines(results):
+    for line in comparison_lines(results) + equivalence_lines(results):
         click.echo(line)
     return write_benchmark_report(results, directory / "report").html
 
