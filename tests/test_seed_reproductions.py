@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from genobatch.benchmark.aggregate import summarise
+from genobatch.benchmark.aggregate import summarise, workload_cost
 from genobatch.benchmark.plan import Plan, parse_plan, resolve_target
 from genobatch.benchmark.results import ShardResult, TargetSummary
 from genobatch.cost.accounting import Charge, attempt_costs, breakdown_table, vcpu_hours
@@ -318,3 +318,82 @@ def test_seed_001_bill_from_inputs_in_the_write_ups_table_shape() -> None:
     assert relative_gap(total.cost_usd, PUBLISHED_TOTAL_USD) == pytest.approx(
         (4_928 + 3_706.88 + 1_943.55) / 12_408 - 1, abs=0.001
     )
+
+
+# --- seed 004: DRAGEN on F1 vs F2 (AstraZeneca and AWS, re:Invent talk) -------------------------------
+
+# The talk's instances: "F1 ... 16 vCPUs ... two chips" is f1.4xlarge; "F2.6X large has 24 VCPUs ... one".
+F1_TYPE, F2_TYPE = "f1.4xlarge", "f2.6xlarge"
+SPEED_UP = 0.62  # "up to 62% speed up"
+HALF_THE_TIME = 0.5  # "We can do the same amount of work in half the time, so to speak"
+PUBLISHED_COST_REDUCTION = 0.71  # "a 71% reduction in cost" - the figure checked, never an input
+# One sample's DRAGEN run on F1: the talk's "35 minutes" for DRAGEN. The cost ratio does not depend on
+# it beyond per-second rounding (under 0.1%); no overhead, as the talk compares run times.
+F1_RUN_S = 35 * 60
+# Consistent = within 2 percentage points: both published percentages are rounded to 1 point.
+CONSISTENT_POINTS = 0.02
+
+# Each reading of "62% speed up" as F2's run time / F1's, and how many samples one F1 instance runs at once.
+READINGS_004 = {
+    "62% less time": (1 - SPEED_UP, 1),
+    "1.62x as fast": (1 / (1 + SPEED_UP), 1),
+    "half the time": (HALF_THE_TIME, 1),
+    "62% less time, F1 running two samples (one per chip)": (1 - SPEED_UP, 2),
+    "1.62x as fast, F1 running two samples (one per chip)": (1 / (1 + SPEED_UP), 2),
+}
+
+
+def seed_004_regions() -> list[str]:
+    """The catalog's regions with an on-demand price for both types."""
+    catalog = load_catalog()
+    return [r for r in catalog.regions() if r in catalog.regions(F1_TYPE) and r in catalog.regions(F2_TYPE)]
+
+
+def seed_004_cost_reduction(reading: str, region: str) -> float:
+    """1 - F2's cost per sample / F1's, with genobatch's workload cost (per-second billing) and catalog prices."""
+    catalog = load_catalog()
+    time_ratio, f1_samples = READINGS_004[reading]
+    price_f1 = catalog.price(F1_TYPE, region).value
+    price_f2 = catalog.price(F2_TYPE, region).value
+    # One sample is one unit of work; an F1 running two at once does two units in one run time.
+    f1 = workload_cost(F1_RUN_S, f1_samples, 1, price_f1, 0)
+    f2 = workload_cost(F1_RUN_S * time_ratio, 1, 1, price_f2, 0)
+    return 1 - f2 / f1
+
+
+def test_seed_004_catalog_shapes_are_the_talks() -> None:
+    catalog = load_catalog()
+    f1, f2 = catalog.instance(F1_TYPE), catalog.instance(F2_TYPE)
+    assert (f1.vcpus, f1.fpgas, f2.vcpus, f2.fpgas) == (16, 2, 24, 1)
+    assert f2.vcpus / f2.fpgas == 3 * f1.vcpus / f1.fpgas  # "a 200% increase in terms of cores per chip"
+
+
+def test_seed_004_which_reading_of_62_percent_gives_71_percent_cheaper() -> None:
+    """At the catalog's on-demand prices (us-east-1: F2 costs 0.6 x F1 per hour) neither reading of "62%" gives 71%.
+
+    "62% less time" gives 77.2% cheaper (+6.2 points), "1.62x as fast" 63.0% (-8.0 points); F1 running
+    one sample per chip makes both further off. Only "half the time", the talk's own paraphrase, is
+    consistent (70.0%, -1.0 point): 71% implies F2 takes 0.48 x F1's time at these prices.
+    """
+    regions = seed_004_regions()
+    assert "us-east-1" in regions
+    catalog = load_catalog()
+    for region in regions:
+        gaps = {r: seed_004_cost_reduction(r, region) - PUBLISHED_COST_REDUCTION for r in READINGS_004}
+        consistent = sorted(r for r, gap in gaps.items() if abs(gap) <= CONSISTENT_POINTS)
+        assert consistent == ["half the time"], (region, gaps)
+        assert 0.05 < gaps["62% less time"] < 0.07, gaps
+        assert -0.09 < gaps["1.62x as fast"] < -0.07, gaps
+        assert gaps["62% less time, F1 running two samples (one per chip)"] < -0.15, gaps
+        price_ratio = catalog.price(F2_TYPE, region).value / catalog.price(F1_TYPE, region).value
+        implied_time_ratio = (1 - PUBLISHED_COST_REDUCTION) / price_ratio
+        assert 0.47 < implied_time_ratio < 0.50, implied_time_ratio  # a 2.07x speed-up, 52% less time
+
+
+def test_seed_004_regions_without_both_prices_are_listed_as_missing() -> None:
+    """The comparison runs where the catalog prices both types; every other catalog region names why not."""
+    catalog = load_catalog()
+    compared = set(seed_004_regions())
+    gaps = {(name, region) for name, region, _ in catalog.missing()}
+    for region in set(catalog.document["regions"]) - compared:
+        assert (F1_TYPE, region) in gaps or (F2_TYPE, region) in gaps, region
