@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from genobatch.benchmark.report import BenchmarkReportFiles, write_benchmark_report
 from genobatch.benchmark.report_table import unit_scale
-from genobatch.benchmark.report_terminal import equivalence_lines
+from genobatch.benchmark.report_terminal import comparison_lines, equivalence_lines
 from genobatch.benchmark.report_workbook import sheet_name
 from genobatch.benchmark.results import (
     BenchmarkResults,
@@ -395,3 +395,18 @@ def test_terminal_lines_show_both_levels(results: BenchmarkResults) -> None:
     assert "    g4dn: records missing: 0 differing, 3 only in g5, 0 only in g4dn" in lines
     empty = equivalence_lines(replace(results, equivalence=[]))
     assert empty == ["equivalence: no outputs were compared"]
+
+
+def test_time_and_cost_ratios_against_the_first_target(files: BenchmarkReportFiles, results: BenchmarkResults) -> None:
+    # g4dn: 9,100 s vs g5's 4,100 s; $0.2119/h vs $1.006/h (the fixture's figures, no overhead).
+    time_ratio, cost_ratio = 9100 / 4100, (9100 * 0.2119) / (4100 * 1.006)
+    expected = (
+        f"dorado/hac: g4dn vs g5: time x{time_ratio:.3f} (122% more, speed-up {1 / time_ratio:.2f}x), "
+        f"cost x{cost_ratio:.3f} (53% less) at $0.2119/h vs $1.006/h"
+    )
+    assert comparison_lines(results) == [expected]
+    assert f'<li class="ratio">{expected}</li>' in files.html.read_text()
+    nan = Spread(float("nan"), float("nan"), float("nan"))
+    failed = replace(results.summaries[1], runtime_per_workload_h=nan, cost_per_workload=nan, repeats=0)
+    lines = comparison_lines(replace(results, summaries=[results.summaries[0], failed]))
+    assert lines == ["dorado/hac: g4dn vs g5: no ratio (a target has no complete run)"]

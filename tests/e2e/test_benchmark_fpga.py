@@ -97,6 +97,8 @@ def test_dragen_plan_on_fpga_slots_reports_ratios_and_equivalence(genobatch_serv
     assert line, result.stdout
     assert float(line.group(1)) == pytest.approx(f2 / f1, abs=1e-3)
     assert float(line.group(2)) == pytest.approx(cost_ratio, abs=1e-3)
+    html = (run_dir / "report" / "benchmark.html").read_text()
+    assert line.group(0) in html and '<li class="ratio">dragen-standin/default: f2-6xlarge' in html
     # The stand-in's model makes an F2 chip 3x an F1 chip, and F1 has two: about 2/3 of F1's time.
     assert 0.5 < f2 / f1 < 0.95, times
 

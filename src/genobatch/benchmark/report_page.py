@@ -19,6 +19,7 @@ from genobatch.benchmark.aggregate import label
 from genobatch.benchmark.report_method import method
 from genobatch.benchmark.report_table import Column, UnitScale, Verdict, all_verdicts, by_region, columns
 from genobatch.benchmark.report_template import TEMPLATE
+from genobatch.benchmark.report_terminal import comparison_lines
 from genobatch.benchmark.results import BenchmarkResults, Spread, TargetSummary
 from genobatch.report import units
 from genobatch.report.page import raw
@@ -150,6 +151,8 @@ def render_page(results: BenchmarkResults, scale: UnitScale, charts: dict[str, t
             for region, rows in by_region(results).items()
         ],
         "recommendation": r,
+        "comparisons": comparison_lines(results),
+        "comparisons_reference": results.summaries[0].target.name if results.summaries else "",
         "recommendation_attributes": {
             "data-workloads": str(r.workloads),
             "data-deadline-h": raw(r.deadline_h),

@@ -72,6 +72,19 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
   {% endfor %}
 </section>
 
+{% if comparisons %}
+<section id="ratios">
+  <h2>Time and cost against {{ comparisons_reference }}</h2>
+  <p class="explain">Each target's median run time and cost per workload ÷ the first target's, per tool and
+    configuration, each target at its own price.</p>
+  <ul>
+  {% for line in comparisons %}
+    <li class="ratio">{{ line }}</li>
+  {% endfor %}
+  </ul>
+</section>
+{% endif %}
+
 <section id="results">
   <h2>Results by pricing region</h2>
   <p class="explain">Cheapest per {{ results.workload_name }} first. Figures are the median over repeats, with the

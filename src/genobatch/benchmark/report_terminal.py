@@ -51,6 +51,14 @@ def comparison_lines(results: BenchmarkResults) -> list[str]:
     for (tool, configuration), summaries in groups.items():
         reference = summaries[0]
         for other in summaries[1:]:
+            figures = (reference.runtime_per_workload_h, reference.cost_per_workload)
+            figures += (other.runtime_per_workload_h, other.cost_per_workload)
+            if not all(f.median > 0 for f in figures):  # NaN (no complete run) or zero: no ratio to state
+                lines.append(
+                    f"{tool}/{configuration}: {other.target.name} vs {reference.target.name}: no ratio "
+                    "(a target has no complete run)"
+                )
+                continue
             time_ratio = other.runtime_per_workload_h.median / reference.runtime_per_workload_h.median
             cost_ratio = other.cost_per_workload.median / reference.cost_per_workload.median
             estimated = (
