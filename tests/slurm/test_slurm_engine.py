@@ -318,3 +318,14 @@ def test_indices_beyond_the_clusters_max_array_size_go_out_as_single_jobs(engine
     handles = submitted(engine, *children)
     assert [h.count("_") for h in handles] == [1, 1, 1, 0, 0]
     assert {s.exit_code for s in wait_ended(engine, handles).values()} == {0}
+
+
+def test_without_accounting_states_come_from_squeue_alone(engine, tmp_path):
+    engine.accounting = False  # as on a cluster without slurmdbd: sacct is never called
+    specs = [make_spec(tmp_path, ["sh", "-c", "exit 5"]), make_spec(tmp_path, ["true"])]
+    handles = submitted(engine, *specs)
+    before = engine.calls.get("sacct", 0)
+    states = wait_ended(engine, handles)
+    assert [states[h].exit_code for h in handles] == [5, 0]
+    assert all(s.usage == {} for s in states.values())
+    assert engine.calls.get("sacct", 0) == before

@@ -312,7 +312,7 @@ class SlurmEngine(RemoteEngine):
         units: list[list[int]] = []
         siblings: dict[tuple, list[int]] = {}
         for position, spec in enumerate(specs):
-            key = array_key(spec) if self.arrays else None
+            key = array_key(spec) if self.arrays and spec.command else None
             if key is None or array_child(spec)[1] > self.max_array_index:
                 units.append([position])
             else:
