@@ -7,7 +7,6 @@ AWS Batch and really runs the jobs. The first server signs its calls with a name
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -34,24 +33,6 @@ def remote(tmp_path_factory):
 def remote_queue(remote) -> str:
     """The remote queue: its compute environment is SPOT m5.xlarge, which the first server's cost must use."""
     return spot_queue(remote.client(), "remote", "m5.xlarge", max_vcpus=2)[0]
-
-
-@pytest.fixture(scope="module")
-def aws_profile(remote, tmp_path_factory):
-    """An AWS profile named ``remote`` with the remote server's keys, in the first server's environment."""
-    home = tmp_path_factory.mktemp("aws")
-    (home / "credentials").write_text(
-        f"[remote]\naws_access_key_id = {remote.access_key}\naws_secret_access_key = {remote.secret_key}\n"
-    )
-    (home / "config").write_text("[profile remote]\nregion = us-east-1\n")
-    saved = {k: os.environ.get(k) for k in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")}
-    os.environ.update(AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"), AWS_CONFIG_FILE=str(home / "config"))
-    yield "remote"
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
