@@ -37,7 +37,7 @@ from pathlib import Path
 #: Host vCPUs per FPGA chip of the family each model ships in (f1.*: 8; f2.*: 24).
 VCPUS_PER_CHIP = {"Xilinx Virtex UltraScale+ VU9P": 8, "AMD Virtex UltraScale+ HBM VU47P": 24}
 #: Simulated bases per second per host vCPU behind a chip.
-BASES_PER_VCPU_S = 250_000
+BASES_PER_VCPU_S = 50_000
 #: Simulated bases per second of one chip, by FPGA model.
 BASES_PER_S = {model: vcpus * BASES_PER_VCPU_S for model, vcpus in VCPUS_PER_CHIP.items()}
 CONTIG, CONTIG_LENGTH = "chr1", 100_000
