@@ -484,6 +484,10 @@ class Plan(_Model):
     def shards_for(self, target: Target, tool: Tool | str) -> int:
         """How many shards one instance run of ``tool`` on ``target`` has (see the module docstring)."""
         tool = self.tool(tool) if isinstance(tool, str) else tool
+        if tool.resources.fpgas > target.fpgas:  # a shard's FPGAs are slots the runner hands out
+            needs = f"tool {tool.name!r} needs {tool.resources.fpgas} FPGA(s) per shard"
+            problem = f"{needs}, target {target.name!r} has {target.fpgas}"
+            raise PlanError(str(self._path or self.name), [("tools", problem)])
         if isinstance(self.sharding, int):
             return self.sharding
         if self.sharding == "per-gpu":

@@ -55,6 +55,7 @@ def write_report(directory: Path) -> Path:
 def bench_run(client: Client, plan_path: Path, out_dir: Path) -> None:
     """Run every tool x configuration x target x repeat of PLAN as array jobs, then write the report."""
     from genobatch.benchmark import runner
+    from genobatch.benchmark.plan import PlanError
     from genobatch.run import price_catalog
 
     plan = _load_plan(plan_path)
@@ -63,7 +64,10 @@ def bench_run(client: Client, plan_path: Path, out_dir: Path) -> None:
     definitions = runner.register_tools(client.batch, plan)
     run_id = runner.new_run_id(plan)
     directory = (out_dir / run_id).resolve()
-    runs = list(runner.instance_runs(plan, targets, directory))
+    try:
+        runs = list(runner.instance_runs(plan, targets, directory))
+    except PlanError as error:  # a target the catalog sized too small for a tool (its GPUs, FPGAs, vCPUs)
+        raise CliError(str(error)) from None
     console.print(f"benchmark [bold]{run_id}[/]: {len(runs)} instance runs, results in {directory}")
     results = []
     columns = (
