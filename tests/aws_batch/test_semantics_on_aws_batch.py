@@ -8,19 +8,10 @@ Tests of how the *local* backend slices this host are listed in ``LOCAL_ONLY`` w
 
 from __future__ import annotations
 
-import importlib.util
-import time
-from pathlib import Path
-
 import pytest
-from harness import launch
+from semantics_suite import server_with_default_on, suite_tests
 
 pytestmark = pytest.mark.slow
-
-_SUITE_PATH = Path(__file__).resolve().parents[1] / "e2e" / "test_job_semantics.py"
-_spec = importlib.util.spec_from_file_location("job_semantics_suite_aws", _SUITE_PATH)
-suite = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(suite)
 
 #: Tests of the local backend's own slicing of this host, not of AWS Batch semantics.
 LOCAL_ONLY = {
@@ -31,39 +22,20 @@ LOCAL_ONLY = {
     # own variables, the log) are made on forwarded jobs in test_engine_calls.py and test_forwarding.py.
     "test_job_gets_environment_parameters_and_log": "the local attempt's working directory",
 }
-
-for _name, _test in vars(suite).items():
-    if _name.startswith("test_") and callable(_test) and _name not in LOCAL_ONLY:
-        globals()[_name] = _test
+globals().update(suite_tests(LOCAL_ONLY, "job_semantics_on_aws_batch"))
 
 
 @pytest.fixture(scope="module")
 def genobatch_server(remote, aws_profile, tmp_path_factory):
     """A server whose ``default`` queue runs on an aws-batch compute environment named ``default``."""
-    server = launch(tmp_path_factory, "--cpus", "2")
-    batch = server.client()
-    batch.create_compute_environment(computeEnvironmentName="interim", type="UNMANAGED", unmanagedvCpus=2)
-    batch.update_job_queue(jobQueue="default", computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "interim"}])
-    batch.update_compute_environment(computeEnvironment="default", state="DISABLED")
-    batch.delete_compute_environment(computeEnvironment="default")
-    deadline = time.monotonic() + 30
-    while batch.describe_compute_environments(computeEnvironments=["default"])["computeEnvironments"]:
-        assert time.monotonic() < deadline, "compute environment default was not deleted"
-        time.sleep(0.1)
-    batch.create_compute_environment(
-        computeEnvironmentName="default",
-        type="MANAGED",
-        # 2 vCPUs, as the local suite's server: tests fill the environment to hold jobs RUNNABLE.
-        computeResources={"type": "EC2", "maxvCpus": 2, "subnets": [], "instanceTypes": ["m5.large"]},
-        tags={
-            "genobatch:backend": "aws-batch",
-            "genobatch:aws-batch-job-queue": "default",
-            "genobatch:aws-batch-endpoint": remote.endpoint,
-            "genobatch:aws-batch-region": "us-east-1",
-            "genobatch:aws-profile": aws_profile,
-        },
-    )
-    batch.update_job_queue(jobQueue="default", computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "default"}])
+    tags = {
+        "genobatch:backend": "aws-batch",
+        "genobatch:aws-batch-job-queue": "default",
+        "genobatch:aws-batch-endpoint": remote.endpoint,
+        "genobatch:aws-batch-region": "us-east-1",
+        "genobatch:aws-profile": aws_profile,
+    }
+    server = server_with_default_on(tmp_path_factory, tags)
     yield server
     server.stop()
 
