@@ -69,18 +69,17 @@ Set 0 for warm instances or images baked into the AMI.
 
 from __future__ import annotations
 
-import difflib
 import glob
 import re
 import shlex
 import string
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo
 from pydantic.functional_validators import AfterValidator, PlainValidator, field_validator, model_validator
 
+from genobatch import plan_file
 from genobatch.benchmark.equivalence import DEFAULT_IGNORE
 from genobatch.benchmark.parsers import ParserSpec, RegexParser, metric_names, parser_spec
 from genobatch.benchmark.results import Target
@@ -104,13 +103,10 @@ _SAMPLE = {
 _PER_DEVICE = ("per-gpu", "per-fpga", "per-vcpu")
 
 
-class PlanError(ValueError):
-    """An invalid plan: ``problems`` lists ``(field, problem)``, the field as ``tools[0].resources.vcpus``."""
+class PlanError(plan_file.PlanError):
+    """An invalid benchmark plan (see :class:`genobatch.plan_file.PlanError`)."""
 
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source, self.problems = source, problems
-        lines = "\n".join(f"  {where}: {problem}" if where else f"  {problem}" for where, problem in problems)
-        super().__init__(f"{source}: invalid benchmark plan\n{lines}")
+    kind = "benchmark plan"
 
 
 def _name(value: str) -> str:
@@ -540,51 +536,14 @@ def resolve_target(spec: TargetSpec, catalog: Catalog, compute_environment: str 
     )
 
 
-def _allowed(loc: tuple[int | str, ...]) -> list[str]:
-    """The field names at ``loc``'s parent, for "did you mean" on an unknown key."""
-    model: Any = Plan
-    for part in (p for p in loc[:-1] if isinstance(p, str)):
-        fields = getattr(model, "model_fields", {})
-        model = fields[part].annotation if part in fields else None
-        while get_origin(model) is not None:  # list[Tool], Tool | None -> Tool
-            model = next((a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    return sorted(getattr(model, "model_fields", {}))
-
-
-def _problems(error: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "required, but missing"
-        elif item["type"] == "extra_forbidden":
-            allowed = _allowed(loc)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message = "unknown field" + (f"; did you mean {close[0]}?" if close else "")
-            message += f" (allowed: {', '.join(allowed)})" if allowed else ""
-        problems.append((where, message))
-    return problems
-
-
 def parse_plan(document: Any, base_dir: str | Path, source: str = "<plan>") -> Plan:
     """Validate a plan document (the YAML's data); relative file globs are resolved against ``base_dir``."""
-    if not isinstance(document, dict):
-        raise PlanError(source, [("", f"a plan is a mapping of name, dataset, tools, targets, ..., not {document!r}")])
-    try:
-        return Plan.model_validate(document, context={"base_dir": Path(base_dir)})
-    except ValidationError as error:
-        raise PlanError(source, _problems(error)) from None
+    return plan_file.validate_plan(Plan, document, base_dir, source, "name, dataset, tools, targets", PlanError)
 
 
 def load_plan(path: str | Path) -> Plan:
     """Read and validate the plan file at ``path``; :class:`PlanError` names each invalid field."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise PlanError(str(path), [("", f"not valid YAML: {error}")]) from None
-    plan = parse_plan(document, path.resolve().parent, str(path))
+    plan = parse_plan(plan_file.read_plan_document(path, PlanError), path.resolve().parent, str(path))
     plan._path = path.resolve()
     return plan

@@ -44,15 +44,14 @@ exit code; ``retry_strategy`` decides, as on AWS Batch.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo
 from pydantic.functional_validators import AfterValidator, field_validator, model_validator
 
+from genobatch import plan_file
 from genobatch.core import retry
 from genobatch.core.job import N_TO_N, SEQUENTIAL
 from genobatch.simulate import runtime
@@ -63,13 +62,10 @@ ARRAY_MIN, ARRAY_MAX = 2, 10_000  # AWS Batch's arrayProperties.size bounds
 MAX_DEPENDENCIES = 20  # AWS Batch's dependsOn limit per job
 
 
-class PlanError(ValueError):
-    """An invalid plan: ``problems`` lists ``(field, problem)``, the field as ``workload[0].count``."""
+class PlanError(plan_file.PlanError):
+    """An invalid simulation plan (see :class:`genobatch.plan_file.PlanError`)."""
 
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source, self.problems = source, problems
-        lines = "\n".join(f"  {where}: {problem}" if where else f"  {problem}" for where, problem in problems)
-        super().__init__(f"{source}: invalid simulation plan\n{lines}")
+    kind = "simulation plan"
 
 
 def _name(value: str) -> str:
@@ -334,51 +330,12 @@ def _check_dependency(entry: WorkloadSpec, dep: DependencySpec, earlier: dict[st
         )
 
 
-def _allowed(loc: tuple[int | str, ...]) -> list[str]:
-    """The field names at ``loc``'s parent, for "did you mean" on an unknown key."""
-    model: Any = Plan
-    for part in (p for p in loc[:-1] if isinstance(p, str)):
-        fields = getattr(model, "model_fields", {})
-        model = fields[part].annotation if part in fields else None
-        while get_origin(model) is not None:  # list[WorkloadSpec], Normal | None -> the model
-            model = next((a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    return sorted(getattr(model, "model_fields", {}))
-
-
-def _problems(error: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "required, but missing"
-        elif item["type"] == "extra_forbidden":
-            allowed = _allowed(loc)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message = "unknown field" + (f"; did you mean {close[0]}?" if close else "")
-            message += f" (allowed: {', '.join(allowed)})" if allowed else ""
-        problems.append((where, message))
-    return problems
-
-
 def parse_plan(document: Any, base_dir: str | Path, source: str = "<plan>") -> Plan:
     """Validate a plan document (the YAML's data); trace paths are resolved against ``base_dir``."""
-    if not isinstance(document, dict):
-        raise PlanError(source, [("", f"a plan is a mapping of name, compute_environments, ..., not {document!r}")])
-    try:
-        return Plan.model_validate(document, context={"base_dir": Path(base_dir)})
-    except ValidationError as error:
-        raise PlanError(source, _problems(error)) from None
+    return plan_file.validate_plan(Plan, document, base_dir, source, "name, compute_environments", PlanError)
 
 
 def load_plan(path: str | Path) -> Plan:
     """Read and validate the plan file at ``path``; :class:`PlanError` names each invalid field."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise PlanError(str(path), [("", f"cannot read: {error.strerror or error}")]) from None
-    except yaml.YAMLError as error:
-        raise PlanError(str(path), [("", f"not valid YAML: {error}")]) from None
-    return parse_plan(document, path.parent, str(path))
+    return parse_plan(plan_file.read_plan_document(path, PlanError), path.parent, str(path))
