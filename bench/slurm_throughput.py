@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 from launcher import BenchServer, load_average, machine_info, register_definition
 
 POLL_S = 0.2
@@ -152,7 +153,11 @@ def through_genobatch(size: int, timeout_s: float) -> dict:
             time.sleep(POLL_S)
         wall = time.perf_counter() - began
         summary = detail.get("arrayProperties", {}).get("statusSummary", {})
+        cpu = psutil.Process(server.pid).cpu_times()
         return {
+            # The server's own CPU, and that of the Slurm commands it ran (sbatch, squeue, sacct, scancel).
+            "server_cpu_s": round(cpu.user + cpu.system, 1),
+            "slurm_commands_cpu_s": round(cpu.children_user + cpu.children_system, 1),
             "wall_s": wall,
             "rate": size / wall,
             "status": detail.get("status"),

@@ -97,6 +97,9 @@ OPTIONS_TAG = "genobatch:slurm-options"
 
 NOT_FOUND_REASON = "CannotStartContainerError: executable file not found in $PATH"
 COMMAND_TIMEOUT_S = 60.0
+POLL_INTERVAL_S = 1.0
+#: From this many tracked attempts on, states are read half as often (see ``states``).
+MANY_JOBS = 200
 #: An ended job's accounting record reaches slurmdbd a moment after squeue shows the end; wait
 #: this many seconds for it (usage) before reporting the end without usage.
 USAGE_WAIT_S = 10.0
@@ -190,7 +193,7 @@ class SlurmEngine(RemoteEngine):
     """Runs attempts as Slurm batch jobs (see the module docstring)."""
 
     kind = "slurm"
-    poll_interval_s = 1.0
+    poll_interval_s = POLL_INTERVAL_S
     batch_size = 500
 
     def __init__(
@@ -391,6 +394,9 @@ class SlurmEngine(RemoteEngine):
     # --------------------------------------------------------------- states
     def states(self, handles: Sequence[str]) -> dict[str, RemoteState]:
         """One ``squeue`` for all handles; one ``sacct`` for those that ended or were forgotten."""
+        # Each poll costs the host ~0.1 s of CPU for squeue/sacct with thousands of jobs, and
+        # slurmctld as much again: poll every 2 s once many are tracked (they end no sooner for it).
+        self.poll_interval_s = POLL_INTERVAL_S if len(handles) < MANY_JOBS else 2 * POLL_INTERVAL_S
         found: dict[str, RemoteState] = {}
         ended: dict[str, RemoteState] = {}
         never_runs: list[str] = []
