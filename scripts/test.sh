@@ -32,5 +32,6 @@ if slurm_env=$(scripts/slurm-cluster.sh start); then eval "$slurm_env"; else ech
 ruff check .
 echo "== pass 1: SQLite store =="
 python3 -m pytest -q "$@"
-echo "== pass 2: PostgreSQL store (tests that use a store; no_store ones ran in pass 1) =="
-GENOBATCH_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$PGPORT/postgres" python3 -m pytest -q -m "not no_store" "$@"
+echo "== pass 2: PostgreSQL store (tests that use a store; no_store and remote_engine ones ran in pass 1) =="
+GENOBATCH_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$PGPORT/postgres" \
+    python3 -m pytest -q -m "not no_store and not remote_engine" "$@"
