@@ -177,3 +177,63 @@ def spot_queue(client, prefix: str, instance_type: str = "m5.xlarge", max_vcpus:
         jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
     )
     return queue, ce
+
+
+def queue_on_backend(client, prefix: str, tags: dict[str, str], max_vcpus: int = 64) -> tuple[str, str]:
+    """A new job queue on a new compute environment with these backend tags: (queue, CE) names."""
+    ce = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    client.create_compute_environment(
+        computeEnvironmentName=ce,
+        type="MANAGED",
+        computeResources={"type": "EC2", "maxvCpus": max_vcpus, "subnets": [], "instanceTypes": ["m5.large"]},
+        tags=tags,
+    )
+    queue = f"q-{ce}"
+    client.create_job_queue(
+        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
+    )
+    return queue, ce
+
+
+def shell_definition(client, name: str, script: str, memory: int = 64) -> str:
+    """Register a 1-vCPU job definition that runs ``sh -c script``; return its ARN."""
+    return client.register_job_definition(
+        jobDefinitionName=name,
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", script],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": str(memory)}],
+        },
+    )["jobDefinitionArn"]
+
+
+def cli_logs(server: Server, job_id: str) -> str:
+    """A job's log as ``genobatch logs`` prints it (asserts the command succeeded)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "logs", job_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def submit_array_and_dependent(client, queue: str, size: int) -> tuple[str, str]:
+    """An array whose children echo who and where they are, and a job depending on it; both waited for.
+
+    Returns (array id, dependent id); the array, each child and the dependent all SUCCEEDED.
+    """
+    child = shell_definition(
+        client, "child", 'echo "child $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ID on $AWS_BATCH_CE_NAME"'
+    )
+    array = client.submit_job(jobName="arr", jobQueue=queue, jobDefinition=child, arrayProperties={"size": size})
+    after = client.submit_job(
+        jobName="after", jobQueue=queue, jobDefinition=child, dependsOn=[{"jobId": array["jobId"]}]
+    )
+    assert wait_for(client, array["jobId"], timeout=120)["status"] == "SUCCEEDED"
+    assert wait_for(client, after["jobId"], timeout=60)["status"] == "SUCCEEDED"
+    children = client.describe_jobs(jobs=[f"{array['jobId']}:{i}" for i in range(size)])["jobs"]
+    assert {c["status"] for c in children} == {"SUCCEEDED"}
+    return array["jobId"], after["jobId"]

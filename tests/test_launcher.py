@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import launch, wait_for
+from harness import launch, shell_definition, wait_for
 from test_local_backend import Events, found_after_restart, make_spec, sh, wait_for_file
 
 from genobatch.backends.base import AttemptExited, AttemptStarted
@@ -225,22 +225,11 @@ def test_server_kill_dash_nine_with_the_launcher_alive(tmp_path_factory, tmp_pat
     server = launch(tmp_path_factory, "--launcher", "persistent")
     batch = server.client()
 
-    def definition(name: str, script: str) -> str:
-        return batch.register_job_definition(
-            jobDefinitionName=name,
-            type="container",
-            containerProperties={
-                "image": "busybox",
-                "command": ["sh", "-c", script],
-                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
-            },
-        )["jobDefinitionArn"]
-
     ends_while_down = batch.submit_job(
-        jobName="down", jobQueue="default", jobDefinition=definition("down", "sleep 1; exit 3")
+        jobName="down", jobQueue="default", jobDefinition=shell_definition(batch, "down", "sleep 1; exit 3")
     )["jobId"]
     runs_across = batch.submit_job(
-        jobName="across", jobQueue="default", jobDefinition=definition("across", "sleep 4; exit 0")
+        jobName="across", jobQueue="default", jobDefinition=shell_definition(batch, "across", "sleep 4; exit 0")
     )["jobId"]
     for job_id in (ends_while_down, runs_across):
         wait_for(batch, job_id, ("RUNNING",))

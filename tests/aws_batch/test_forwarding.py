@@ -7,14 +7,19 @@ AWS Batch and really runs the jobs. The first server signs its calls with a name
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 
 import pytest
-from harness import launch, spot_queue, wait_for
+from harness import (
+    cli_logs,
+    launch,
+    queue_on_backend,
+    shell_definition,
+    spot_queue,
+    submit_array_and_dependent,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,37 +51,14 @@ def forwarding_queue(
     front, remote, remote_queue: str, profile: str, *, endpoint: str | None = None, max_vcpus: int = 64
 ) -> tuple[str, str]:
     """A queue on a new compute environment (billed as on-demand m5.large) whose jobs run on ``remote_queue``."""
-    batch = front.client()
-    ce = f"aws-{uuid.uuid4().hex[:6]}"
-    batch.create_compute_environment(
-        computeEnvironmentName=ce,
-        type="MANAGED",
-        computeResources={"type": "EC2", "maxvCpus": max_vcpus, "subnets": [], "instanceTypes": ["m5.large"]},
-        tags={
-            "genobatch:backend": "aws-batch",
-            "genobatch:aws-batch-job-queue": remote_queue,
-            "genobatch:aws-batch-endpoint": endpoint or remote.endpoint,
-            "genobatch:aws-batch-region": "us-east-1",
-            "genobatch:aws-profile": profile,
-        },
-    )
-    queue = f"q-{ce}"
-    batch.create_job_queue(
-        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
-    )
-    return queue, ce
-
-
-def definition(batch, name: str, script: str) -> str:
-    return batch.register_job_definition(
-        jobDefinitionName=name,
-        type="container",
-        containerProperties={
-            "image": "busybox",
-            "command": ["sh", "-c", script],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
-        },
-    )["jobDefinitionArn"]
+    tags = {
+        "genobatch:backend": "aws-batch",
+        "genobatch:aws-batch-job-queue": remote_queue,
+        "genobatch:aws-batch-endpoint": endpoint or remote.endpoint,
+        "genobatch:aws-batch-region": "us-east-1",
+        "genobatch:aws-profile": profile,
+    }
+    return queue_on_backend(front.client(), "aws", tags, max_vcpus)
 
 
 def remote_names(remote, queue: str, prefix: str) -> Counter:
@@ -92,31 +74,12 @@ def remote_names(remote, queue: str, prefix: str) -> Counter:
 def test_array_and_dependency_run_remotely_and_logs_read_back(front, remote, remote_queue, aws_profile):
     queue, ce = forwarding_queue(front, remote, remote_queue, aws_profile)
     batch = front.client()
-    child = definition(
-        batch, "child", 'echo "child $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ID on $AWS_BATCH_CE_NAME"'
-    )
-    array = batch.submit_job(jobName="arr", jobQueue=queue, jobDefinition=child, arrayProperties={"size": ARRAY})[
-        "jobId"
-    ]
-    after = batch.submit_job(jobName="after", jobQueue=queue, jobDefinition=child, dependsOn=[{"jobId": array}])[
-        "jobId"
-    ]
-    assert wait_for(batch, array, timeout=120)["status"] == "SUCCEEDED"
-    assert wait_for(batch, after, timeout=60)["status"] == "SUCCEEDED"
-    children = batch.describe_jobs(jobs=[f"{array}:{i}" for i in range(ARRAY)])["jobs"]
-    assert {c["status"] for c in children} == {"SUCCEEDED"}
+    array, after = submit_array_and_dependent(batch, queue, ARRAY)
     # Every child ran exactly once remotely, under its attempt's name.
     assert remote_names(remote, remote_queue, f"gb_{array}_") == Counter({f"gb_{array}_{i}_1": 1 for i in range(ARRAY)})
     assert remote_names(remote, remote_queue, f"gb_{after}_") == Counter({f"gb_{after}_1": 1})
     # The log comes back through the first server's CLI, with genobatch's own job id and CE.
-    logs = subprocess.run(
-        [sys.executable, "-m", "genobatch", "--data-dir", str(front.data_dir), "logs", f"{array}:7"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert logs.returncode == 0, logs.stderr
-    assert logs.stdout.strip() == f"child 7 of {array}:7 on {ce}"
+    assert cli_logs(front, f"{array}:7").strip() == f"child 7 of {array}:7 on {ce}"
     described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
     assert described["status"] == "VALID"
     # Cost prices the attempts as the remote ran them (SPOT m5.xlarge), not as the local CE declares.
@@ -131,7 +94,7 @@ def test_an_unreachable_remote_marks_the_environment_invalid_and_keeps_the_job(
 ):
     queue, ce = forwarding_queue(front, remote, remote_queue, aws_profile, endpoint="http://127.0.0.1:9")
     batch = front.client()
-    job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=definition(batch, "w", "true"))["jobId"]
+    job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=shell_definition(batch, "w", "true"))["jobId"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
@@ -152,7 +115,7 @@ def test_kill_dash_nine_during_a_submission_burst_runs_every_job_exactly_once(fr
     array = batch.submit_job(
         jobName="burst",
         jobQueue=queue,
-        jobDefinition=definition(batch, "burst", "true"),
+        jobDefinition=shell_definition(batch, "burst", "true"),
         arrayProperties={"size": size},
     )["jobId"]
     # The remote takes 20 submissions a second: kill the first server while it is forwarding them.

@@ -10,13 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 
 import pytest
-from harness import launch, wait_for
+from harness import cli_logs, launch, queue_on_backend, shell_definition, submit_array_and_dependent, wait_for
 from slurm_jobs import SCRIPT, accounted_names, squeue_names
 
 pytestmark = pytest.mark.slow
@@ -35,62 +33,20 @@ def server(slurm_cluster, tmp_path_factory):
 
 def slurm_queue(server, *, partition: str = "batch", max_vcpus: int = 64) -> tuple[str, str]:
     """A queue on a new compute environment whose jobs run on the Slurm partition."""
-    batch = server.client()
-    ce = f"slurm-{uuid.uuid4().hex[:6]}"
-    batch.create_compute_environment(
-        computeEnvironmentName=ce,
-        type="MANAGED",
-        computeResources={"type": "EC2", "maxvCpus": max_vcpus, "subnets": [], "instanceTypes": ["m5.large"]},
-        tags={"genobatch:backend": "slurm", "genobatch:slurm-partition": partition},
-    )
-    queue = f"q-{ce}"
-    batch.create_job_queue(
-        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}]
-    )
-    return queue, ce
-
-
-def definition(batch, name: str, script: str, memory: int = 64) -> str:
-    return batch.register_job_definition(
-        jobDefinitionName=name,
-        type="container",
-        containerProperties={
-            "image": "busybox",
-            "command": ["sh", "-c", script],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": str(memory)}],
-        },
-    )["jobDefinitionArn"]
+    tags = {"genobatch:backend": "slurm", "genobatch:slurm-partition": partition}
+    return queue_on_backend(server.client(), "slurm", tags, max_vcpus)
 
 
 def test_array_and_dependency_run_on_slurm_and_logs_read_back(server):
     queue, ce = slurm_queue(server)
     batch = server.client()
-    child = definition(
-        batch, "child", 'echo "child $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ID on $AWS_BATCH_CE_NAME"'
-    )
-    array = batch.submit_job(jobName="arr", jobQueue=queue, jobDefinition=child, arrayProperties={"size": ARRAY})[
-        "jobId"
-    ]
-    after = batch.submit_job(jobName="after", jobQueue=queue, jobDefinition=child, dependsOn=[{"jobId": array}])[
-        "jobId"
-    ]
-    assert wait_for(batch, array, timeout=120)["status"] == "SUCCEEDED"
-    assert wait_for(batch, after, timeout=60)["status"] == "SUCCEEDED"
-    children = batch.describe_jobs(jobs=[f"{array}:{i}" for i in range(ARRAY)])["jobs"]
-    assert {c["status"] for c in children} == {"SUCCEEDED"}
+    array, _ = submit_array_and_dependent(batch, queue, ARRAY)
     # Every child ran exactly once on Slurm, under its attempt's name.
     deadline = time.monotonic() + 20  # the accounting records arrive a moment after the ends
     while accounted_names(f"gb_{array}_") != Counter({f"gb_{array}_{i}_1": 1 for i in range(ARRAY)}):
         assert time.monotonic() < deadline, accounted_names(f"gb_{array}_")
         time.sleep(0.5)
-    logs = subprocess.run(
-        [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "logs", f"{array}:7"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert logs.returncode == 0, logs.stderr
-    assert logs.stdout.strip() == f"child 7 of {array}:7 on {ce}"
+    assert cli_logs(server, f"{array}:7").strip() == f"child 7 of {array}:7 on {ce}"
     described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
     assert described["status"] == "VALID"
 
@@ -101,13 +57,15 @@ def test_oom_and_exit_codes_and_a_refused_job_on_slurm(server):
     oom = batch.submit_job(
         jobName="oom",
         jobQueue=queue,
-        jobDefinition=definition(batch, "oom", "python3 -c 'x = bytearray(600 * 1024 * 1024)'", memory=100),
+        jobDefinition=shell_definition(batch, "oom", "python3 -c 'x = bytearray(600 * 1024 * 1024)'", memory=100),
     )["jobId"]
-    exits = batch.submit_job(jobName="exit", jobQueue=queue, jobDefinition=definition(batch, "exit", "exit 4"))["jobId"]
+    exits = batch.submit_job(jobName="exit", jobQueue=queue, jobDefinition=shell_definition(batch, "exit", "exit 4"))[
+        "jobId"
+    ]
     huge = batch.submit_job(
         jobName="huge",
         jobQueue=queue,
-        jobDefinition=definition(batch, "huge", "true"),
+        jobDefinition=shell_definition(batch, "huge", "true"),
         containerOverrides={"resourceRequirements": [{"type": "MEMORY", "value": "9000000"}]},
     )["jobId"]
     detail = wait_for(batch, oom, statuses=("FAILED",), timeout=60)
@@ -123,7 +81,7 @@ def test_oom_and_exit_codes_and_a_refused_job_on_slurm(server):
 def test_terminate_stops_a_running_slurm_job(server):
     queue, _ = slurm_queue(server)
     batch = server.client()
-    job = batch.submit_job(jobName="long", jobQueue=queue, jobDefinition=definition(batch, "long", "sleep 300"))[
+    job = batch.submit_job(jobName="long", jobQueue=queue, jobDefinition=shell_definition(batch, "long", "sleep 300"))[
         "jobId"
     ]
     wait_for(batch, job, statuses=("RUNNING",), timeout=60)
@@ -136,7 +94,7 @@ def test_terminate_stops_a_running_slurm_job(server):
 def test_a_missing_partition_marks_the_environment_invalid_and_keeps_the_job(server):
     queue, ce = slurm_queue(server, partition="nosuchpartition")
     batch = server.client()
-    job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=definition(batch, "w", "true"))["jobId"]
+    job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=shell_definition(batch, "w", "true"))["jobId"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
@@ -156,7 +114,7 @@ def test_kill_dash_nine_during_a_submission_burst_runs_every_job_exactly_once(se
     array = batch.submit_job(
         jobName="burst",
         jobQueue=queue,
-        jobDefinition=definition(batch, "burst", "true"),
+        jobDefinition=shell_definition(batch, "burst", "true"),
         arrayProperties={"size": size},
     )["jobId"]
     deadline = time.monotonic() + 60
@@ -179,7 +137,7 @@ def test_slurmctld_going_away_mid_run_loses_nothing_and_work_resumes(server, slu
     queue, ce = slurm_queue(server)
     batch = server.client()
     job = batch.submit_job(
-        jobName="outlives", jobQueue=queue, jobDefinition=definition(batch, "outlives", "sleep 8; echo done")
+        jobName="outlives", jobQueue=queue, jobDefinition=shell_definition(batch, "outlives", "sleep 8; echo done")
     )["jobId"]
     wait_for(batch, job, statuses=("RUNNING",), timeout=60)
     pid_file = os.path.join(os.path.dirname(os.path.dirname(slurm_cluster)), "run", "slurmctld.pid")
