@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from botocore.config import Config
-from launcher import BenchServer, load_average, machine_info, now_ms, register_definition
+from launcher import BenchServer, load_average, machine_info, now_ms, register_definition, run_array
 
 POLL_S = 0.5
 
@@ -110,18 +110,7 @@ def forwarded(front: BenchServer, remote: BenchServer, size: int, max_vcpus: int
     )
     definition = register_definition(client, ["true"])
     began_ms = now_ms()
-    began = time.perf_counter()
-    parent = client.submit_job(
-        jobName="forwarded", jobQueue="burst", jobDefinition=definition, arrayProperties={"size": size}
-    )["jobId"]
-    deadline = time.monotonic() + timeout_s
-    detail: dict = {}
-    while time.monotonic() < deadline:
-        detail = client.describe_jobs(jobs=[parent])["jobs"][0]
-        if detail["status"] in ("SUCCEEDED", "FAILED"):
-            break
-        time.sleep(POLL_S)
-    wall = time.perf_counter() - began
+    parent, detail, wall = run_array(client, "burst", definition, size, timeout_s, POLL_S)
     summary = detail.get("arrayProperties", {}).get("statusSummary", {})
     names = remote_created(remote, f"gb_{parent}_")
     per_name = Counter(name for name, _ in names)

@@ -205,6 +205,27 @@ def register_definition(client, command: list[str], vcpus: int = 1, memory_mib: 
     return response["jobDefinitionArn"]
 
 
+def run_array(
+    client, queue: str, definition: str, size: int, timeout_s: float, poll_s: float
+) -> tuple[str, dict, float]:
+    """Submit an array of ``size`` children and poll until the parent ends (or ``timeout_s``).
+
+    Returns (parent id, its last DescribeJobs detail, wall seconds from SubmitJob to the end).
+    """
+    began = time.perf_counter()
+    parent = client.submit_job(
+        jobName="bench-array", jobQueue=queue, jobDefinition=definition, arrayProperties={"size": size}
+    )["jobId"]
+    deadline = time.monotonic() + timeout_s
+    detail: dict = {}
+    while time.monotonic() < deadline:
+        detail = client.describe_jobs(jobs=[parent])["jobs"][0]
+        if detail["status"] in ("SUCCEEDED", "FAILED"):
+            break
+        time.sleep(poll_s)
+    return parent, detail, time.perf_counter() - began
+
+
 def machine_info() -> dict[str, str]:
     """Facts about the host that the numbers depend on, for RESULTS.md."""
     model = "unknown"

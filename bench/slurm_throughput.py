@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import psutil
-from launcher import BenchServer, load_average, machine_info, register_definition
+from launcher import BenchServer, load_average, machine_info, register_definition, run_array
 
 POLL_S = 0.2
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm-cluster.sh"
@@ -140,18 +140,7 @@ def through_genobatch(size: int, timeout_s: float) -> dict:
         )
         definition = register_definition(client, ["true"], vcpus=1, memory_mib=64)
         started_before = jobs_started()
-        began = time.perf_counter()
-        parent = client.submit_job(
-            jobName="slurm-array", jobQueue="slurm", jobDefinition=definition, arrayProperties={"size": size}
-        )["jobId"]
-        deadline = time.monotonic() + timeout_s
-        detail: dict = {}
-        while time.monotonic() < deadline:
-            detail = client.describe_jobs(jobs=[parent])["jobs"][0]
-            if detail["status"] in ("SUCCEEDED", "FAILED"):
-                break
-            time.sleep(POLL_S)
-        wall = time.perf_counter() - began
+        _, detail, wall = run_array(client, "slurm", definition, size, timeout_s, POLL_S)
         summary = detail.get("arrayProperties", {}).get("statusSummary", {})
         cpu = psutil.Process(server.pid).cpu_times()
         return {
