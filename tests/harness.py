@@ -208,16 +208,31 @@ def shell_definition(client, name: str, script: str, memory: int = 64) -> str:
     )["jobDefinitionArn"]
 
 
+def run_cli(server: Server, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``genobatch ARGS`` against ``server`` as a user would; asserts it succeeded."""
+    command = [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "--endpoint", server.endpoint]
+    result = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=timeout, env={"COLUMNS": "200", **server.env()}
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
 def cli_logs(server: Server, job_id: str) -> str:
     """A job's log as ``genobatch logs`` prints it (asserts the command succeeded)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "logs", job_id],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_cli(server, "logs", job_id, timeout=60).stdout
+
+
+def wait_environment_status(client, name: str, status: str, timeout: float = 30) -> dict:
+    """Poll DescribeComputeEnvironments until ``name`` has ``status``; return its description."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = client.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]
+        if described["status"] == status or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    assert described["status"] == status, described
+    return described
 
 
 def submit_array_and_dependent(client, queue: str, size: int) -> tuple[str, str]:

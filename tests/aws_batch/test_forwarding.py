@@ -18,6 +18,7 @@ from harness import (
     shell_definition,
     spot_queue,
     submit_array_and_dependent,
+    wait_environment_status,
     wait_for,
 )
 
@@ -95,13 +96,7 @@ def test_an_unreachable_remote_marks_the_environment_invalid_and_keeps_the_job(
     queue, ce = forwarding_queue(front, remote, remote_queue, aws_profile, endpoint="http://127.0.0.1:9")
     batch = front.client()
     job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=shell_definition(batch, "w", "true"))["jobId"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
-        if described["status"] == "INVALID":
-            break
-        time.sleep(0.2)
-    assert described["status"] == "INVALID", described
+    described = wait_environment_status(batch, ce, "INVALID")
     assert f"remote queue {remote_queue} at http://127.0.0.1:9" in described["statusReason"]
     status = batch.describe_jobs(jobs=[job])["jobs"][0]["status"]
     assert status in ("RUNNABLE", "STARTING")

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import run_cli
 
 from genobatch.benchmark.sharding import measure_work
 from genobatch.cost.catalog import load_catalog
@@ -27,15 +28,6 @@ pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "bench"
 UNITS = 4.94835e10  # the plan's extrapolate.units
 OVERHEAD_S = 120  # the plan's overhead_s
-
-
-def genobatch(server, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "--endpoint", server.endpoint]
-    result = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=600, env={"COLUMNS": "200", **server.env()}
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 def cost_per_workload(runtime_s: float, work: float, price: float) -> float:
@@ -50,7 +42,7 @@ def test_dragen_plan_on_fpga_slots_reports_ratios_and_equivalence(genobatch_serv
         check=True,
         capture_output=True,
     )
-    result = genobatch(genobatch_server, "bench", "run", str(tmp_path / "dragen-fpga.yaml"), "--out", str(tmp_path))
+    result = run_cli(genobatch_server, "bench", "run", str(tmp_path / "dragen-fpga.yaml"), "--out", str(tmp_path))
     run_dir = Path(re.search(r"results in\s+(\S+)", result.stdout).group(1))
 
     # FPGAs travel as a tag; resourceRequirements stays within AWS's GPU/VCPU/MEMORY.
@@ -118,6 +110,6 @@ def test_dragen_plan_on_fpga_slots_reports_ratios_and_equivalence(genobatch_serv
     fields[4] = next(base for base in "ACGT" if base not in (fields[3], fields[4]))
     lines[first] = "\t".join(fields)
     path.write_text("".join(lines))
-    report = genobatch(genobatch_server, "bench", "report", str(run_dir))
+    report = run_cli(genobatch_server, "bench", "report", str(run_dir))
     assert "equivalence: 7 of 8 outputs have identical records on every target" in report.stdout
     assert "3 of 4 variant-call outputs hold the same calls" in report.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pysam
 import pytest
+from harness import run_cli
 from openpyxl import load_workbook
 
 from genobatch.benchmark.sharding import measure_work
@@ -30,15 +31,6 @@ def prepare(tmp: Path, plan: str, kind: str) -> Path:
         capture_output=True,
     )
     return tmp / plan
-
-
-def genobatch(server, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "--endpoint", server.endpoint]
-    result = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=600, env={"COLUMNS": "200", **server.env()}
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 def run_dir_of(stdout: str) -> Path:
@@ -71,7 +63,7 @@ def instance_run_times(batch, run_id: str) -> dict[str, list[float]]:
 
 def test_cpu_plan_report_agrees_with_api_and_catches_a_perturbation(genobatch_server, batch, tmp_path):
     plan = prepare(tmp_path, "align-cpu.yaml", "align")
-    result = genobatch(genobatch_server, "bench", "run", str(plan), "--out", str(tmp_path / "runs"))
+    result = run_cli(genobatch_server, "bench", "run", str(plan), "--out", str(tmp_path / "runs"))
     run_dir = run_dir_of(result.stdout)
     report = run_dir / "report"
     for name in (
@@ -124,7 +116,7 @@ def test_cpu_plan_report_agrees_with_api_and_catches_a_perturbation(genobatch_se
                 record.mapping_quality = (record.mapping_quality + 1) % 60
             out.write(record)
     altered.replace(bam)
-    genobatch(genobatch_server, "bench", "report", str(run_dir))
+    run_cli(genobatch_server, "bench", "report", str(run_dir))
     html = (report / "benchmark.html").read_text()
     verdicts = dict(re.findall(r'data-tool="minimap2" data-output="([^"]+)"\s+data-identical="(\w+)"', html))
     assert verdicts[bam.name] == "false"
@@ -133,7 +125,7 @@ def test_cpu_plan_report_agrees_with_api_and_catches_a_perturbation(genobatch_se
 
 def test_gpu_shaped_plan_shards_per_gpu_pins_and_parses(genobatch_server, batch, tmp_path):
     plan = prepare(tmp_path, "basecall-gpu.yaml", "signal")
-    result = genobatch(genobatch_server, "bench", "run", str(plan), "--out", str(tmp_path / "runs"))
+    result = run_cli(genobatch_server, "bench", "run", str(plan), "--out", str(tmp_path / "runs"))
     run_dir = run_dir_of(result.stdout)
     import json
 

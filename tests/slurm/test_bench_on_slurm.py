@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import launch, queue_on_backend
+from harness import launch, queue_on_backend, run_cli
 from slurm_jobs import accounted_names
 
 pytestmark = pytest.mark.slow
@@ -60,15 +60,7 @@ def test_a_benchmark_target_on_a_slurm_compute_environment(slurm_cluster, tmp_pa
         )
         plan = tmp_path / "plan.yaml"
         plan.write_text(PLAN.format(python=sys.executable, environment=environment))
-        command = [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "--endpoint", server.endpoint]
-        result = subprocess.run(
-            [*command, "bench", "run", str(plan), "--out", str(tmp_path / "runs")],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={"COLUMNS": "200", **server.env()},
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        result = run_cli(server, "bench", "run", str(plan), "--out", str(tmp_path / "runs"))
         run_id = Path(re.search(r"results in\s+(\S+)", result.stdout).group(1)).name
 
         # The cluster target's shards (2: a c6i.large has 2 vCPUs) ran on Slurm, each once.

@@ -14,7 +14,15 @@ import time
 from collections import Counter
 
 import pytest
-from harness import cli_logs, launch, queue_on_backend, shell_definition, submit_array_and_dependent, wait_for
+from harness import (
+    cli_logs,
+    launch,
+    queue_on_backend,
+    shell_definition,
+    submit_array_and_dependent,
+    wait_environment_status,
+    wait_for,
+)
 from slurm_jobs import SCRIPT, accounted_names, squeue_names
 
 pytestmark = pytest.mark.slow
@@ -95,13 +103,7 @@ def test_a_missing_partition_marks_the_environment_invalid_and_keeps_the_job(ser
     queue, ce = slurm_queue(server, partition="nosuchpartition")
     batch = server.client()
     job = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=shell_definition(batch, "w", "true"))["jobId"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
-        if described["status"] == "INVALID":
-            break
-        time.sleep(0.2)
-    assert described["status"] == "INVALID", described
+    described = wait_environment_status(batch, ce, "INVALID")
     assert "no partition 'nosuchpartition'" in described["statusReason"]
     assert batch.describe_jobs(jobs=[job])["jobs"][0]["status"] in ("RUNNABLE", "STARTING")
     batch.terminate_job(jobId=job, reason="test over")
