@@ -9,7 +9,7 @@ job moves. Migrations live in ``migrations/versions``; this module is the curren
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -68,4 +68,81 @@ tags = Table(
     Column("resource_arn", String(600), primary_key=True),
     Column("key", String(128), primary_key=True),
     Column("value", String(256), nullable=False),
+)
+
+# ---------------------------------------------------------------- Step Functions (genobatch.workflow)
+# An execution's truth is its input event log (``sfn_events``: every event fed to the interpreter,
+# with its clock reading); ``snapshot`` is the interpreter's state after ``snapshot_events`` of them,
+# written now and then so that a restart replays only the tail. ``sfn_tasks`` and ``sfn_timers``
+# are the durable commands: written in the same transaction as the event that produced them.
+
+sfn_state_machines = Table(
+    "sfn_state_machines",
+    metadata,
+    Column("arn", String(600), primary_key=True),
+    Column("name", String(80), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("document", JSON, nullable=False),
+)
+
+sfn_executions = Table(
+    "sfn_executions",
+    metadata,
+    Column("arn", String(700), primary_key=True),
+    Column("state_machine_arn", String(600), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("stopped_at", BigInteger, nullable=True),
+    Column("definition", Text, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("error", String(256), nullable=True),
+    Column("cause", Text, nullable=True),
+    Column("redrive_count", Integer, nullable=False),
+    Column("redrive_date", BigInteger, nullable=True),
+    Column("event_count", Integer, nullable=False),
+    Column("history_count", Integer, nullable=False),
+    Column("snapshot", JSON, nullable=True),
+    Column("snapshot_events", Integer, nullable=False),
+)
+Index("ix_sfn_executions_machine_started", sfn_executions.c.state_machine_arn, sfn_executions.c.started_at)
+Index("ix_sfn_executions_status", sfn_executions.c.status)
+
+sfn_events = Table(
+    "sfn_events",
+    metadata,
+    Column("execution_arn", String(700), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("record", JSON, nullable=False),
+)
+
+sfn_history = Table(
+    "sfn_history",
+    metadata,
+    Column("execution_arn", String(700), primary_key=True),
+    Column("id", Integer, primary_key=True),
+    Column("event", JSON, nullable=False),
+)
+
+sfn_tasks = Table(
+    "sfn_tasks",
+    metadata,
+    Column("execution_arn", String(700), primary_key=True),
+    Column("token", String(512), primary_key=True),
+    Column("resource", String(256), nullable=False),
+    Column("parameters", JSON, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("job_id", String(80), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_sfn_tasks_state", sfn_tasks.c.state)
+
+sfn_timers = Table(
+    "sfn_timers",
+    metadata,
+    Column("execution_arn", String(700), primary_key=True),
+    Column("token", String(512), primary_key=True),
+    Column("fire_at_ms", BigInteger, nullable=False),
 )
