@@ -8,6 +8,8 @@
 * ``GET /genobatch/v1/runs?run=ID | tag=KEY=VALUE | queue=NAME [&trace=1]`` - progress (jobs per
   status, samples done) and cost (attributed and billed, per compute environment, job, sample and
   queue) of a group of jobs; with ``trace=1`` also one trace record per attempt.
+* ``GET /genobatch/v1/runs/results?run=ID | tag=KEY=VALUE | queue=NAME`` - what the jobs published
+  (metrics per sample, :mod:`genobatch.report.results`) and the failed jobs with reason and log tail.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from genobatch.api.text import refuse_unstorable_text
 from genobatch.backends.host import LOG_FILE, read_log
 from genobatch.cost.catalog import Catalog, CatalogError
 from genobatch.engine import Engine, now_ms
+from genobatch.report.results import run_results
 from genobatch.retention import removal_note
 from genobatch.run import Selector, price_catalog, summarize
 from genobatch.store import jobs as job_rows
@@ -105,12 +108,23 @@ def _catalog(data_dir: Path) -> Catalog:
     return price_catalog(data_dir)
 
 
-def run_summary(engine: Engine, request: Request) -> dict:
+def _selector(request: Request) -> Selector:
     params = request.query_params
     try:
-        selector = Selector.parse(params.get("run"), params.get("tag"), params.get("queue"))
+        return Selector.parse(params.get("run"), params.get("tag"), params.get("queue"))
     except ValueError as error:
         raise ClientException(f"runs: {error}") from None
+
+
+def results(engine: Engine, request: Request) -> dict:
+    selector = _selector(request)
+    with engine.database.connect() as conn:
+        return run_results(conn, selector, engine.attempt_dir).to_document()
+
+
+def run_summary(engine: Engine, request: Request) -> dict:
+    params = request.query_params
+    selector = _selector(request)
     inventory = engine.backend.inventory()
     host = (len(inventory.cpus), inventory.memory_mib, len(inventory.gpus))
     try:
@@ -149,6 +163,8 @@ def dispatch(engine: Engine, request: Request) -> dict:
     parts = request.path_params["path"].split("/")
     if parts == ["runs"]:
         return run_summary(engine, request)
+    if parts == ["runs", "results"]:
+        return results(engine, request)
     if len(parts) == 2 and parts[0] == "jobs":
         return job_attempts(engine, parts[1])
     if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "logs":

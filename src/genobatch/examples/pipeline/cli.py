@@ -12,6 +12,7 @@ line (the job's log) and exits non-zero with a message on failure, which is what
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import pysam
 
-from . import STAGES
+from . import STAGES, evaluation
+from . import stats as alignment_stats
 from .alignment import align
 from .calling import call_variants
 from .evaluation import evaluate
@@ -39,6 +41,16 @@ DEFAULT_GENOME_SIZE = 200_000
 DEFAULT_CONTIGS = 2
 DEFAULT_VARIANT_SPACING = 1_500
 DEFAULT_COVERAGE = 30.0
+#: genobatch's results contract (genobatch.report.results, README "Results"): a job publishes named metrics by
+#: printing this marker and a JSON object on one line of its log. Written out here rather than imported so a stage
+#: does not load the report package (matplotlib and all) to print one line.
+RESULTS_MARKER = "genobatch:results "
+
+
+def publish(metrics: dict[str, float | None], units: dict[str, str], method: str | None = None) -> None:
+    """Print the results line genobatch's run report and console read from this job's log."""
+    document = {"metrics": metrics, "units": units, **({"method": method} if method else {})}
+    print(RESULTS_MARKER + json.dumps(document, separators=(",", ":")), flush=True)
 
 
 def reference_stage(args: argparse.Namespace, layout: RunLayout) -> str:
@@ -98,6 +110,7 @@ def call_stage(args: argparse.Namespace, layout: RunLayout, index: int) -> str:
 
 def stats_stage(args: argparse.Namespace, layout: RunLayout, index: int) -> str:
     summary = samtools_stats(layout.genome, layout.bam(index), layout.stats_text(index), layout.stats_json(index))
+    publish(*alignment_stats.published(summary))
     return (
         f"{summary.get('reads_mapped', 0)} reads mapped, error rate {summary.get('error_rate', 0):.4%}, "
         f"average coverage {summary['average_coverage']:.1f}x"
@@ -106,6 +119,8 @@ def stats_stage(args: argparse.Namespace, layout: RunLayout, index: int) -> str:
 
 def evaluate_stage(args: argparse.Namespace, layout: RunLayout, index: int) -> str:
     report = evaluate(layout.truth(index), layout.calls(index), layout.evaluation(index))
+    metrics, units = evaluation.published(report)
+    publish(metrics, units, evaluation.METHOD)
     return f"precision {report['precision']:.4f}, recall {report['recall']:.4f}, F1 {report['f1']:.4f}"
 
 

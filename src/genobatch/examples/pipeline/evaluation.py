@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from .layout import write_json
-from .truth import Variant, read_vcf
+from .truth import HET_FRACTION, SNV_FRACTION, Variant, read_vcf
+
+#: How the evaluate stage's metrics are obtained, published with them (the report states it).
+METHOD = (
+    "Truth set: the variants simulated into each sample's reads (about one per 1,500 bp, "
+    f"{SNV_FRACTION:.0%} SNVs, {HET_FRACTION:.0%} heterozygous, drawn from the run's seed). Calls (bcftools "
+    "mpileup | call -mv | norm -m -any) match a truth variant on contig, position, REF and ALT; genotype is not "
+    "required for a match. Genotype concordance is the share of matched calls with the truth's zygosity."
+)
 
 
 def compare(truth: list[Variant], calls: list[Variant]) -> dict[str, Any]:
@@ -50,6 +58,17 @@ def evaluate(truth_vcf: Path, calls_vcf: Path, output: Path) -> dict[str, Any]:
     report["false_positive_sites"] = [_site(key) for key in sorted(called - expected)[:20]]
     write_json(output, report)
     return report
+
+
+def published(report: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
+    """The metrics the evaluate stage publishes for the run report (genobatch.report.results), with units:
+    precision, recall and F1 overall and per variant kind (snv, indel), and genotype concordance."""
+    metrics: dict[str, float | None] = {name: report[name] for name in ("precision", "recall", "f1")}
+    for kind in ("snv", "indel"):
+        for name in ("precision", "recall", "f1"):
+            metrics[f"{kind}.{name}"] = report["by_kind"][kind][name]
+    metrics["genotype_concordance"] = report["genotype_concordance"]
+    return metrics, dict.fromkeys(metrics, "fraction")
 
 
 def _site(key: tuple[str, int, str, str]) -> str:

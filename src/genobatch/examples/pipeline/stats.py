@@ -34,6 +34,16 @@ def samtools_stats(reference: Path, bam: Path, text_output: Path, json_output: P
     return summary
 
 
+def published(summary: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
+    """The metrics the stats stage publishes for the run report (genobatch.report.results), with units."""
+    metrics = {
+        "coverage": summary.get("average_coverage"),
+        "mapped_fraction": summary.get("mapped_fraction"),
+        "error_rate": summary.get("error_rate"),
+    }
+    return metrics, {"coverage": "x", "mapped_fraction": "fraction", "error_rate": "fraction"}
+
+
 def summarise(report: str, genome_length: int) -> dict[str, Any]:
     """Pick the summary numbers out of a samtools stats report and derive coverage and mapped fraction."""
     summary: dict[str, Any] = {}
