@@ -63,7 +63,7 @@ def test_a_failed_sample_is_failed_not_missing(published_run):
 def test_a_malformed_results_line_is_reported_not_dropped_silently(published_run):
     _, results = published_run
     (problem,) = results.problems
-    assert "metrics must be a non-empty object" in problem and f"(1)" in problem
+    assert "metrics must be a non-empty object" in problem and "(1)" in problem
     assert results.samples[1].metrics == {"recall": 0.1, "coverage": 1}  # its good line still counts
 
 
