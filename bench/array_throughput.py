@@ -78,13 +78,14 @@ def genobatch_once(
     want_breakdown: bool = False,
     slots: int = 1,
     launcher: str = "wrapper",
+    src: str | None = None,
 ) -> dict:
     """One fresh server, one array job of ``size`` ``true`` children; timings in seconds.
 
     ``profile_hook(pid)`` (optional) is called with the server pid right before the submit and
     returns a callable that is invoked once the parent is final (used by ``--py-spy``).
     """
-    with server_for(db_url, extra_args=["--launcher", launcher]) as server:
+    with server_for(db_url, extra_args=["--launcher", launcher], src=src) as server:
         client = server.client()
         definition = register_definition(client, ["true"], vcpus=1, memory_mib=64)
         # One untimed call first, so the connection and the signer are warm before t0.
@@ -262,6 +263,12 @@ def main() -> None:
         default="wrapper",
         help="comma-separated `genobatch server --launcher` values, each run every repeat (default wrapper)",
     )
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also run every repeat from this source tree (e.g. a `git archive` of the previous commit's src/), "
+        "before the current one, and print the current/baseline ratios",
+    )
     parser.add_argument("--breakdown", action="store_true", help="after each repeat, analyse the children's timestamps")
     parser.add_argument("--py-spy", metavar="OUT", help="profile the server of the first repeat with py-spy into OUT")
     parser.add_argument("--py-spy-rate", type=int, default=200, help="py-spy samples per second (default 200)")
@@ -280,22 +287,27 @@ def main() -> None:
 
     # Floor runs are interleaved with the genobatch repeats (two before each, two at the end):
     # on a shared, noisy host, load drifts, and interleaving exposes both to the same drift.
-    launchers = [name.strip() for name in args.launcher.split(",") if name.strip()]
+    launcher_names = [name.strip() for name in args.launcher.split(",") if name.strip()]
+    # Each variant is (label, launcher, source tree); the baseline tree, if any, runs first.
+    variants = [(name, name, None) for name in launcher_names]
+    if args.baseline_src:
+        variants = [(f"{name}@baseline", name, args.baseline_src) for name in launcher_names] + variants
+    launchers = [label for label, _, _ in variants]
     floors: list[tuple[float, float]] = []
     runs: dict[str, list[dict]] = {name: [] for name in launchers}
     for repeat in range(args.repeats):
         floors += [floor_once(args.size, parallel) for _ in range(2)]
-        for launcher in launchers:
-            profile = args.py_spy and repeat == 0 and launcher == launchers[0]
+        for launcher, launcher_kind, src in variants:
+            profile = args.py_spy and repeat == 0 and launcher == launchers[-1]
             hook = py_spy_hook(args.py_spy, args.py_spy_rate, args.py_spy_mode) if profile else None
-            run = genobatch_once(args.size, args.db, args.timeout, hook, args.breakdown, parallel, launcher)
+            run = genobatch_once(args.size, args.db, args.timeout, hook, args.breakdown, parallel, launcher_kind, src)
             runs[launcher].append(run)
             print(
                 f"genobatch[{store}, {launcher}] repeat {repeat + 1}: submit->SUCCEEDED {run['wall_s']:.3f} s "
                 f"(SubmitJob call {run['submit_s'] * 1000:.0f} ms, server stoppedAt-createdAt {run['server_s']:.3f} s, "
                 f"{run['polls']} polls); CPU: server {run['server_cpu_s']:.2f} s "
                 f"({run['server_sys_s']:.2f} system), "
-                f"{'wrappers' if launcher == 'wrapper' else 'launcher'}+commands {run['children_cpu_s']:.2f} s, "
+                f"{'wrappers' if launcher_kind == 'wrapper' else 'launcher'}+commands {run['children_cpu_s']:.2f} s, "
                 f"client {run['client_cpu_s']:.2f} s"
             )
             if run["breakdown"]:
@@ -326,7 +338,11 @@ def main() -> None:
         base = launchers[0]
         for launcher in launchers[1:]:
             ratio = walls[launcher] / walls[base]
-            print(f"ratio genobatch[{launcher}]/genobatch[{base}]: {ratio:.2f}x (wall, medians)")
+            server_cpu = [statistics.median(run["server_cpu_s"] for run in runs[name]) for name in (launcher, base)]
+            print(
+                f"ratio genobatch[{launcher}]/genobatch[{base}]: {ratio:.2f}x (wall, medians); "
+                f"server CPU {server_cpu[0] / server_cpu[1]:.2f}x ({server_cpu[1]:.2f} -> {server_cpu[0]:.2f} s)"
+            )
     print(f"# load at end {load_average()}")
 
 

@@ -62,6 +62,7 @@ class BenchServer:
     proc: subprocess.Popen | None = None
     _owns_dir: bool = False
     drop_database: Callable[[], None] | None = None  # drops the fresh PostgreSQL database, if one was made
+    src: str | None = None  # a source tree to run this server from (overrides $GENOBATCH_BENCH_SRC)
 
     @property
     def endpoint(self) -> str:
@@ -92,8 +93,9 @@ class BenchServer:
             cmd.append("--no-auth")
         cmd += self.extra_args
         env = dict(os.environ)
-        if os.environ.get(SRC_ENV):
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ[SRC_ENV], env.get("PYTHONPATH")]))
+        src = self.src or os.environ.get(SRC_ENV)
+        if src:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
         # The log goes to a file, not a pipe: a pipe nobody drains would eventually block the server.
         with open(self.log_path, "ab") as log:
             # A new session so a Ctrl-C on the benchmark does not reach the server before we stop it.
