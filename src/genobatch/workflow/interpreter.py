@@ -6,17 +6,26 @@ wall clock, no randomness except what is derived from the execution's seed. It r
 (dicts in the shape of botocore's stepfunctions ``HistoryEvent``; ids continue from
 ``Execution.next_event_id``).
 
-INTERFACE COMMIT: the names below are the stable interface W2 codes against; the body of
-``apply`` follows in later commits.
+How it runs: an execution is a tree of *frames*, one per running sub-state-machine (the top
+level ``""``, each Parallel branch, each Map iteration), each at one state with that state's raw
+input. ``pending`` maps every outstanding token (a task, a timer) to its frame, so an event finds
+its frame in O(1); a Map keeps per-iteration status in a list and a queue of iterations still to
+start, so finishing one iteration starts the next without scanning the others, and a succeeded
+iteration's frame is dropped (its output kept in the Map's results) to keep the state compact.
+A failed or aborted frame keeps its state and input: redrive restarts exactly those frames.
+
+Tokens (the shell's idempotency keys) are ``<frame>/<state>@<visit>#<attempt>#r<redrive count>``
+(plus ``#wait``, ``#retry``, ``#timeout`` for timers), unique over the execution's whole life.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+import json
 from typing import Any
 
+from genobatch.workflow import errors, states
 from genobatch.workflow.definition import StateMachineDefinition
+from genobatch.workflow.errors import StatesError
 from genobatch.workflow.events import (
     CancelTask,
     CancelTimer,
@@ -32,6 +41,7 @@ from genobatch.workflow.events import (
     TaskSucceeded,
     TimerFired,
 )
+from genobatch.workflow.execution import Execution, redrivable
 
 __all__ = [
     "CancelTask",
@@ -52,75 +62,584 @@ __all__ = [
     "redrivable",
 ]
 
-# AWS's redrive eligibility limits (API_RedriveExecution).
-REDRIVE_WINDOW_S = 14 * 24 * 3600
-MAX_OPEN_S = 365 * 24 * 3600
-MAX_HISTORY_EVENTS = 25_000 - 1
-
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
-
-
-@dataclass
-class Execution:
-    """One execution's whole state, as data (``to_dict``/``from_dict`` round-trip exactly).
-
-    Public fields the shell reads: status (RUNNING | SUCCEEDED | FAILED | ABORTED | TIMED_OUT),
-    input, output, error, cause, name, execution_arn, state_machine_arn, start_date, stop_date
-    (seconds since the epoch, on apply's clock), redrive_count, redrive_date, next_event_id.
-    ``frames`` and ``pending`` are the interpreter's own (one frame per running branch, Map
-    iteration or the top level; ``pending`` maps each outstanding token to its frame).
-    """
-
-    name: str
-    execution_arn: str
-    state_machine_arn: str
-    input: Any
-    seed: int
-    start_date: float
-    status: str = "RUNNING"
-    output: Any = None
-    error: str | None = None
-    cause: str | None = None
-    stop_date: float | None = None
-    redrive_count: int = 0
-    redrive_date: float | None = None
-    next_event_id: int = 1
-    frames: dict[str, dict] = field(default_factory=dict)
-    pending: dict[str, list] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """The state as JSON-ready data."""
-        return copy.deepcopy(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Execution:
-        """The state ``to_dict`` wrote."""
-        return cls(**copy.deepcopy(data))
-
-    @property
-    def history_event_count(self) -> int:
-        """How many history events this execution has produced so far."""
-        return self.next_event_id - 1
-
 
 def apply(
     definition: StateMachineDefinition, execution: Execution | None, event: Event, now: float
 ) -> tuple[Execution, list[Command], list[dict]]:
     """Apply one event: the new state, the commands for the shell, the new history events.
 
-    ``execution`` is None only for ExecutionStarted. The given execution is not modified.
+    ``execution`` is None only for ExecutionStarted. It is updated in place and returned (a Map of
+    1,000 iterations must not be copied per event); keep ``to_dict()`` if the old state is needed.
+    ``now`` is part of the event: the shell persists it with the event and replays with it.
+    Events that no longer apply (a late TaskSucceeded for a cancelled task, a timer of a finished
+    execution, a redrive of a non-redrivable execution) change nothing and return no commands.
     """
-    raise NotImplementedError("interface commit: apply is implemented in the next commit")
+    if isinstance(event, ExecutionStarted):
+        if execution is not None:
+            return execution, [], []
+        execution = Execution(
+            name=event.name,
+            execution_arn=event.execution_arn,
+            state_machine_arn=event.state_machine_arn,
+            input=event.input,
+            seed=event.seed,
+            start_date=now,
+        )
+    elif execution is None:
+        raise ValueError(f"{type(event).__name__} needs an execution; only ExecutionStarted creates one")
+    run = _Run(definition, execution, now)
+    run.handle(event)
+    return execution, run.commands, run.history
 
 
-def redrivable(execution: Execution, now: float) -> str | None:
-    """None if RedriveExecution may run on ``execution`` now, else AWS's reason it may not."""
-    if execution.status not in ("FAILED", "ABORTED", "TIMED_OUT"):
-        return f"Execution is {execution.status}; only FAILED, ABORTED or TIMED_OUT executions can be redriven"
-    if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW_S:
-        return "Execution can only be redriven within 14 days of its completion"
-    if now - execution.start_date > MAX_OPEN_S:
-        return "Execution can only be redriven while it has been open for less than one year"
-    if execution.history_event_count >= MAX_HISTORY_EVENTS:
-        return "Execution history event limit exceeded"
-    return None
+class _Run:
+    """One apply(): the working state plus what it emits."""
+
+    def __init__(self, definition: StateMachineDefinition, execution: Execution, now: float):
+        self.definition = definition
+        self.ex = execution
+        self.now = now
+        self.commands: list[Command] = []
+        self.history: list[dict] = []
+
+    # -- events --------------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, ExecutionStarted):
+            self.start()
+        elif isinstance(event, TaskSucceeded | TaskFailed | TaskStarted | TimerFired):
+            self.token_event(event)
+        elif isinstance(event, StopRequested):
+            if self.ex.status == "RUNNING":
+                self.finish_execution("ABORTED", event.error, event.cause)
+        elif isinstance(event, RedriveRequested):
+            if redrivable(self.ex, self.now) is None:
+                self.redrive()
+        else:
+            raise ValueError(f"unknown workflow event {event!r}")
+
+    def start(self) -> None:
+        ex = self.ex
+        self.emit("ExecutionStarted", None, {"input": _json(ex.input), "inputDetails": {"truncated": False}})
+        self.start_execution_timer()
+        ex.frames[""] = _new_frame("", "", None, None, {})
+        ex.frames[""]["last_event"] = ex.next_event_id - 1
+        self.enter("", self.definition.start_at(""), ex.input)
+
+    def start_execution_timer(self) -> None:
+        if self.definition.timeout_seconds:
+            token = f"#timeout#r{self.ex.redrive_count}"
+            self.ex.pending[token] = ["", "execution_timeout"]
+            self.commands.append(StartTimer(token, self.now + self.definition.timeout_seconds))
+
+    def token_event(self, event) -> None:
+        entry = self.ex.pending.get(event.token)
+        if entry is None or self.ex.status != "RUNNING":
+            return  # late or replayed answer for something already settled: nothing to do
+        frame_id, kind = entry
+        if isinstance(event, TaskStarted):
+            if kind == "task":
+                self.task_started(frame_id, event)
+            return
+        if isinstance(event, TimerFired) != (kind != "task"):
+            return
+        self.forget(event.token)
+        if kind == "execution_timeout":
+            self.finish_execution("TIMED_OUT", errors.TIMEOUT, "The execution timed out")
+        elif kind == "task":
+            self.task_finished(frame_id, event)
+        elif kind == "task_timeout":
+            self.task_timed_out(frame_id)
+        elif kind == "wait":
+            self.wait_finished(frame_id)
+        elif kind == "retry":
+            self.execute(frame_id)
+
+    # -- states --------------------------------------------------------------------------------
+
+    def enter(self, frame_id: str, name: str, state_input: Any) -> None:
+        frame = self.ex.frames[frame_id]
+        frame.update(state=name, input=state_input, visit=frame["visit"] + 1, attempt=0, retries={}, children=None)
+        frame["entered"] = self.now
+        state = self.state_of(frame)
+        self.emit(f"{state['Type']}StateEntered", frame, {"name": name, "input": _json(state_input)})
+        self.execute(frame_id)
+
+    def execute(self, frame_id: str) -> None:
+        """Do the current state's work (again, on a retry)."""
+        frame = self.ex.frames[frame_id]
+        state = self.state_of(frame)
+        kind = state["Type"]
+        scope = self.scope(frame, state)
+        try:
+            if kind == "Pass":
+                self.complete(frame_id, states.pass_result(state, frame["input"], scope))
+            elif kind == "Task":
+                self.schedule_task(frame_id, frame, state, scope)
+            elif kind == "Choice":
+                target, output, assigned = states.choose(state, frame["input"], scope)
+                self.leave(frame_id, state, output, assigned, target)
+            elif kind == "Wait":
+                token = f"{self.state_token(frame)}#wait"
+                self.remember(token, frame_id, "wait")
+                self.commands.append(StartTimer(token, states.wait_until(state, frame["input"], scope)))
+            elif kind == "Succeed":
+                output, _ = states.pass_through(state, frame["input"], scope)
+                self.leave(frame_id, state, output, {}, None)
+            elif kind == "Fail":
+                error, cause = states.fail_error(state, frame["input"], scope)
+                self.frame_failed(frame_id, error, cause)
+            elif kind in ("Parallel", "Map"):
+                self.start_children(frame_id, frame, state, scope)
+        except StatesError as exc:
+            self.state_failed(frame_id, exc.error, exc.cause)
+
+    def schedule_task(self, frame_id: str, frame: dict, state: dict, scope: states.Scope) -> None:
+        token = self.task_token(frame)
+        scope.context["Task"] = {"Token": token}
+        parameters = states.task_parameters(state, frame["input"], scope)
+        timeout = states.seconds_setting(state, "TimeoutSeconds", frame["input"], scope)
+        heartbeat = states.seconds_setting(state, "HeartbeatSeconds", frame["input"], scope)
+        resource = state["Resource"]
+        details = {"resourceType": _resource_type(resource), "resource": _resource_name(resource), "region": ""}
+        details["parameters"] = _json(parameters)
+        if timeout:
+            details["timeoutInSeconds"] = int(timeout)
+        if heartbeat:
+            details["heartbeatInSeconds"] = int(heartbeat)
+        self.emit("TaskScheduled", frame, details)
+        self.remember(token, frame_id, "task")
+        self.commands.append(RunTask(token, resource, parameters, timeout, heartbeat))
+        if timeout:
+            self.remember(f"{token}#timeout", frame_id, "task_timeout")
+            self.commands.append(StartTimer(f"{token}#timeout", self.now + timeout))
+
+    def task_started(self, frame_id: str, event: TaskStarted) -> None:
+        frame = self.ex.frames[frame_id]
+        resource = self.state_of(frame)["Resource"]
+        kind = {"resourceType": _resource_type(resource), "resource": _resource_name(resource)}
+        self.emit("TaskStarted", frame, dict(kind))
+        self.emit("TaskSubmitted", frame, {**kind, "output": _json(event.detail)})
+
+    def task_finished(self, frame_id: str, event: TaskSucceeded | TaskFailed) -> None:
+        frame = self.ex.frames[frame_id]
+        resource = self.state_of(frame)["Resource"]
+        self.cancel_timer(f"{self.task_token(frame)}#timeout")
+        kind = {"resourceType": _resource_type(resource), "resource": _resource_name(resource)}
+        if isinstance(event, TaskFailed):
+            self.emit("TaskFailed", frame, {**kind, "error": event.error, "cause": event.cause})
+            self.state_failed(frame_id, event.error, event.cause)
+            return
+        self.emit("TaskSucceeded", frame, {**kind, "output": _json(event.output)})
+        self.complete(frame_id, event.output)
+
+    def task_timed_out(self, frame_id: str) -> None:
+        frame = self.ex.frames[frame_id]
+        token = self.task_token(frame)
+        self.forget(token)
+        self.commands.append(CancelTask(token))
+        resource = self.state_of(frame)["Resource"]
+        cause = "The task timed out (TimeoutSeconds)"
+        details = {"resourceType": _resource_type(resource), "resource": _resource_name(resource)}
+        self.emit("TaskTimedOut", frame, {**details, "error": errors.TIMEOUT, "cause": cause})
+        self.state_failed(frame_id, errors.TIMEOUT, cause)
+
+    def wait_finished(self, frame_id: str) -> None:
+        frame = self.ex.frames[frame_id]
+        state = self.state_of(frame)
+        try:
+            output, assigned = states.pass_through(state, frame["input"], self.scope(frame, state))
+        except StatesError as exc:
+            self.state_failed(frame_id, exc.error, exc.cause)
+            return
+        self.leave(frame_id, state, output, assigned, state.get("Next"))
+
+    def complete(self, frame_id: str, result: Any) -> None:
+        """The current state's work produced ``result``: output processing, then move on."""
+        frame = self.ex.frames[frame_id]
+        state = self.state_of(frame)
+        try:
+            output, assigned = states.finish(state, frame["input"], result, self.scope(frame, state))
+        except StatesError as exc:
+            self.state_failed(frame_id, exc.error, exc.cause)
+            return
+        self.leave(frame_id, state, output, assigned, state.get("Next"))
+
+    def leave(self, frame_id: str, state: dict, output: Any, assigned: dict, target: str | None) -> None:
+        frame = self.ex.frames[frame_id]
+        self.drop_children(frame)
+        details = {"name": frame["state"], "output": _json(output)}
+        if assigned:
+            frame["vars"] = {**frame["vars"], **assigned}
+            details["assignedVariables"] = {key: _json(value) for key, value in assigned.items()}
+        self.emit(f"{state['Type']}StateExited", frame, details)
+        if target is None:
+            self.frame_succeeded(frame_id, output)
+        else:
+            self.enter(frame_id, target, output)
+
+    def state_failed(self, frame_id: str, error: str, cause: str) -> None:
+        """The current state failed: Retry, else Catch, else the frame fails."""
+        frame = self.ex.frames[frame_id]
+        state = self.state_of(frame)
+        in_task = state["Type"] == "Task"
+        retriers = state.get("Retry", [])
+        index = errors.find_match(retriers, error, in_task=in_task) if state["Type"] != "Fail" else None
+        if index is not None:
+            retrier = retriers[index]
+            used = frame["retries"].get(str(index), 0)
+            if used < errors.max_attempts(retrier):
+                self.drop_children(frame)  # a retried Map/Parallel starts afresh
+                frame["retries"][str(index)] = used + 1
+                frame["attempt"] += 1
+                token = f"{self.task_token(frame)}#retry"
+                delay = errors.retry_delay(retrier, used, self.ex.seed, token)
+                self.remember(token, frame_id, "retry")
+                self.commands.append(StartTimer(token, self.now + delay))
+                return
+        catchers = state.get("Catch", []) if state["Type"] != "Fail" else []
+        index = errors.find_match(catchers, error, in_task=in_task)
+        if index is None:
+            self.frame_failed(frame_id, error, cause)
+            return
+        catcher = catchers[index]
+        self.drop_children(frame)
+        try:
+            output, assigned = states.caught(catcher, frame["input"], error, cause, self.scope(frame, state))
+        except StatesError as exc:
+            self.frame_failed(frame_id, exc.error, exc.cause)
+            return
+        self.leave(frame_id, state, output, assigned, catcher["Next"])
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def frame_succeeded(self, frame_id: str, output: Any) -> None:
+        frame = self.ex.frames[frame_id]
+        if frame["parent"] is None:
+            self.ex.output = output
+            self.finish_execution("SUCCEEDED", None, None)
+            return
+        del self.ex.frames[frame_id]  # its output lives on in the parent's results: keep the state small
+        self.child_finished(frame, output, None, None)
+
+    def frame_failed(self, frame_id: str, error: str, cause: str) -> None:
+        frame = self.ex.frames[frame_id]
+        frame.update(status="FAILED", error=error, cause=cause)
+        if frame["parent"] is None:
+            self.finish_execution("FAILED", error, cause)
+            return
+        self.child_finished(frame, None, error, cause)
+
+    def finish_execution(self, status: str, error: str | None, cause: str | None) -> None:
+        ex = self.ex
+        root = ex.frames[""]
+        if status != "SUCCEEDED":
+            if root["status"] == "RUNNING":
+                self.abort_frame("")
+            ex.error, ex.cause = error, cause
+        else:
+            root["status"] = "SUCCEEDED"
+        self.cancel_timer(f"#timeout#r{ex.redrive_count}")
+        ex.status = status
+        ex.stop_date = self.now
+        if status == "SUCCEEDED":
+            self.emit("ExecutionSucceeded", None, {"output": _json(ex.output), "outputDetails": {"truncated": False}})
+        else:
+            kind = _EXECUTION_ENDS[status]
+            details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
+            self.emit(kind, None, details)
+
+    def abort_frame(self, frame_id: str) -> None:
+        """Cancel everything ``frame_id`` (and its running children) is waiting for."""
+        frame = self.ex.frames[frame_id]
+        frame["status"] = "ABORTED"
+        for token in list(frame["tokens"]):
+            kind = self.ex.pending[token][1]
+            self.forget(token)
+            self.commands.append(CancelTask(token) if kind == "task" else CancelTimer(token))
+        children = frame.get("children")
+        if children and children["failure"] is None:
+            for index, status in enumerate(children["status"]):
+                if status == "R":
+                    child_id = _child_id(children["prefix"], index)
+                    self.abort_frame(child_id)
+                    children["status"][index] = "A"
+                    children["running"] -= 1
+                    if children["kind"] == "map":
+                        self.emit("MapIterationAborted", frame, {"name": frame["state"], "index": index})
+        state = self.state_of(frame) if frame["state"] else None
+        if state and state["Type"] in ("Task", "Wait", "Map", "Parallel"):
+            self.emit(f"{state['Type']}StateAborted", frame, None)
+
+    # -- Map and Parallel --------------------------------------------------------------------------
+
+    def start_children(self, frame_id: str, frame: dict, state: dict, scope: states.Scope) -> None:
+        prefix = f"{frame_id}/{frame['state']}@{frame['visit']}.{frame['attempt']}"
+        if state["Type"] == "Parallel":
+            branch_input = states.task_parameters(state, frame["input"], scope)
+            count = len(state["Branches"])
+            inputs = [branch_input] * count
+            concurrency = 0
+            tolerated = (0, None)
+            self.emit("ParallelStateStarted", frame, None)
+        else:
+            items, data = states.map_items(state, frame["input"], scope)
+            inputs = [states.map_item_input(state, data, index, item, scope) for index, item in enumerate(items)]
+            count = len(items)
+            concurrency, tolerated_count, tolerated_percentage = states.map_limits(state, data, scope)
+            tolerated = (tolerated_count, tolerated_percentage)
+            self.emit("MapStateStarted", frame, {"length": count})
+        frame["children"] = {
+            "kind": "parallel" if state["Type"] == "Parallel" else "map",
+            "prefix": prefix,
+            "inputs": inputs,
+            "results": [None] * count,
+            "status": ["P"] * count,
+            "queue": list(range(count)),
+            "queue_at": 0,
+            "running": 0,
+            "done": 0,
+            "failed": 0,
+            "concurrency": concurrency,
+            "tolerated": list(tolerated),
+            "failure": None,
+        }
+        self.start_more(frame_id)
+
+    def start_more(self, frame_id: str) -> None:
+        """Start queued children while the concurrency limit allows; finish when all are done."""
+        frame = self.ex.frames[frame_id]
+        children = frame["children"]
+        limit = children["concurrency"] or len(children["status"])
+        while children["queue_at"] < len(children["queue"]) and children["running"] < limit:
+            index = children["queue"][children["queue_at"]]
+            children["queue_at"] += 1
+            children["running"] += 1
+            children["status"][index] = "R"
+            child_id = _child_id(children["prefix"], index)
+            if children["kind"] == "map":
+                self.emit("MapIterationStarted", frame, {"name": frame["state"], "index": index})
+                machine = f"{frame['machine']}/{frame['state']}"
+            else:
+                machine = f"{frame['machine']}/{frame['state']}/{index}"
+            existing = self.ex.frames.get(child_id)
+            if existing is not None and existing["status"] in ("FAILED", "ABORTED"):
+                self.redrive_frame(child_id)  # a redrive resumes the child where it stopped
+            else:
+                self.ex.frames[child_id] = _new_frame(child_id, machine, frame_id, index, frame["vars"])
+                self.ex.frames[child_id]["last_event"] = frame["last_event"]
+                self.enter(child_id, self.definition.start_at(machine), children["inputs"][index])
+            if self.ex.status != "RUNNING" or frame["status"] != "RUNNING":
+                return
+        if children["done"] == len(children["status"]) and children["running"] == 0:
+            self.emit(f"{self.state_of(frame)['Type']}StateSucceeded", frame, None)
+            self.complete(frame_id, children["results"])
+
+    def child_finished(self, child: dict, output: Any, error: str | None, cause: str | None) -> None:
+        parent_id = child["parent"]
+        frame = self.ex.frames[parent_id]
+        children = frame["children"]
+        index = child["index"]
+        children["running"] -= 1
+        is_map = children["kind"] == "map"
+        name = frame["state"]
+        if error is None:
+            children["status"][index] = "S"
+            children["results"][index] = output
+            children["done"] += 1
+            if is_map:
+                self.emit("MapIterationSucceeded", frame, {"name": name, "index": index})
+            self.start_more(parent_id)
+            return
+        children["status"][index] = "F"
+        children["failed"] += 1
+        if is_map:
+            self.emit("MapIterationFailed", frame, {"name": name, "index": index})
+        if is_map and self.tolerated(children):
+            children["results"][index] = {"Error": error, "Cause": cause}
+            children["done"] += 1
+            self.start_more(parent_id)
+            return
+        # The state fails: abort the running siblings (their tasks are cancelled), keep the
+        # bookkeeping for a redrive, then Retry/Catch at the Map/Parallel level.
+        for sibling, status in enumerate(children["status"]):
+            if status == "R":
+                self.abort_frame(_child_id(children["prefix"], sibling))
+                children["status"][sibling] = "A"
+                children["running"] -= 1
+                if is_map:
+                    self.emit("MapIterationAborted", frame, {"name": name, "index": sibling})
+        children["failure"] = [error, cause]
+        if is_map and children["tolerated"] != [None, None]:
+            error = errors.EXCEED_TOLERATED_FAILURE_THRESHOLD
+            cause = f"Map state exceeded the failure tolerance: {cause}"
+        self.emit(f"{self.state_of(frame)['Type']}StateFailed", frame, None)
+        self.state_failed(parent_id, error, cause)
+
+    def drop_children(self, frame: dict) -> None:
+        """The Map/Parallel state is over (left, retried or caught): forget its children's
+        bookkeeping and the frames of failed or aborted children kept for a redrive."""
+        children = frame["children"]
+        if not children:
+            return
+        for index, status in enumerate(children["status"]):
+            if status in ("F", "A"):
+                self.ex.frames.pop(_child_id(children["prefix"], index), None)
+        frame["children"] = None
+
+    @staticmethod
+    def tolerated(children: dict) -> bool:
+        count, percentage = children["tolerated"]
+        if count is None and percentage is None:
+            return False
+        failed = children["failed"]
+        total = len(children["status"]) or 1
+        within_count = count is not None and failed <= count
+        within_percentage = percentage is not None and failed * 100.0 / total <= percentage
+        return within_count or within_percentage
+
+    # -- redrive ---------------------------------------------------------------------------------
+
+    def redrive(self) -> None:
+        ex = self.ex
+        ex.redrive_count += 1
+        ex.redrive_date = self.now
+        ex.status = "RUNNING"
+        ex.error = ex.cause = ex.output = None
+        ex.stop_date = None
+        self.emit("ExecutionRedriven", None, {"redriveCount": ex.redrive_count})
+        self.start_execution_timer()
+        self.redrive_frame("")
+
+    def redrive_frame(self, frame_id: str) -> None:
+        """Resume a failed/aborted frame at the state where it stopped; inside a Map or Parallel
+        only the children that did not succeed run again."""
+        frame = self.ex.frames[frame_id]
+        frame.update(status="RUNNING", error=None, cause=None)
+        children = frame.get("children")
+        if not children:
+            self.enter(frame_id, frame["state"], frame["input"])
+            return
+        retry = [index for index, status in enumerate(children["status"]) if status != "S"]
+        children.update(queue=retry, queue_at=0, running=0, failed=0, failure=None)
+        children["done"] = len(children["status"]) - len(retry)
+        kind = self.state_of(frame)["Type"]
+        self.emit(f"{kind}StateEntered", frame, {"name": frame["state"], "input": _json(frame["input"])})
+        self.start_more(frame_id)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def state_of(self, frame: dict) -> dict:
+        return self.definition.state(frame["machine"], frame["state"])
+
+    def scope(self, frame: dict, state: dict) -> states.Scope:
+        ex = self.ex
+        context = {
+            "Execution": {
+                "Id": ex.execution_arn,
+                "Input": ex.input,
+                "Name": ex.name,
+                "StartTime": states.iso(ex.start_date),
+                "RedriveCount": ex.redrive_count,
+                "RedriveTime": states.iso(ex.redrive_date) if ex.redrive_date else None,
+            },
+            "State": {
+                "Name": frame["state"],
+                "EnteredTime": states.iso(frame["entered"]),
+                "RetryCount": frame["attempt"],
+            },
+            "StateMachine": {"Id": ex.state_machine_arn, "Name": ex.state_machine_arn.rsplit(":", 1)[-1]},
+        }
+        key = self.task_token(frame)
+        draws = iter(range(1_000_000))
+
+        def random(purpose: str) -> float:
+            return errors.seeded_fraction(ex.seed, f"{key}:{purpose}:{next(draws)}")
+
+        language = self.definition.state_query_language(frame["machine"], state)
+        return states.Scope(context, frame["vars"], self.now, random, language)
+
+    def state_token(self, frame: dict) -> str:
+        return f"{frame['id']}/{frame['state']}@{frame['visit']}#r{self.ex.redrive_count}"
+
+    def task_token(self, frame: dict) -> str:
+        return f"{frame['id']}/{frame['state']}@{frame['visit']}#{frame['attempt']}#r{self.ex.redrive_count}"
+
+    def remember(self, token: str, frame_id: str, kind: str) -> None:
+        self.ex.pending[token] = [frame_id, kind]
+        self.ex.frames[frame_id]["tokens"].append(token)
+
+    def forget(self, token: str) -> None:
+        frame_id, _ = self.ex.pending.pop(token)
+        frame = self.ex.frames.get(frame_id)
+        if frame is not None and token in frame["tokens"]:
+            frame["tokens"].remove(token)
+
+    def cancel_timer(self, token: str) -> None:
+        if token in self.ex.pending:
+            self.forget(token)
+            self.commands.append(CancelTimer(token))
+
+    def emit(self, kind: str, frame: dict | None, details: dict | None) -> None:
+        event_id = self.ex.next_event_id
+        self.ex.next_event_id += 1
+        previous = frame["last_event"] if frame is not None else event_id - 1
+        event: dict[str, Any] = {"timestamp": self.now, "type": kind, "id": event_id, "previousEventId": previous}
+        if details is not None:
+            event[_details_key(kind)] = details
+        if frame is not None:
+            frame["last_event"] = event_id
+        self.history.append(event)
+
+
+def _new_frame(frame_id: str, machine: str, parent: str | None, index: int | None, variables: dict) -> dict:
+    return {
+        "id": frame_id,
+        "machine": machine,
+        "parent": parent,
+        "index": index,
+        "status": "RUNNING",
+        "state": None,
+        "input": None,
+        "visit": -1,
+        "attempt": 0,
+        "retries": {},
+        "entered": 0.0,
+        "vars": dict(variables),
+        "tokens": [],
+        "children": None,
+        "error": None,
+        "cause": None,
+        "last_event": 0,
+    }
+
+
+def _child_id(prefix: str, index: int) -> str:
+    return f"{prefix}/{index}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _resource_type(resource: str) -> str:
+    """``arn:aws:states:::batch:submitJob.sync`` -> ``batch`` (as AWS's history shows it)."""
+    parts = resource.split(":")
+    return parts[5] if len(parts) > 6 and parts[2] == "states" else parts[2] if len(parts) > 2 else resource
+
+
+def _resource_name(resource: str) -> str:
+    """``arn:aws:states:::batch:submitJob.sync`` -> ``submitJob.sync``."""
+    parts = resource.split(":")
+    return parts[6] if len(parts) > 6 and parts[2] == "states" else resource
+
+
+_EXECUTION_ENDS = {"FAILED": "ExecutionFailed", "ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}
+_DETAILS_BY_SUFFIX = {"StateEntered": "stateEnteredEventDetails", "StateExited": "stateExitedEventDetails"}
+
+
+def _details_key(kind: str) -> str:
+    for suffix, key in _DETAILS_BY_SUFFIX.items():
+        if kind.endswith(suffix):
+            return key
+    return kind[0].lower() + kind[1:] + "EventDetails"
