@@ -39,6 +39,7 @@ from genobatch.lock import LockHeld, ServerLock
 from genobatch.retention import Policy, Retention
 from genobatch.store import catalog
 from genobatch.store.database import open_database
+from genobatch.workflow.runner import WorkflowRunner
 
 log = logging.getLogger("genobatch.server")
 DEFAULT_NAME = "default"
@@ -270,11 +271,13 @@ def serve(settings: Settings) -> None:
 def _run(settings: Settings, sock: socket.socket, started_at: float) -> None:
     keys = KeyStore.load_or_create(settings.data_dir)
     engine = build_engine(settings)
+    workflows = WorkflowRunner(engine)  # Step Functions executions; after the engine, whose jobs they run
+    workflows.start()
     policy = Policy(settings.keep_logs_s, settings.keep_logs_jobs, settings.keep_work_s)
     retention = Retention(settings.data_dir, settings.jobs_dir, engine.database, policy, settings.retention_interval_s)
     retention.start()
     try:
-        app = create_app(engine, keys.secret_for if settings.auth else None)
+        app = create_app(engine, keys.secret_for if settings.auth else None, workflows)
         config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=BACKLOG)
         server = uvicorn.Server(config)
         write_server_file(settings, started_at)
@@ -287,6 +290,7 @@ def _run(settings: Settings, sock: socket.socket, started_at: float) -> None:
         server.run(sockets=[sock])
     finally:
         retention.stop()
+        workflows.stop()
         engine.stop()
         settings.server_file.unlink(missing_ok=True)
         sock.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -18,7 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from genobatch.api import compute_environments, job_definitions, job_queries, job_queues, jobs, logs, native, tags
+from genobatch.api import (
+    compute_environments,
+    job_definitions,
+    job_queries,
+    job_queues,
+    jobs,
+    logs,
+    native,
+    stepfunctions,
+    tags,
+)
 from genobatch.api.auth import AuthError, verify_request
 from genobatch.api.body_limit import BodyLimit
 from genobatch.api.errors import (
@@ -163,8 +173,30 @@ async def health(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(engine: Engine, secret_for: Callable[[str], str | None] | None) -> Starlette:
-    """The ASGI application. ``secret_for`` None disables authentication (``--no-auth``)."""
+def _json_services(
+    engine: Engine, secret_for: Callable[[str], str | None] | None, workflows: object | None
+) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /`` serves the JSON-protocol services, told apart by the prefix of ``X-Amz-Target``:
+    Step Functions (``AWSStepFunctions.``) and CloudWatch Logs (everything else, as before)."""
+    serve_logs = logs.endpoint(engine, secret_for)
+    serve_states = stepfunctions.endpoint(engine, workflows, secret_for)
+
+    async def serve(request: Request) -> Response:
+        if request.headers.get("x-amz-target", "").startswith(stepfunctions.TARGET_PREFIX):
+            return await serve_states(request)
+        return await serve_logs(request)
+
+    return serve
+
+
+def create_app(
+    engine: Engine, secret_for: Callable[[str], str | None] | None, workflows: object | None = None
+) -> Starlette:
+    """The ASGI application. ``secret_for`` None disables authentication (``--no-auth``).
+
+    ``workflows`` is the server's :class:`~genobatch.workflow.runner.WorkflowRunner`, which the
+    Step Functions operations need; without it they answer ServiceUnavailable.
+    """
     api = Api(engine, secret_for)
     app = Starlette(
         middleware=[Middleware(BodyLimit, too_large=_too_large)],
@@ -173,7 +205,7 @@ def create_app(engine: Engine, secret_for: Callable[[str], str | None] | None) -
             Route("/genobatch/v1/health", health, methods=["GET"]),
             Route("/genobatch/v1/{path:path}", api.native, methods=["GET"]),
             Route("/v1/{path:path}", api.batch, methods=["GET", "POST", "DELETE", "PUT"]),
-            Route("/", logs.endpoint(engine, secret_for), methods=["POST"]),  # CloudWatch Logs (JSON 1.1)
+            Route("/", _json_services(engine, secret_for, workflows), methods=["POST"]),  # Logs, Step Functions
         ],
     )
     # Starlette would answer "/v1" with a redirect to "/v1/"; AWS answers a path that names no
