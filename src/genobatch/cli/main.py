@@ -23,6 +23,7 @@ from genobatch.cli import (
     server_cmd,
     simulate_cmd,
     submit_cmd,
+    workflow_cmd,
 )
 from genobatch.cli.client import DEFAULT_ENDPOINT, Client
 from genobatch.cli.errors import translated_errors
@@ -79,6 +80,7 @@ for module in (server_cmd, submit_cmd, jobs_cmd, logs_cmd, resources_cmd, cost_c
     for command in module.COMMANDS:
         cli.add_command(command)
 cli.add_command(simulate_cmd.simulate)
+cli.add_command(workflow_cmd.workflow)
 
 
 def main(argv: list[str] | None = None) -> None:

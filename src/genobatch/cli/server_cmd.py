@@ -331,6 +331,8 @@ def export_lines(key: SigningKey, endpoint: str, region: str) -> str:
         # Job logs over CloudWatch Logs' API (genobatch.api.logs). SDKs name the variable after the
         # service id "CloudWatch Logs", not the endpoint prefix "logs".
         "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": endpoint,
+        # Step Functions (genobatch.api.stepfunctions): the service id is "SFN".
+        "AWS_ENDPOINT_URL_SFN": endpoint,
     }
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in variables.items())
 
