@@ -41,6 +41,7 @@ from genobatch.api.errors import (
 )
 from genobatch.api.model import match_route, parse_request
 from genobatch.api.rate_limit import RateLimits
+from genobatch.console.app import Console
 from genobatch.context import Context
 from genobatch.engine import Engine, now_ms
 
@@ -202,6 +203,7 @@ def create_app(
         middleware=[Middleware(BodyLimit, too_large=_too_large)],
         exception_handlers={HTTPException: _no_route, Exception: _internal_error},
         routes=[
+            *Console(engine, secret_for).routes(),  # the web console: GET / and /console/...
             Route("/genobatch/v1/health", health, methods=["GET"]),
             Route("/genobatch/v1/{path:path}", api.native, methods=["GET"]),
             Route("/v1/{path:path}", api.batch, methods=["GET", "POST", "DELETE", "PUT"]),

@@ -14,6 +14,7 @@ import click
 from genobatch import __version__
 from genobatch.cli import (
     bench_cmd,
+    console_cmd,
     cost_cmd,
     demo_cmd,
     jobs_cmd,
@@ -76,7 +77,18 @@ def cli(ctx: click.Context, data_dir: Path | None, endpoint: str | None, region:
     ctx.obj = Client((data_dir or default_data_dir()).expanduser(), endpoint, region)
 
 
-for module in (server_cmd, submit_cmd, jobs_cmd, logs_cmd, resources_cmd, cost_cmd, report_cmd, demo_cmd, bench_cmd):
+for module in (
+    server_cmd,
+    submit_cmd,
+    jobs_cmd,
+    logs_cmd,
+    resources_cmd,
+    cost_cmd,
+    report_cmd,
+    demo_cmd,
+    bench_cmd,
+    console_cmd,
+):
     for command in module.COMMANDS:
         cli.add_command(command)
 cli.add_command(simulate_cmd.simulate)

@@ -1,0 +1,1 @@
+"""The web console served by ``genobatch server`` (see :mod:`genobatch.console.app`)."""
