@@ -325,4 +325,3 @@ def map_limits(state: dict, data: Any, scope: Scope) -> tuple[int, float | None,
         values.append(value)
     concurrency, count, percentage = values
     return int(concurrency or 0), count, percentage
-
