@@ -51,6 +51,24 @@ def _cpu(times: psutil._common.pcputimes) -> tuple[float, float, float]:
     return times.user, times.system, times.children_user + times.children_system
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each kind of the server's threads, by name (``comm``; the
+    kernel keeps 15 characters, and pool workers' numbers are merged)."""
+    out: dict[str, float] = {}
+    for thread in psutil.Process(pid).threads():
+        try:
+            name = Path(f"/proc/{pid}/task/{thread.id}/comm").read_text().strip()
+        except OSError:
+            continue
+        name = name.rstrip("0123456789_") or name
+        out[name] = out.get(name, 0.0) + thread.user_time + thread.system_time
+    return out
+
+
+def _thread_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before.get(name, 0.0) for name in after if after[name] - before.get(name, 0.0) > 0.005}
+
+
 def launcher_process(data_dir: Path) -> psutil.Process | None:
     """The persistent launcher serving ``data_dir`` (its log names its pid), if one runs."""
     with contextlib.suppress(OSError):
@@ -97,6 +115,7 @@ def genobatch_once(
             raise RuntimeError("the server runs no persistent launcher")
         launcher_before = _launcher_cpu(launcher_proc)
         cpu_before = _cpu(process.cpu_times())
+        threads_before = thread_cpu(server.pid)
         client_cpu_before = time.process_time()
         t0_ms = now_ms()
         start = time.perf_counter()
@@ -116,6 +135,7 @@ def genobatch_once(
                 raise RuntimeError(f"array not final after {timeout_s}s: {detail.get('arrayProperties')}")
             time.sleep(POLL_S)
         cpu_after = _cpu(process.cpu_times())
+        threads = _thread_delta(threads_before, thread_cpu(server.pid))
         launcher_cpu = _launcher_cpu(launcher_proc) - launcher_before
         client_cpu = time.process_time() - client_cpu_before
         if finish_profile:
@@ -136,6 +156,7 @@ def genobatch_once(
             # Processes the server reaped (wrappers and commands), or the launcher and its commands.
             "children_cpu_s": cpu_after[2] - cpu_before[2] + launcher_cpu,
             "client_cpu_s": client_cpu,
+            "threads_cpu_s": threads,
         }
 
 
@@ -310,6 +331,9 @@ def main() -> None:
                 f"{'wrappers' if launcher_kind == 'wrapper' else 'launcher'}+commands {run['children_cpu_s']:.2f} s, "
                 f"client {run['client_cpu_s']:.2f} s"
             )
+            per_thread = sorted(run["threads_cpu_s"].items(), key=lambda item: -item[1])
+            cells = ", ".join(f"{name} {1000 * cpu / args.size:.2f}" for name, cpu in per_thread)
+            print(f"  server threads, CPU ms/job: {cells}")
             if run["breakdown"]:
                 print(run["breakdown"])
     floors += [floor_once(args.size, parallel) for _ in range(2)]
@@ -339,6 +363,16 @@ def main() -> None:
         for launcher in launchers[1:]:
             ratio = walls[launcher] / walls[base]
             server_cpu = [statistics.median(run["server_cpu_s"] for run in runs[name]) for name in (launcher, base)]
+            names = {name for run in runs[base] + runs[launcher] for name in run["threads_cpu_s"]}
+            by_thread = []
+            for name in sorted(names):
+                cpu = [
+                    statistics.median(run["threads_cpu_s"].get(name, 0.0) for run in runs[variant])
+                    for variant in (base, launcher)
+                ]
+                if cpu[0] > 0.05:
+                    by_thread.append(f"{name} {cpu[1] / cpu[0]:.2f}x")
+            print(f"  per server thread, CPU current/baseline (medians): {', '.join(by_thread)}")
             print(
                 f"ratio genobatch[{launcher}]/genobatch[{base}]: {ratio:.2f}x (wall, medians); "
                 f"server CPU {server_cpu[0] / server_cpu[1]:.2f}x ({server_cpu[1]:.2f} -> {server_cpu[0]:.2f} s)"

@@ -11,6 +11,7 @@ Batching is also what makes thousands of short jobs cheap: one commit serves man
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import queue
 import threading
@@ -45,6 +46,7 @@ log = logging.getLogger("genobatch.engine")
 BATCH_LIMIT = 2000
 LOCAL_POOL = "local"
 RETRY_DELAY_S = 1.0  # before a deferred backend event or a store reload is tried again
+_PR_SET_NAME = 15  # prctl option (linux/prctl.h)
 
 
 def now_ms() -> int:
@@ -130,6 +132,7 @@ class Engine:
 
     # ----------------------------------------------------------------- loop
     def _run(self) -> None:
+        _name_os_thread("genobatch-engine")
         while not self._stopping.is_set():
             batch = self._collect()
             if self._stopping.is_set():
@@ -350,6 +353,15 @@ class Engine:
                 continue
             self._reconcile(in_flight)
             return
+
+
+def _name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` in the kernel too (``/proc/<pid>/task/<tid>/comm``, at
+    most 15 bytes), so its CPU time can be told apart from the other threads' (the benchmarks do);
+    Python before 3.14 names only its own thread object. Best effort: only Linux has ``prctl``."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def _apply_call(ctx: Context, call: _Call) -> tuple[object, bool]:
