@@ -376,6 +376,11 @@ class WorkflowRunner:
         live.execution = execution
         live.event_count += 1
         pending.records.append({"event": to_dict(event), "now": ctx.now})
+        for item in history:
+            # The core does not know the region a task runs in; the shell does (AWS shows it here).
+            scheduled = item.get("taskScheduledEventDetails")
+            if scheduled is not None and not scheduled.get("region"):
+                scheduled["region"] = ctx.settings.region
         pending.history += history
         pending.commands += commands
         return execution
