@@ -1,0 +1,241 @@
+"""RedriveExecution (API_RedriveExecution): only the failed/aborted work runs again, succeeded
+states' results are reused, same input, redriveCount + 1, ExecutionRedriven, AWS's eligibility."""
+
+from __future__ import annotations
+
+import pytest
+from asl_driver import Driver
+
+from genobatch.workflow import RedriveRequested, RunTask, StopRequested, redrivable
+
+pytestmark = pytest.mark.no_store  # pure core: the PostgreSQL pass would only repeat it
+
+BATCH = "arn:aws:states:::batch:submitJob.sync"
+DAY = 24 * 3600.0
+
+
+def task(**extra) -> dict:
+    return {"Type": "Task", "Resource": BATCH, **extra}
+
+
+def run_tasks_after(run: Driver, mark: int) -> list[RunTask]:
+    return [command for command in run.commands[mark:] if isinstance(command, RunTask)]
+
+
+def test_succeeded_task_before_the_failure_is_not_rerun():
+    definition = {
+        "StartAt": "Align",
+        "TimeoutSeconds": 3600,
+        "States": {
+            "Align": task(ResultPath="$.bam", Next="Call"),
+            "Call": task(ResultPath="$.vcf", End=True),
+        },
+    }
+    run = Driver(definition, {"sample": "NA12878"}, now=0.0)
+    run.succeed(run.task("Align"), "s3://bam")
+    failed_call = run.task("Call")
+    run.fail(failed_call, "States.TaskFailed", "caller ran out of memory")
+    assert (run.status, run.execution.error) == ("FAILED", "States.TaskFailed")
+    assert redrivable(run.execution, run.now) is None
+
+    mark = len(run.commands)
+    run.send(RedriveRequested(), at=500.0)
+    assert run.status == "RUNNING" and run.execution.redrive_count == 1 and run.execution.redrive_date == 500.0
+    assert run.history[-3]["type"] == "ExecutionRedriven"
+    assert run.history[-3]["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    rerun = run_tasks_after(run, mark)
+    assert [t.token.split("@")[0] for t in rerun] == ["/Call"]
+    assert rerun[0].token != failed_call.token and rerun[0].parameters == failed_call.parameters
+    assert run.timers and min(run.timers.values()) == 500.0 + 3600  # the execution timeout restarts
+    run.succeed(rerun[0], "s3://vcf")
+    assert run.status == "SUCCEEDED"
+    assert run.execution.output == {"sample": "NA12878", "bam": "s3://bam", "vcf": "s3://vcf"}
+    assert run.execution.input == {"sample": "NA12878"}
+
+
+def test_map_with_3_of_10_iterations_failed_reruns_only_those():
+    definition = {
+        "StartAt": "Samples",
+        "States": {
+            "Samples": {
+                "Type": "Map",
+                "ItemsPath": "$.samples",
+                "ItemProcessor": {"StartAt": "Align", "States": {"Align": task(End=True)}},
+                "End": True,
+            }
+        },
+    }
+    run = Driver(definition, {"samples": [f"s{i}" for i in range(10)]})
+    tasks = {t.parameters: t for t in run.tasks_of("Align")}
+    for index in (0, 1, 2, 4, 5, 7, 8):
+        run.succeed(tasks[f"s{index}"], f"bam-{index}")
+    run.fail(tasks["s3"], "States.TaskFailed", "bad s3")  # fails the Map; s6 and s9 are aborted
+    assert {tasks["s6"].token, tasks["s9"].token} <= set(run.cancelled)
+    assert run.status == "FAILED"
+
+    mark = len(run.commands)
+    run.send(RedriveRequested())
+    rerun = run_tasks_after(run, mark)
+    assert sorted(t.parameters for t in rerun) == ["s3", "s6", "s9"]
+    for work in rerun:
+        run.succeed(work, f"bam-{work.parameters[1:]}")
+    assert run.status == "SUCCEEDED"
+    assert run.execution.output == [f"bam-{i}" for i in range(10)]
+    started = [e for e in run.history if e["type"] == "MapIterationStarted"]
+    assert len(started) == 10 + 3
+
+
+def test_map_redrive_honours_max_concurrency_and_resumes_unstarted_iterations():
+    definition = {
+        "StartAt": "Samples",
+        "States": {
+            "Samples": {
+                "Type": "Map",
+                "MaxConcurrency": 2,
+                "ItemProcessor": {"StartAt": "Align", "States": {"Align": task(End=True)}},
+                "End": True,
+            }
+        },
+    }
+    run = Driver(definition, ["a", "b", "c", "d"])
+    first, second = run.tasks_of("Align")
+    run.succeed(first, "A")
+    run.fail(second, "States.TaskFailed", "b broke")
+    # c was started when a finished; the failure of b aborted c; d never started.
+    assert run.status == "FAILED"
+    mark = len(run.commands)
+    run.send(RedriveRequested())
+    assert sorted(t.parameters for t in run_tasks_after(run, mark)) == ["b", "c"]
+    while run.tasks:
+        work = next(iter(run.tasks.values()))
+        assert len(run.tasks) <= 2
+        run.succeed(work, work.parameters.upper())
+    assert run.status == "SUCCEEDED" and run.execution.output == ["A", "B", "C", "D"]
+
+
+def test_parallel_with_one_failed_branch_reruns_only_it():
+    definition = {
+        "StartAt": "Fork",
+        "States": {
+            "Fork": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Call", "States": {"Call": task(Next="Annotate"), "Annotate": task(End=True)}},
+                    {"StartAt": "Stats", "States": {"Stats": task(End=True)}},
+                ],
+                "End": True,
+            }
+        },
+    }
+    run = Driver(definition, {"sample": "s"})
+    run.succeed(run.task("Stats"), "stats")
+    run.succeed(run.task("Call"), {"vcf": "v"})
+    annotate = run.task("Annotate")
+    run.fail(annotate, "States.TaskFailed", "snpeff crashed")
+    assert run.status == "FAILED"
+    mark = len(run.commands)
+    run.send(RedriveRequested())
+    rerun = run_tasks_after(run, mark)
+    assert len(rerun) == 1 and "/Annotate@" in rerun[0].token and rerun[0].parameters == {"vcf": "v"}
+    run.succeed(rerun[0], "annotated")
+    assert run.status == "SUCCEEDED" and run.execution.output == ["annotated", "stats"]
+
+
+GENOMICS = {
+    "StartAt": "PerSample",
+    "States": {
+        "PerSample": {
+            "Type": "Map",
+            "ItemsPath": "$.samples",
+            "ItemProcessor": {
+                "StartAt": "Align",
+                "States": {
+                    "Align": task(Parameters={"JobName.$": "States.Format('align-{}', $)"}, ResultPath=None, Next="Fork"),
+                    "Fork": {
+                        "Type": "Parallel",
+                        "End": True,
+                        "Branches": [
+                            {
+                                "StartAt": "Call",
+                                "States": {
+                                    "Call": task(Parameters={"JobName.$": "States.Format('call-{}', $)"}, ResultPath=None,
+                                                 Next="Evaluate"),
+                                    "Evaluate": task(Parameters={"JobName.$": "States.Format('eval-{}', $)"}, End=True),
+                                },
+                            },
+                            {"StartAt": "Stats", "States": {"Stats": task(Parameters={"JobName.$": "States.Format('stats-{}', $)"}, End=True)}},
+                        ],
+                    },
+                },
+            },
+            "End": True,
+        }
+    },
+}  # fmt: skip
+
+
+def test_genomics_pipeline_redrive_reruns_only_the_failed_samples_failed_step():
+    """The seed workflow's shape: per-sample Map { align -> Parallel { call -> evaluate ; stats } }."""
+    run = Driver(GENOMICS, {"samples": ["s1", "s2", "s3"]})
+    submitted: list[str] = []
+
+    def answer_all(fail: str | None = None) -> None:
+        while run.tasks and run.status == "RUNNING":
+            # The failing job is answered last, so that nothing else is running (and aborted) then.
+            work = sorted(run.tasks.values(), key=lambda t: (t.parameters["JobName"] == fail, t.token))[0]
+            submitted.append(work.parameters["JobName"])
+            if work.parameters["JobName"] == fail:
+                run.fail(work, "States.TaskFailed", "Essential container in task exited")
+            else:
+                run.succeed(work, f"out-{work.parameters['JobName']}")
+
+    answer_all(fail="call-s2")
+    assert run.status == "FAILED"
+    assert "call-s2" in submitted
+    before = len(submitted)
+    run.send(RedriveRequested())
+    answer_all()
+    assert run.status == "SUCCEEDED"
+    assert submitted[before:] == ["call-s2", "eval-s2"]  # not align-s2, not stats-s2, nothing of s1/s3
+    assert run.execution.output == [[f"out-eval-{s}", f"out-stats-{s}"] for s in ("s1", "s2", "s3")]
+
+
+def test_aborted_execution_redrives_the_aborted_task():
+    run = Driver({"StartAt": "Work", "States": {"Work": task(End=True)}}, {"n": 1})
+    aborted = run.task()
+    run.send(StopRequested("Stopped", "by user"))
+    assert run.status == "ABORTED" and redrivable(run.execution, run.now) is None
+    run.send(RedriveRequested())
+    again = run.task()
+    assert again.token != aborted.token and again.parameters == aborted.parameters
+    run.succeed(again, "done")
+    assert run.status == "SUCCEEDED" and run.execution.redrive_count == 1
+
+
+def test_timed_out_execution_is_redrivable_and_a_second_redrive_counts_two():
+    run = Driver({"StartAt": "Work", "TimeoutSeconds": 10, "States": {"Work": task(End=True)}}, {}, now=0.0)
+    run.fire_next_timer()
+    assert run.status == "TIMED_OUT"
+    run.send(RedriveRequested(), at=20.0)
+    run.fail(run.task())
+    run.send(RedriveRequested(), at=30.0)
+    assert run.execution.redrive_count == 2
+    run.succeed(run.task(), "ok")
+    assert run.status == "SUCCEEDED"
+
+
+def test_eligibility_rules():
+    run = Driver({"StartAt": "Work", "States": {"Work": task(End=True)}}, {}, now=0.0)
+    assert "RUNNING" in redrivable(run.execution, 1.0)
+    run.succeed(run.task(), "ok")
+    assert "SUCCEEDED" in redrivable(run.execution, 1.0)
+    before = run.execution.to_dict()
+    assert run.send(RedriveRequested()) == []  # a redrive of a SUCCEEDED execution changes nothing
+    assert run.execution.to_dict() == before
+
+    run = Driver({"StartAt": "Work", "States": {"Work": task(End=True)}}, {}, now=0.0)
+    run.fail(run.task())
+    assert redrivable(run.execution, 13 * DAY) is None
+    assert "14 days" in redrivable(run.execution, 15 * DAY)
+    run.execution.next_event_id = 25_000
+    assert redrivable(run.execution, 1.0) == "Execution history event limit exceeded"
