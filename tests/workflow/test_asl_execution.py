@@ -421,3 +421,48 @@ def test_a_map_of_1000_items_runs_with_bounded_per_event_work():
     tokens = [c.token for c in run.commands if isinstance(c, RunTask)]
     assert len(set(tokens)) == 1000
     assert run.timers == {}
+
+
+def test_retry_of_a_map_state_reruns_every_iteration_with_fresh_tokens():
+    definition = map_definition(Retry=[{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1, "IntervalSeconds": 1}])
+    run = Driver(definition, {"samples": ["a", "b"], "ref": "r"})
+    first = run.tasks_of("Align")
+    run.succeed(first[0], "A")
+    run.fail(first[1])
+    assert run.status == "RUNNING" and run.tasks == {}
+    run.fire_next_timer()
+    second = run.tasks_of("Align")
+    assert [t.parameters["JobName"] for t in second] == ["a", "b"]  # a Retry runs the whole state again
+    assert not {t.token for t in second} & {t.token for t in first}
+    for work in second:
+        run.succeed(work, work.parameters["JobName"].upper())
+    assert run.status == "SUCCEEDED" and run.execution.output["aligned"] == ["A", "B"]
+
+
+def test_jsonpath_assign_sets_variables_later_states_read():
+    definition = {
+        "StartAt": "Align",
+        "States": {
+            "Align": task(Assign={"bam.$": "$.path", "sample.$": "$$.Execution.Input.name"}, Next="Call"),
+            "Call": {
+                "Type": "Task",
+                "Resource": BATCH,
+                "Parameters": {"bam.$": "$bam", "name.$": "States.Format('call-{}', $sample)"},
+                "End": True,
+            },
+        },
+    }
+    run = Driver(definition, {"name": "s1"})
+    run.succeed(run.task("Align"), {"path": "s3://b/s1.bam"})
+    assert run.task("Call").parameters == {"bam": "s3://b/s1.bam", "name": "call-s1"}
+
+
+def test_fail_state_error_and_cause_paths():
+    definition = {"StartAt": "Stop", "States": {"Stop": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "$.c"}}}
+    run = Driver(definition, {"e": "Pipeline.Bad", "c": "sample s2 has no reads"})
+    assert (run.status, run.execution.error, run.execution.cause) == (
+        "FAILED",
+        "Pipeline.Bad",
+        "sample s2 has no reads",
+    )
+    assert run.types() == ["ExecutionStarted", "FailStateEntered", "ExecutionFailed"]

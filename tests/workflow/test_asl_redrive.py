@@ -141,6 +141,11 @@ def test_parallel_with_one_failed_branch_reruns_only_it():
     assert run.status == "SUCCEEDED" and run.execution.output == ["annotated", "stats"]
 
 
+def job(step: str, **extra) -> dict:
+    """A Batch task whose job name is ``<step>-<sample>`` (the state input is the sample name)."""
+    return task(Parameters={"JobName.$": f"States.Format('{step}-{{}}', $)"}, **extra)
+
+
 GENOMICS = {
     "StartAt": "PerSample",
     "States": {
@@ -150,7 +155,7 @@ GENOMICS = {
             "ItemProcessor": {
                 "StartAt": "Align",
                 "States": {
-                    "Align": task(Parameters={"JobName.$": "States.Format('align-{}', $)"}, ResultPath=None, Next="Fork"),
+                    "Align": job("align", ResultPath=None, Next="Fork"),
                     "Fork": {
                         "Type": "Parallel",
                         "End": True,
@@ -158,12 +163,11 @@ GENOMICS = {
                             {
                                 "StartAt": "Call",
                                 "States": {
-                                    "Call": task(Parameters={"JobName.$": "States.Format('call-{}', $)"}, ResultPath=None,
-                                                 Next="Evaluate"),
-                                    "Evaluate": task(Parameters={"JobName.$": "States.Format('eval-{}', $)"}, End=True),
+                                    "Call": job("call", ResultPath=None, Next="Evaluate"),
+                                    "Evaluate": job("eval", End=True),
                                 },
                             },
-                            {"StartAt": "Stats", "States": {"Stats": task(Parameters={"JobName.$": "States.Format('stats-{}', $)"}, End=True)}},
+                            {"StartAt": "Stats", "States": {"Stats": job("stats", End=True)}},
                         ],
                     },
                 },
@@ -171,7 +175,7 @@ GENOMICS = {
             "End": True,
         }
     },
-}  # fmt: skip
+}
 
 
 def test_genomics_pipeline_redrive_reruns_only_the_failed_samples_failed_step():
