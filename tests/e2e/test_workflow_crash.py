@@ -1,0 +1,152 @@
+"""``kill -9`` of the server while executions run: after a restart they continue, nothing is submitted twice.
+
+Each job appends its id to a ledger, so the test sees every job that ran, not only what the API says.
+Every job a workflow submits is tagged with its task token (``genobatch:workflow-task``), the
+idempotency key: there must be exactly one job per token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from harness import launch
+from sqlalchemy import create_engine, text
+from test_stepfunctions import ROLE, sfn_client, wait_execution
+
+pytestmark = pytest.mark.slow
+
+
+def ledger_definition(batch, ledger: Path, seconds: float) -> str:
+    script = f'echo "$AWS_BATCH_JOB_ID" >> {ledger}; sleep {seconds}'
+    return batch.register_job_definition(
+        jobDefinitionName="wf-ledger",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", script],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+        },
+    )["jobDefinitionArn"]
+
+
+def sync_task(definition: str, **extra) -> dict:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::batch:submitJob.sync",
+        "Parameters": {"JobName": "w", "JobQueue": "default", "JobDefinition": definition},
+        "ResultSelector": {"id.$": "$.JobId"},
+        **extra,
+    }
+
+
+def history_types(sfn, arn: str) -> Counter:
+    events = [
+        e for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn) for e in page["events"]
+    ]
+    return Counter(e["type"] for e in events)
+
+
+def wait_history(sfn, arn: str, event_type: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while history_types(sfn, arn)[event_type] < count:
+        assert time.monotonic() < deadline, history_types(sfn, arn)
+        time.sleep(0.05)
+
+
+def tagged_jobs(batch, arn: str) -> list[dict]:
+    ids = []
+    for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+        for page in batch.get_paginator("list_jobs").paginate(jobQueue="default", jobStatus=status):
+            ids += [job["jobId"] for job in page["jobSummaryList"]]
+    jobs = []
+    for start in range(0, len(ids), 100):
+        jobs += batch.describe_jobs(jobs=ids[start : start + 100])["jobs"]
+    return [job for job in jobs if job["tags"].get("genobatch:execution") == arn]
+
+
+def database_url(server) -> str:
+    return server.db_url or f"sqlite:///{server.data_dir / 'genobatch.db'}"
+
+
+def test_executions_survive_kill_dash_nine_mid_map_and_mid_wait(tmp_path_factory, tmp_path):
+    server = launch(tmp_path_factory)
+    try:
+        batch, sfn = server.client(), sfn_client(server)
+        ledger = tmp_path / "ledger.txt"
+        job = ledger_definition(batch, ledger, 1.5)
+        definition = {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "ItemsPath": "$.items",
+                    "ItemProcessor": {"StartAt": "Work", "States": {"Work": sync_task(job, End=True)}},
+                    "ResultPath": "$.results",
+                    "Next": "Pause",
+                },
+                "Pause": {"Type": "Wait", "Seconds": 2, "Next": "Last"},
+                "Last": sync_task(job, End=True, ResultPath="$.last"),
+            },
+        }
+        machine = sfn.create_state_machine(name="crash", definition=json.dumps(definition), roleArn=ROLE)
+        arn = sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"], name="c1", input=json.dumps({"items": list(range(6))})
+        )["executionArn"]
+
+        wait_history(sfn, arn, "TaskSucceeded", 2)  # mid-Map: some jobs done, some running, some queued
+        server.stop(kill=True)
+        time.sleep(1)
+        server.start()
+        sfn, batch = sfn_client(server), server.client()
+        wait_history(sfn, arn, "WaitStateEntered", 1)  # the Wait's timer is stored, then the server dies
+        server.stop(kill=True)
+        server.start()
+        sfn, batch = sfn_client(server), server.client()
+
+        described = wait_execution(sfn, arn, timeout=90)
+        assert described["status"] == "SUCCEEDED", described
+        output = json.loads(described["output"])
+        assert len(output["results"]) == 6 and "last" in output
+        jobs = tagged_jobs(batch, arn)
+        tokens = Counter(job["tags"]["genobatch:workflow-task"] for job in jobs)
+        assert len(tokens) == 7 and set(tokens.values()) == {1}, tokens  # one job per task, none twice
+        assert {job["status"] for job in jobs} == {"SUCCEEDED"}
+        ran = ledger.read_text().split()
+        assert sorted(ran) == sorted(job["jobId"] for job in jobs)  # each job ran exactly once
+    finally:
+        server.stop()
+
+
+def test_a_job_submitted_just_before_the_crash_is_adopted_not_resubmitted(tmp_path_factory, tmp_path):
+    """The window between SubmitJob's commit and the runner recording the job id: the store then holds
+    the task as PENDING without a job id while the job exists. That state is made here directly."""
+    server = launch(tmp_path_factory)
+    try:
+        batch, sfn = server.client(), sfn_client(server)
+        ledger = tmp_path / "ledger.txt"
+        job = ledger_definition(batch, ledger, 3)
+        definition = {"StartAt": "Work", "States": {"Work": sync_task(job, End=True)}}
+        machine = sfn.create_state_machine(name="adopt", definition=json.dumps(definition), roleArn=ROLE)
+        arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="a1")["executionArn"]
+        wait_history(sfn, arn, "TaskSubmitted", 1)
+        server.stop(kill=True)
+        engine = create_engine(database_url(server))
+        with engine.begin() as conn:
+            changed = conn.execute(
+                text("UPDATE sfn_tasks SET state = 'PENDING', job_id = NULL WHERE execution_arn = :arn"), {"arn": arn}
+            ).rowcount
+        engine.dispose()
+        assert changed == 1
+        server.start()
+        sfn, batch = sfn_client(server), server.client()
+        described = wait_execution(sfn, arn, timeout=60)
+        assert described["status"] == "SUCCEEDED", described
+        jobs = tagged_jobs(batch, arn)
+        assert len(jobs) == 1, [j["jobId"] for j in jobs]
+        assert ledger.read_text().split() == [jobs[0]["jobId"]]
+    finally:
+        server.stop()
