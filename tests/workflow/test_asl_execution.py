@@ -466,3 +466,60 @@ def test_fail_state_error_and_cause_paths():
         "sample s2 has no reads",
     )
     assert run.types() == ["ExecutionStarted", "FailStateEntered", "ExecutionFailed"]
+
+
+def test_long_chains_and_maps_of_pass_states_do_not_exhaust_the_stack():
+    loop = {
+        "StartAt": "Count",
+        "States": {
+            "Count": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "More?"},
+            "More?": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 1000, "Next": "Count"}],
+                      "Default": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }  # fmt: skip
+    run = Driver(loop, {"n": 0})
+    assert run.status == "SUCCEEDED" and run.execution.output == {"n": 1000}
+    each = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemProcessor": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    run = Driver(each, list(range(1000)))
+    assert run.status == "SUCCEEDED" and run.execution.output == list(range(1000))
+
+
+def test_an_iteration_failing_at_once_aborts_the_others_and_a_redrive_runs_them():
+    from genobatch.workflow import RedriveRequested
+
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "StartAt": "Check",
+                    "States": {
+                        "Check": {
+                            "Type": "Choice",
+                            "Choices": [{"Variable": "$.ok", "BooleanEquals": False, "Next": "Bad"}],
+                            "Default": "Work",
+                        },
+                        "Bad": {"Type": "Fail", "Error": "Sample.Bad", "Cause": "bad sample"},
+                        "Work": task(End=True),
+                    },
+                },
+                "End": True,
+            }
+        },
+    }
+    run = Driver(definition, [{"name": "a", "ok": False}, {"name": "b", "ok": True}])
+    assert (run.status, run.execution.error) == ("FAILED", "Sample.Bad")
+    assert run.tasks == {}  # b was aborted before its task was scheduled
+    run.send(RedriveRequested())
+    assert run.status == "FAILED"  # a fails again (same input), so b is aborted again

@@ -21,6 +21,7 @@ Tokens (the shell's idempotency keys) are ``<frame>/<state>@<visit>#<attempt>#r<
 from __future__ import annotations
 
 import json
+from collections import deque
 from typing import Any
 
 from genobatch.workflow import errors, states
@@ -70,6 +71,8 @@ def apply(
 
     ``execution`` is None only for ExecutionStarted. It is updated in place and returned (a Map of
     1,000 iterations must not be copied per event); keep ``to_dict()`` if the old state is needed.
+    Should apply raise (an interpreter bug), the execution may be partly updated: rebuild it from
+    the persisted events (or the last snapshot plus the events after it) before using it again.
     ``now`` is part of the event: the shell persists it with the event and replays with it.
     Events that no longer apply (a late TaskSucceeded for a cancelled task, a timer of a finished
     execution, a redrive of a non-redrivable execution) change nothing and return no commands.
@@ -101,10 +104,16 @@ class _Run:
         self.now = now
         self.commands: list[Command] = []
         self.history: list[dict] = []
+        self.entries: deque[str] = deque()  # frames that entered a state whose work has not run yet
+        self.execution_context: dict | None = None
 
     # -- events --------------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
+        self.dispatch(event)
+        self.run_entries()
+
+    def dispatch(self, event: Event) -> None:
         if isinstance(event, ExecutionStarted):
             self.start()
         elif isinstance(event, TaskSucceeded | TaskFailed | TaskStarted | TimerFired):
@@ -158,12 +167,23 @@ class _Run:
     # -- states --------------------------------------------------------------------------------
 
     def enter(self, frame_id: str, name: str, state_input: Any) -> None:
+        """Move the frame to state ``name``; its work runs from ``run_entries`` (a queue, not a
+        nested call, so that a long chain of states or a Map of Pass states cannot exhaust the
+        stack, and a Map never re-enters its own start loop)."""
         frame = self.ex.frames[frame_id]
         frame.update(state=name, input=state_input, visit=frame["visit"] + 1, attempt=0, retries={}, children=None)
         frame["entered"] = self.now
-        state = self.state_of(frame)
-        self.emit(f"{state['Type']}StateEntered", frame, {"name": name, "input": _json(state_input)})
-        self.execute(frame_id)
+        self.entries.append(frame_id)
+
+    def run_entries(self) -> None:
+        while self.entries:
+            frame_id = self.entries.popleft()
+            frame = self.ex.frames.get(frame_id)
+            if frame is None or frame["status"] != "RUNNING" or self.ex.status != "RUNNING":
+                continue  # aborted (a sibling failed, the execution stopped) before its turn came
+            state = self.state_of(frame)
+            self.emit(f"{state['Type']}StateEntered", frame, {"name": frame["state"], "input": _json(frame["input"])})
+            self.execute(frame_id)
 
     def execute(self, frame_id: str) -> None:
         """Do the current state's work (again, on a retry)."""
@@ -429,8 +449,6 @@ class _Run:
                 self.ex.frames[child_id] = _new_frame(child_id, machine, frame_id, index, frame["vars"])
                 self.ex.frames[child_id]["last_event"] = frame["last_event"]
                 self.enter(child_id, self.definition.start_at(machine), children["inputs"][index])
-            if self.ex.status != "RUNNING" or frame["status"] != "RUNNING":
-                return
         if children["done"] == len(children["status"]) and children["running"] == 0:
             self.emit(f"{self.state_of(frame)['Type']}StateSucceeded", frame, None)
             self.complete(frame_id, children["results"])
@@ -504,6 +522,7 @@ class _Run:
         ex = self.ex
         ex.redrive_count += 1
         ex.redrive_date = self.now
+        self.execution_context = None
         ex.status = "RUNNING"
         ex.error = ex.cause = ex.output = None
         ex.stop_date = None
@@ -534,15 +553,17 @@ class _Run:
 
     def scope(self, frame: dict, state: dict) -> states.Scope:
         ex = self.ex
-        context = {
-            "Execution": {
+        if self.execution_context is None:  # the same for every state in this apply()
+            self.execution_context = {
                 "Id": ex.execution_arn,
                 "Input": ex.input,
                 "Name": ex.name,
                 "StartTime": states.iso(ex.start_date),
                 "RedriveCount": ex.redrive_count,
                 "RedriveTime": states.iso(ex.redrive_date) if ex.redrive_date else None,
-            },
+            }
+        context = {
+            "Execution": self.execution_context,
             "State": {
                 "Name": frame["state"],
                 "EnteredTime": states.iso(frame["entered"]),

@@ -11,6 +11,7 @@ Failures raise States.IntrinsicFailure naming the function and the problem.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import uuid
@@ -47,8 +48,10 @@ class _String:
         return self.raw.replace("\\{", "{").replace("\\}", "}")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> _Call:
-    """Parse an intrinsic function call; raises ValueError naming the problem and position."""
+    """Parse an intrinsic function call (cached; the result is never mutated); raises ValueError
+    naming the problem and position."""
     parser = _Parser(text)
     call = parser.call()
     parser.skip_space()

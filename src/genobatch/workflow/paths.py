@@ -57,9 +57,10 @@ def compile_path(path: str):
         raise ValueError(f"invalid JSONPath {path!r}: {exc}") from exc
 
 
-def reference_steps(path: str) -> list[str | int]:
+@functools.lru_cache(maxsize=4096)
+def reference_steps(path: str) -> tuple[str | int, ...]:
     """The field names / indices of a *reference path* (definite: no wildcards, filters, slices),
-    e.g. ``$.a.b[0]`` -> ``["a", "b", 0]``. Raises ValueError when the path is not one."""
+    e.g. ``$.a.b[0]`` -> ``("a", "b", 0)``. Raises ValueError when the path is not one."""
     steps: list[str | int] = []
 
     def walk(node) -> None:
@@ -78,7 +79,7 @@ def reference_steps(path: str) -> list[str | int]:
         raise ValueError(f"{path!r} is not a reference path (only field names and single indices are allowed)")
 
     walk(compile_path(path))
-    return steps
+    return tuple(steps)
 
 
 def is_definite(path: str) -> bool:
@@ -108,7 +109,7 @@ def select(path: str, ctx: PathContext, *, error: str = errors.RUNTIME, what: st
     return [match.value for match in expression.find(root)]
 
 
-def _walk(root: Any, steps: list[str | int]) -> tuple[bool, Any]:
+def _walk(root: Any, steps: tuple[str | int, ...]) -> tuple[bool, Any]:
     value = root
     for step in steps:
         if not _has(value, step):
