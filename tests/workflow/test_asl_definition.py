@@ -186,3 +186,38 @@ def test_not_json_and_bad_paths():
         parse_definition("{not json")
     message = problems({"StartAt": "P", "States": {"P": {"Type": "Pass", "ResultPath": "$.a[*]", "End": True}}})
     assert "INVALID_JSON_PATH: Invalid reference path: $.a[*] at /States/P/ResultPath" in message
+
+
+def test_payload_template_paths_intrinsics_and_jsonata_are_checked_at_create_time():
+    message = problems(
+        {
+            "StartAt": "T",
+            "States": {
+                "T": task(
+                    End=True,
+                    Parameters={"ok.$": "$myVar.x", "Inner": {"bad.$": "$.a b"}, "call.$": "States.Nope(1)"},
+                    TimeoutSeconds=60,
+                    HeartbeatSeconds=60,
+                )
+            },
+        }
+    )
+    assert "INVALID_JSON_PATH: Invalid JSONPath: $.a b at /States/T/Parameters/Inner/bad.$" in message
+    assert "unknown intrinsic function 'States.Nope'" in message and "/States/T/Parameters/call.$" in message
+    assert "ok.$" not in message
+    assert "HeartbeatSeconds must be smaller than TimeoutSeconds at /States/T/HeartbeatSeconds" in message
+    message = problems(
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "T",
+            "States": {
+                "T": task(
+                    End=True,
+                    Arguments={"JobName": "{% $states.input.name & %}"},
+                    Catch=[{"ErrorEquals": ["States.ALL"], "Next": "T", "Output": "{% ) %}"}],
+                )
+            },
+        }
+    )
+    assert "invalid JSONata expression" in message and "at /States/T/Arguments/JobName" in message
+    assert "at /States/T/Catch[0]/Output" in message

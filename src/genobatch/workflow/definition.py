@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from genobatch.workflow import errors, jsonata_eval, paths
+from genobatch.workflow import errors, intrinsics, jsonata_eval, paths
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
@@ -212,6 +212,13 @@ class _Validator:
             value = state.get(key)
             if value is not None and not _positive_int(value) and not jsonata_eval.is_expression(value):
                 self.problem("SCHEMA_VALIDATION_FAILED", f"{key} must be a positive integer", f"{where}/{key}")
+        timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
+        if _positive_int(timeout) and _positive_int(heartbeat) and heartbeat >= timeout:
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "HeartbeatSeconds must be smaller than TimeoutSeconds",
+                f"{where}/HeartbeatSeconds",
+            )
         if kind in ("Task", "Parallel", "Map"):
             self.retry(state.get("Retry"), f"{where}/Retry")
             self.catch(state.get("Catch"), states, f"{where}/Catch")
@@ -257,7 +264,11 @@ class _Validator:
 
     def paths(self, state, language, where) -> None:
         if language != JSONPATH:
+            self.jsonata_fields(state, where)
             return
+        for key in ("Parameters", "ItemSelector", "ResultSelector", "Assign"):
+            if key in state:
+                self.payload_template(state[key], f"{where}/{key}")
         for key in ("InputPath", "OutputPath", "ItemsPath", "SecondsPath", "TimestampPath", "ErrorPath", "CausePath"):
             value = state.get(key)
             if value is not None and not _valid_path(value):
@@ -268,6 +279,41 @@ class _Validator:
                 paths.reference_steps(value)
             except ValueError:
                 self.problem("INVALID_JSON_PATH", f"Invalid reference path: {value}", f"{where}/ResultPath")
+
+    def payload_template(self, template, where) -> None:
+        """Every ``.$`` field must hold a path or an intrinsic function call that parses."""
+        if isinstance(template, list):
+            for index, item in enumerate(template):
+                self.payload_template(item, f"{where}[{index}]")
+            return
+        if not isinstance(template, dict):
+            return
+        for key, value in template.items():
+            if not (isinstance(key, str) and key.endswith(".$")):
+                self.payload_template(value, f"{where}/{key}")
+                continue
+            if isinstance(value, str) and value.startswith("States."):
+                try:
+                    intrinsics.parse(value)
+                except ValueError as exc:
+                    self.problem("INVALID_JSON_PATH", f"Invalid intrinsic function call: {exc}", f"{where}/{key}")
+            elif not _valid_path(value):
+                self.problem("INVALID_JSON_PATH", f"Invalid JSONPath: {value}", f"{where}/{key}")
+
+    def jsonata_fields(self, node, where) -> None:
+        """Every ``{% %}`` string must be a JSONata expression that compiles."""
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key not in ("Branches", "ItemProcessor", "Iterator", "Choices"):
+                    self.jsonata_fields(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                self.jsonata_fields(item, f"{where}[{index}]")
+        elif jsonata_eval.is_expression(node):
+            try:
+                jsonata_eval.compile_expression(jsonata_eval.expression_text(node))
+            except ValueError as exc:
+                self.problem("SCHEMA_VALIDATION_FAILED", str(exc), where)
 
     def retry(self, retriers, where) -> None:
         if retriers is None:
@@ -356,6 +402,7 @@ class _Validator:
         if language == JSONATA:
             if "Condition" not in rule:
                 self.problem("SCHEMA_VALIDATION_FAILED", "Missing required field 'Condition'", at)
+            self.jsonata_fields(rule, at)
             return
         combinators = [key for key in ("And", "Or", "Not") if key in rule]
         operators = [key for key in rule if key in CHOICE_OPERATORS]
@@ -410,10 +457,17 @@ class _Validator:
 
 
 def _valid_path(value: Any) -> bool:
+    """A JSONPath on the input (``$...``), the context object (``$$...``) or a variable (``$name...``)."""
     if not isinstance(value, str):
         return False
+    if value.startswith("$$"):
+        value = "$" + value[2:]
+    else:
+        variable = paths.VARIABLE.match(value)
+        if variable:
+            value = "$" + variable.group(2)
     try:
-        paths.compile_path("$" + value[2:] if value.startswith("$$") else value)
+        paths.compile_path(value)
     except ValueError:
         return False
     return True

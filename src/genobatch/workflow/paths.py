@@ -25,7 +25,7 @@ from jsonpath_ng.ext import parse as _parse
 from genobatch.workflow import errors
 from genobatch.workflow.errors import StatesError
 
-_VARIABLE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)(.*)$", re.DOTALL)
+VARIABLE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)(.*)$", re.DOTALL)
 
 
 class PathContext:
@@ -129,7 +129,7 @@ def _root_for(path: str, ctx: PathContext, error: str) -> tuple[Any, str]:
         raise StatesError(error, f"Invalid path {path!r}: it must start with '$'")
     if path.startswith("$$"):
         return ctx.context, path[2:]
-    variable = _VARIABLE.match(path)
+    variable = VARIABLE.match(path)
     if variable:
         name, rest = variable.groups()
         if name not in ctx.variables:
