@@ -30,8 +30,11 @@ trap 'run_pg "$PGBIN/pg_ctl -D $PGROOT/data -m immediate stop" >/dev/null 2>&1 |
 if slurm_env=$(scripts/slurm-cluster.sh start); then eval "$slurm_env"; else echo "no Slurm cluster: tests/slurm skip" >&2; fi
 
 ruff check .
+# Several workers per pass (pytest-xdist): most tests wait on real servers and engines rather than on a
+# CPU. Tests that share a machine-wide resource run on one worker (xdist_group, tests/conftest.py).
+WORKERS=(-n "${GENOBATCH_TEST_WORKERS:-4}" --dist loadgroup)
 echo "== pass 1: SQLite store =="
-python3 -m pytest -q "$@"
+python3 -m pytest -q "${WORKERS[@]}" "$@"
 echo "== pass 2: PostgreSQL store (tests that use a store; no_store and remote_engine ones ran in pass 1) =="
 GENOBATCH_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$PGPORT/postgres" \
-    python3 -m pytest -q -m "not no_store and not remote_engine" "$@"
+    python3 -m pytest -q "${WORKERS[@]}" -m "not no_store and not remote_engine" "$@"

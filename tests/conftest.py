@@ -11,10 +11,26 @@ from harness import Server, launch
 REMOTE_ENGINE_TESTS = tuple(Path(__file__).parent / name for name in ("slurm", "aws_batch"))
 
 
+#: Tests that share one machine-wide resource, and so run one at a time on one pytest-xdist worker
+#: (``--dist loadgroup``): the Slurm tests share the one cluster on this host, and one of them stops
+#: and restarts its controller; the tests that build a LocalBackend without a data directory share
+#: its default cgroup group and persistent launcher (``launch.default_launcher_dir``).
+SERIAL_GROUPS = {
+    Path(__file__).parent / "slurm": "slurm-cluster",
+    **{
+        Path(__file__).parent / name: "host-launcher"
+        for name in ("test_local_backend.py", "test_containment.py", "test_launcher.py")
+    },
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(item.path.is_relative_to(folder) for folder in REMOTE_ENGINE_TESTS):
             item.add_marker(pytest.mark.remote_engine)
+        for folder, group in SERIAL_GROUPS.items():
+            if item.path.is_relative_to(folder):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="module")
