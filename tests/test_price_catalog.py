@@ -376,7 +376,7 @@ def test_run_cost_and_report_label_an_estimated_spot_price(genobatch_server, bat
 
     command = [sys.executable, "-m", "genobatch", "--data-dir", str(genobatch_server.data_dir)]
     command += ["--endpoint", genobatch_server.endpoint]
-    env = {"COLUMNS": "300", **genobatch_server.env()}
+    env = {**genobatch_server.env(), "COLUMNS": "300"}  # wider than any COLUMNS the runner set
     cost = subprocess.run([*command, "cost", "--run", run], capture_output=True, text=True, env=env, timeout=120)
     assert cost.returncode == 0, cost.stderr
     assert "spot (estimated price)" in cost.stdout and "price is an estimate" in cost.stdout

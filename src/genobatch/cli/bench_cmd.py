@@ -68,7 +68,8 @@ def bench_run(client: Client, plan_path: Path, out_dir: Path) -> None:
         runs = list(runner.instance_runs(plan, targets, directory))
     except PlanError as error:  # a target the catalog sized too small for a tool (its GPUs, FPGAs, vCPUs)
         raise CliError(str(error)) from None
-    console.print(f"benchmark [bold]{run_id}[/]: {len(runs)} instance runs, results in {directory}")
+    # soft_wrap: the path is printed whole on one line, to be copied, however narrow the terminal.
+    console.print(f"benchmark [bold]{run_id}[/]: {len(runs)} instance runs, results in {directory}", soft_wrap=True)
     results = []
     columns = (
         TextColumn("[bold]instance runs"),
