@@ -243,3 +243,25 @@ def test_eligibility_rules():
     assert "14 days" in redrivable(run.execution, 15 * DAY)
     run.execution.next_event_id = 25_000
     assert redrivable(run.execution, 1.0) == "Execution history event limit exceeded"
+
+
+def test_a_failure_deep_in_the_pipeline_cancels_every_running_job_and_redrive_finishes_the_rest():
+    run = Driver(GENOMICS, {"samples": ["s1", "s2"]})
+    for work in run.tasks_of("Align"):
+        run.succeed(work, "bam")
+    running = {t.parameters["JobName"]: t for t in run.tasks.values()}
+    assert sorted(running) == ["call-s1", "call-s2", "stats-s1", "stats-s2"]
+    run.fail(running["call-s2"], "States.TaskFailed", "Essential container in task exited")
+    assert run.status == "FAILED" and run.tasks == {}
+    assert sorted(run.cancelled) == sorted(running[name].token for name in ("call-s1", "stats-s1", "stats-s2"))
+    mark = len(run.commands)
+    run.send(RedriveRequested())
+    assert sorted(t.parameters["JobName"] for t in run_tasks_after(run, mark)) == [
+        "call-s1", "call-s2", "stats-s1", "stats-s2",
+    ]  # fmt: skip
+    while run.tasks:
+        work = next(iter(run.tasks.values()))
+        run.succeed(work, f"out-{work.parameters['JobName']}")
+    assert run.status == "SUCCEEDED"
+    assert run.execution.output == [["out-eval-s1", "out-stats-s1"], ["out-eval-s2", "out-stats-s2"]]
+    assert [t.parameters["JobName"] for t in run.commands if isinstance(t, RunTask)].count("align-s2") == 1

@@ -11,10 +11,15 @@ function of (state, event, clock), so durability is "persist the events, replay 
 is a function over that state. The query languages come from well-kept libraries: ``jsonpath-ng``
 for JSONPath and ``jsonata-python`` (pinned) for JSONata.
 
-Modules: ``events`` (what goes in and out), ``definition`` (parse + validate), ``paths``
-(JSONPath input/output processing), ``intrinsics`` (``States.*`` functions), ``jsonata_eval``
-(JSONata with AWS's extra functions), ``errors`` (error names, Retry/Catch matching, backoff),
-``interpreter`` (the core).
+Modules: ``events`` (what goes in and out), ``definition`` (parse + validate), ``interpreter``
+(the core: frames, Retry/Catch, Map/Parallel, stop, timeouts, redrive), ``execution`` (the state
+as data, redrive eligibility), ``states`` (what each state type computes), ``paths`` (JSONPath
+input/output processing), ``intrinsics`` (``States.*`` functions), ``jsonata_eval`` (JSONata with
+AWS's extra functions), ``errors`` (error names, Retry/Catch matching, backoff and jitter).
+
+Not enforced: ``HeartbeatSeconds`` (no heartbeats reach the core; AWS does not enforce it on a
+running ``batch:submitJob.sync`` task either); ``TimeoutSeconds`` is. Not supported: distributed
+Map (ItemReader, ResultWriter, ItemBatcher), rejected at create time with a clear error.
 """
 
 from genobatch.workflow.definition import InvalidDefinition, StateMachineDefinition, parse_definition

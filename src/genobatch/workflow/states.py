@@ -184,7 +184,11 @@ def choose(state: dict, raw_input: Any, scope: Scope) -> tuple[str, Any, dict]:
     if scope.is_jsonata:
         ctx = scope.jsonata(input=raw_input)
         for rule in state["Choices"]:
-            if jsonata_eval.resolve(rule["Condition"], ctx) is True:
+            condition = jsonata_eval.resolve(rule["Condition"], ctx)
+            if not isinstance(condition, bool):
+                problem = f"The Condition {rule['Condition']!r} returned {condition!r}, not a boolean"
+                raise StatesError(errors.QUERY_EVALUATION_ERROR, problem)
+            if condition:
                 return _chosen(state, rule, raw_input, scope)
     else:
         data = effective_input(state, raw_input, scope)
