@@ -228,7 +228,7 @@ class WorkflowRunner:
         self._timers.clear()
         self._timer_at.clear()
         work: list = []
-        with self.database.begin() as conn:
+        with self.database.connect() as conn:  # reads only: the engine thread is the writer
             for row in wf.running_executions(conn):
                 try:
                     self._live[row["arn"]] = self._load(conn, row)
@@ -274,19 +274,9 @@ class WorkflowRunner:
                 break
             try:
                 self._process(batch)
-            except Exception:  # noqa: BLE001 - the runner must survive; state is rebuilt from the store
-                log.exception("workflow batch failed; rebuilding from the store")
-                for item in batch:
-                    if isinstance(item, _Call):
-                        _settle(item.future, ServerException("internal error; the request was not applied"), False)
-                self._pending.clear()
-                try:
-                    work = self._recover()
-                except Exception:  # noqa: BLE001
-                    log.exception("could not rebuild workflows from the store; retrying")
-                    time.sleep(1)
-                    continue
-                self._inbox.put(("after", work))
+            except Exception:  # noqa: BLE001 - the runner must survive; the next batch tries again
+                log.exception("workflow runner: unexpected failure")
+                time.sleep(1)
 
     def _collect(self) -> list:
         timeout: float | None = None
@@ -308,32 +298,62 @@ class WorkflowRunner:
         return [item for item in batch if item is not None]
 
     def _process(self, batch: list) -> None:
-        now = time.time()
-        results: list[tuple[Future, object, bool]] = []
-        work: list = []
-        self._pending = {}
-        with self.database.begin() as conn:
-            ctx = RunnerContext(self, conn, now)
+        """Apply one batch in a transaction *on the engine thread*, then carry out its commands.
+
+        The engine is the store's single writer: on SQLite a second writing thread would make the
+        engine's transactions fail (a deferred transaction cannot upgrade to a write once another
+        connection has committed since its first read). So the batch runs as an engine call, inside
+        the engine's own transaction. If the engine has to retry it alone after a failed commit,
+        the second run refuses (the interpreter state is already ahead of the store) and the runner
+        rebuilds itself from the store instead.
+        """
+        finished = self._poll_read() if self._tracked and self._poll_due() else []
+        due = bool(self._timers) and self._timers[0][0] <= now_ms()
+        if not batch and not finished and not due:
+            return
+        ran = []
+
+        def run(ctx: Context, _request: dict) -> tuple[list, list]:
+            if ran:
+                raise ServerException("workflow batch retried by the engine; the runner rebuilds from the store")
+            ran.append(True)
+            return self._apply_batch(ctx.conn, batch, finished)
+
+        try:
+            results, work = self.engine.call(run, {}).result()
+        except Exception:  # noqa: BLE001 - the store is the truth: rebuild from it, never guess
+            log.exception("workflow batch failed; rebuilding from the store")
             for item in batch:
                 if isinstance(item, _Call):
-                    results.append((item.future, *self._apply_call(ctx, item)))
-                elif isinstance(item, _Submitted):
-                    work += self._submitted(ctx, item)
-                elif isinstance(item, tuple) and item[0] == "after":
-                    work += item[1]
-                elif isinstance(item, tuple) and item[0] == "terminated":
-                    self._close(ctx, item[1], item[2])
-                elif isinstance(item, tuple) and item[0] == "fail":
-                    _, arn, token, error, cause = item
-                    self._close(ctx, arn, token)
-                    self.feed_event(ctx, arn, TaskFailed(token, error, cause))
-            self._fire_timers(ctx)
-            if self._tracked and time.monotonic() - self._last_poll >= self.poll_interval_s:
-                self._poll(ctx)
-            work += self._flush(conn)
+                    _settle(item.future, ServerException("internal error; the request was not applied"), False)
+            self._pending = {}
+            results, work = [], self._recover()
         for future, value, ok in results:
             _settle(future, value, ok)
         self._carry_out(work)
+
+    def _apply_batch(self, conn: Any, batch: list, finished: list[dict]) -> tuple[list, list]:
+        results: list[tuple[Future, object, bool]] = []
+        work: list = []
+        self._pending = {}
+        ctx = RunnerContext(self, conn, time.time())
+        for item in batch:
+            if isinstance(item, _Call):
+                results.append((item.future, *self._apply_call(ctx, item)))
+            elif isinstance(item, _Submitted):
+                work += self._submitted(ctx, item)
+            elif isinstance(item, tuple) and item[0] == "after":
+                work += item[1]
+            elif isinstance(item, tuple) and item[0] == "terminated":
+                self._close(ctx, item[1], item[2])
+            elif isinstance(item, tuple) and item[0] == "fail":
+                _, arn, token, error, cause = item
+                self._close(ctx, arn, token)
+                self.feed_event(ctx, arn, TaskFailed(token, error, cause))
+        self._fire_timers(ctx)
+        self._report_finished(ctx, finished)
+        work += self._flush(conn)
+        return results, work
 
     def _apply_call(self, ctx: RunnerContext, call: _Call) -> tuple[object, bool]:
         """A write handler in a savepoint; a refused request (ApiError) leaves no trace.
@@ -558,22 +578,34 @@ class WorkflowRunner:
             wf.delete_timers(ctx.conn, [(arn, token)])
             self.feed_event(ctx, arn, TimerFired(token))
 
-    def _poll(self, ctx: RunnerContext) -> None:
-        """One query for every tracked job's status; the finished ones are described and reported."""
+    def _poll_due(self) -> bool:
+        return time.monotonic() - self._last_poll >= self.poll_interval_s
+
+    def _poll_read(self) -> list[dict]:
+        """One store query for every tracked job's status; the finished ones, described (a read connection)."""
         self._last_poll = time.monotonic()
-        statuses = job_rows.statuses(ctx.conn, list(self._tracked))
-        finished = [job_id for job_id, status in statuses.items() if status.value in ("SUCCEEDED", "FAILED")]
-        for start in range(0, len(finished), 100):
-            request = {"jobs": finished[start : start + 100]}
-            described = job_queries.describe_jobs(Context(ctx.conn, ctx.settings, ctx.now_ms), request)["jobs"]
-            for job in described:
-                arn, token = self._tracked.pop(job["jobId"])
-                self._close(ctx, arn, token)
-                if job["status"] == "SUCCEEDED":
-                    self.feed_event(ctx, arn, TaskSucceeded(token, batch_task.job_output(job)))
-                else:
-                    error, cause = batch_task.job_failure(job)
-                    self.feed_event(ctx, arn, TaskFailed(token, error, cause))
+        with self.database.connect() as conn:
+            statuses = job_rows.statuses(conn, list(self._tracked))
+            finished = [job_id for job_id, status in statuses.items() if status.value in ("SUCCEEDED", "FAILED")]
+            described: list[dict] = []
+            for start in range(0, len(finished), 100):
+                request = {"jobs": finished[start : start + 100]}
+                described += job_queries.describe_jobs(Context(conn, self.engine.settings, now_ms()), request)["jobs"]
+        return described
+
+    def _report_finished(self, ctx: RunnerContext, finished: list[dict]) -> None:
+        """Feed the interpreter each finished job's outcome: the job for SUCCEEDED, TaskFailed for FAILED."""
+        for job in finished:
+            key = self._tracked.pop(job["jobId"], None)
+            if key is None:
+                continue  # cancelled meanwhile
+            arn, token = key
+            self._close(ctx, arn, token)
+            if job["status"] == "SUCCEEDED":
+                self.feed_event(ctx, arn, TaskSucceeded(token, batch_task.job_output(job)))
+            else:
+                error, cause = batch_task.job_failure(job)
+                self.feed_event(ctx, arn, TaskFailed(token, error, cause))
 
 
 def _submission(arn: str, token: str, future: Future) -> _Submitted:
