@@ -523,3 +523,23 @@ def test_an_iteration_failing_at_once_aborts_the_others_and_a_redrive_runs_them(
     assert run.tasks == {}  # b was aborted before its task was scheduled
     run.send(RedriveRequested())
     assert run.status == "FAILED"  # a fails again (same input), so b is aborted again
+
+
+@pytest.mark.parametrize(
+    ("limits", "failures", "status"),
+    [
+        ({"ToleratedFailurePercentage": 50}, 2, "SUCCEEDED"),
+        ({"ToleratedFailurePercentage": 50}, 3, "FAILED"),
+        ({"ToleratedFailureCount": 3, "ToleratedFailurePercentage": 25}, 2, "FAILED"),  # either exceeded fails
+        ({"ToleratedFailureCount": 3, "ToleratedFailurePercentage": 75}, 3, "SUCCEEDED"),
+    ],
+)
+def test_map_tolerated_failure_percentage_and_both_limits(limits, failures, status):
+    run = Driver(map_definition(**limits), {"samples": ["a", "b", "c", "d"], "ref": "r"})
+    tasks = run.tasks_of("Align")
+    for work in tasks[:failures]:
+        run.fail(work)
+    for work in tasks[failures:]:
+        if work.token in run.tasks:
+            run.succeed(work, "ok")
+    assert run.status == status

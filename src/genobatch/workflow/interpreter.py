@@ -400,7 +400,7 @@ class _Run:
             count = len(state["Branches"])
             inputs = [branch_input] * count
             concurrency = 0
-            tolerated = (0, None)
+            tolerated = (None, None)  # any failed branch fails the Parallel state
             self.emit("ParallelStateStarted", frame, None)
         else:
             items, data = states.map_items(state, frame["input"], scope)
@@ -507,14 +507,16 @@ class _Run:
 
     @staticmethod
     def tolerated(children: dict) -> bool:
+        """Whether the failures so far are within ToleratedFailureCount / ToleratedFailurePercentage
+        (with both set, exceeding either fails the Map)."""
         count, percentage = children["tolerated"]
         if count is None and percentage is None:
             return False
         failed = children["failed"]
         total = len(children["status"]) or 1
-        within_count = count is not None and failed <= count
-        within_percentage = percentage is not None and failed * 100.0 / total <= percentage
-        return within_count or within_percentage
+        within_count = count is None or failed <= count
+        within_percentage = percentage is None or failed * 100.0 / total <= percentage
+        return within_count and within_percentage
 
     # -- redrive ---------------------------------------------------------------------------------
 
