@@ -10,8 +10,10 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
-    """The DOM after load and scripts, and the console lines Chromium logged, with no network at all."""
+def chromium(page: Path, profile: Path, window_size: tuple[int, int] | None = None) -> tuple[str, list[str]]:
+    """The DOM after load and scripts, and the console lines Chromium logged, with no network at all.
+
+    ``window_size`` (width, height in CSS pixels) sets the viewport layout is done for."""
     result = subprocess.run(
         [
             str(CHROMIUM),
@@ -27,6 +29,7 @@ def chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
             f"--user-data-dir={profile}",
             "--enable-logging=stderr",
             "--v=0",
+            *([f"--window-size={window_size[0]},{window_size[1]}"] if window_size else []),
             "--dump-dom",
             page.as_uri(),
         ],

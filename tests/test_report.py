@@ -25,7 +25,9 @@ from genobatch.report import (
 )
 from genobatch.report.columns import TRACE_HEADERS
 from genobatch.report.model import RightSizingPolicy
+from genobatch.report.results import FailedJob, RunResults, SampleResults
 from genobatch.report.rightsizing import advise, recommend_cpus, recommend_memory_mib
+from genobatch.report.units import money, money_format, percent
 
 pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it
 
@@ -129,7 +131,25 @@ def make_run() -> RunData:
         pricing_source="AWS Price List API, spot",
         pricing_date="2024-05-01",
     )
-    return RunData(info=info, trace=trace, billed=billed, samples=samples)
+    return RunData(info=info, trace=trace, billed=billed, samples=samples, results=make_results())
+
+
+METRICS = ["precision", "recall", "snv.f1", "indel.f1", "genotype_concordance", "coverage", "error_rate"]
+UNITS = {"precision": "fraction", "recall": "fraction", "snv.f1": "fraction", "indel.f1": "fraction",
+         "genotype_concordance": "fraction", "coverage": "x", "error_rate": "fraction"}  # fmt: skip
+
+
+def make_results() -> RunResults:
+    """Twelve samples in natural order (sample2 before sample10), sample7 failed with an escaped log tail."""
+    samples = []
+    for index in range(12):
+        if index == 7:
+            samples.append(SampleResults("sample7", "FAILED", {}, 6, 3, ["call (7): Essential container (exit 1)"]))
+            continue
+        values = [0.9987, 0.9923, 0.9991, 0.9512, 0.981, 30.21, 0.00412]
+        samples.append(SampleResults(f"sample{index}", "SUCCEEDED", dict(zip(METRICS, values, strict=True)), 6, 6))
+    error = FailedJob("job-7", "call (7)", "sample7", 2, 1, "Essential container in task exited", f"boom {XSS}")
+    return RunResults(samples, METRICS, UNITS, ["Truth set: simulated variants."], [error], [])
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +218,7 @@ def test_trace_tsv_columns_and_values(run: RunData, files: ReportFiles) -> None:
 
 def test_workbook_numbers_equal_inputs(run: RunData, files: ReportFiles) -> None:
     book = load_workbook(files.xlsx)
-    assert book.sheetnames[:4] == ["Summary", "Trace", "Cost per sample", "Right-sizing"]
+    assert book.sheetnames[:6] == ["Summary", "Results", "Errors", "Trace", "Cost per sample", "Right-sizing"]
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(min_row=2, values_only=True) if row[0]}
     attributed = sum(r.attributed_cost for r in run.trace)
     billed = sum(b.billed_cost for b in run.billed)
@@ -210,7 +230,7 @@ def test_workbook_numbers_equal_inputs(run: RunData, files: ReportFiles) -> None
     assert summary["Jobs COMPLETED"] == 9
     assert summary["Wall time"] == timedelta(seconds=3000)
 
-    samples = list(book["Cost per sample"].iter_rows(min_row=2, values_only=True))
+    samples = list(book["Cost per sample"].iter_rows(min_row=2, max_row=5, values_only=True))
     assert [row[0] for row in samples] == ["S1", "S2", "S3", "Total"]
     total = samples[-1]
     assert total[1] == pytest.approx(sum(s.compute for s in run.samples))
@@ -338,5 +358,79 @@ def test_html_renders_in_chromium(run: RunData, files: ReportFiles, tmp_path: Pa
     assert values["jobs-total"] == "9" and values["jobs-state-completed"] == "9"
     assert values["attempts-total"] == "10"
     assert values["wall-time"] == "3000000"
-    assert "$0.8555" in dom  # the attributed total as people read it
+    assert "$0.855" in dom  # the attributed total as people read it
     assert dom.count('<tr data-task-id="') == 10
+
+
+def test_money_reads_naturally_and_is_never_zero_by_rounding() -> None:
+    assert [money(v) for v in (0, 0.000412, 0.0123, 0.5, 12.3, 1234.5, -0.00003)] == [
+        "$0", "$0.000412", "$0.0123", "$0.50", "$12.30", "$1,234.50", "-$0.00003",
+    ]  # fmt: skip
+    assert money_format([0.000412, 0.2, 0.0]) == '"$"#,##0.000000'
+    assert money_format([3.0]) == '"$"#,##0.00'
+    assert percent(-0.0001) == "0%" and percent(-0.5) == "-50%"
+
+
+def test_results_and_errors_in_the_workbook(run: RunData, files: ReportFiles) -> None:
+    book = load_workbook(files.xlsx)
+    sheet = book["Results"]
+    headers = [cell.value for cell in sheet[1]]
+    assert headers[:4] == ["Sample", "Status", "Jobs done", "Jobs"] and headers[-1] == "Failure"
+    assert headers[4:6] == ["precision", "recall"] and "SNV F1" in headers and "genotype concordance" in headers
+    rows = list(sheet.iter_rows(min_row=2, max_row=13))
+    assert [row[0].value for row in rows] == [f"sample{i}" for i in range(12)]
+    precision = rows[10][4]
+    assert precision.value == pytest.approx(0.9987) and precision.number_format == "0.00%"
+    coverage = rows[10][headers.index("coverage")]
+    assert coverage.number_format == '0.0"x"'
+    failed = rows[7]
+    assert failed[1].value == "FAILED" and failed[4].value is None and "exit 1" in failed[-1].value
+    assert sheet.column_dimensions["A"].width >= len("sample10") and sheet.column_dimensions["E"].width >= 10
+    errors = list(book["Errors"].iter_rows(min_row=2, values_only=True))
+    assert errors[0][:6] == ("job-7", "call (7)", "sample7", 2, 1, "Essential container in task exited")
+    assert XSS in errors[0][6]
+    # Per-job costs are fractions of a cent: their cells show enough decimals not to read $0.0000.
+    trace = book["Trace"]
+    column = [c.value for c in trace[1]].index("attributed_cost") + 1
+    assert trace.cell(row=2, column=column).number_format == '"$"#,##0.0000'
+
+
+def test_results_and_errors_on_the_page(files: ReportFiles) -> None:
+    html = files.html.read_text()
+    rows = re.findall(r'<tr data-sample="(sample\d+)" data-status="(\w+)"', html)
+    assert [name for name, _ in rows] == [f"sample{i}" for i in range(12)]
+    assert dict(rows)["sample7"] == "FAILED"
+    assert "99.87%" in html and "30.21x" in html and "Truth set: simulated variants." in html
+    assert 'data-job-id="job-7"' in html and "Essential container in task exited" in html
+    assert XSS not in html and "boom &lt;script&gt;" in html
+    assert "Compute per sample is the sample&#39;s attributed cost" in html
+
+
+#: Appended to a copy of the page: measures, at the window's width, whether any table is cut off - its right edge
+#: past the viewport or past a container that does not scroll - and writes the findings into the DOM.
+LAYOUT_PROBE = """<script>
+var findings = [];
+if (document.documentElement.scrollWidth > window.innerWidth) findings.push("page scrolls sideways");
+document.querySelectorAll("table[id]").forEach(function (table) {
+  var box = table.getBoundingClientRect();
+  var holder = table.parentElement;
+  while (holder && getComputedStyle(holder).overflowX === "visible") holder = holder.parentElement;
+  var scrolls = holder && holder.scrollWidth > holder.clientWidth;
+  if (box.right > window.innerWidth && !scrolls) findings.push(table.id + " cut off at " + box.right);
+  var wide = ["results-table", "sample-cost-table", "cost-categories"].indexOf(table.id) >= 0;
+  if (scrolls && wide && window.innerWidth >= 1400)
+    findings.push(table.id + " needs scrolling at " + window.innerWidth + " px");
+});
+document.documentElement.setAttribute("data-layout", JSON.stringify(findings));
+</script>"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1400, 1024])
+def test_tables_are_not_cut_off(files: ReportFiles, tmp_path: Path, width: int) -> None:
+    page = tmp_path / "probe.html"
+    page.write_text(files.html.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    dom, console = chromium(page, tmp_path / "profile", window_size=(width, 900))
+    assert console == []
+    findings = re.search(r'data-layout="([^"]*)"', dom).group(1).replace("&quot;", '"')
+    assert findings == "[]", findings

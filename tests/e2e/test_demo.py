@@ -21,9 +21,11 @@ import pysam
 import pytest
 from browser import chromium, needs_chromium
 from harness import free_port
+from openpyxl import load_workbook
 
 from genobatch.cli.client import SigningKey
 from genobatch.cli.native import signed_get
+from genobatch.report.units import money
 
 # no_store: the demo's own server keeps its own SQLite file, so the PostgreSQL pass would only repeat it.
 pytestmark = [pytest.mark.slow, pytest.mark.no_store]
@@ -35,7 +37,7 @@ def demo_run(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("demo-home")
     endpoint = f"http://127.0.0.1:{free_port()}"
     command = [sys.executable, "-m", "genobatch", "--data-dir", str(data_dir), "--endpoint", endpoint]
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "80"}  # a normal terminal: the progress must fit it
     result = subprocess.run(
         [*command, "demo", "--samples", str(SAMPLES)], capture_output=True, text=True, env=env, timeout=600
     )
@@ -75,7 +77,10 @@ def test_demo_outputs_recover_the_truth(demo_run):
         with pysam.VariantFile(str(sample / "calls.vcf.gz")) as vcf:
             assert sum(1 for _ in vcf) > 0
         assert (sample / "stats.txt").stat().st_size > 0
-    assert "precision 1.000" in stdout or "precision 0.9" in stdout
+    # The closing table: per sample, status then precision as a percentage.
+    shown = re.findall(r"(sample\d+) +│ SUCCEEDED +│ +(\d+\.\d\d)%", stdout)
+    assert [name for name, _ in shown] == [f"sample{i}" for i in range(SAMPLES)], stdout[-2000:]
+    assert all(float(precision) >= 95 for _, precision in shown), shown
 
 
 def test_report_totals_equal_the_api(demo_run):
@@ -105,7 +110,59 @@ def test_report_renders_in_chromium(demo_run, tmp_path):
     dom, console = chromium(run_dir / "report" / "report.html", tmp_path / "profile")
     assert console == []
     assert 'data-script-ok="1"' in dom
-    assert f"${summary['cost']['attributedUsd']:.4f}" in dom
+    assert money(summary["cost"]["attributedUsd"]) in dom
+    results_rows = re.findall(r'<tr data-sample="(sample\d+)" data-status="(\w+)"', dom)
+    assert results_rows == [(f"sample{i}", "SUCCEEDED") for i in range(SAMPLES)] and "Truth set:" in dom
+
+
+#: One progress row: its label, the bar (blank while at 0 when the output is not a terminal), done/total and elapsed.
+PROGRESS_ROW = re.compile(r"^ ?(\w+) +[━╸╺ ]*(\d+/(\d+|\?)) +\d:\d\d:\d\d.*$", re.MULTILINE)
+
+
+def progress_rows(output: str) -> dict[str, str]:
+    return {match.group(1): match.group(0) for match in PROGRESS_ROW.finditer(output)}
+
+
+def test_progress_fits_80_columns_with_a_bar_per_stage(demo_run):
+    stdout, _, _ = demo_run
+    lines = stdout.splitlines()
+    too_wide = [line for line in lines if len(line) > 80 and not line.startswith("the genobatch server")]
+    assert too_wide == [], too_wide
+    bars = progress_rows(stdout)
+    assert set(bars) == {"jobs", "samples", "reference", "simulate", "align", "sort", "call", "stats", "evaluate"}
+    assert f"{1 + 6 * SAMPLES}/{1 + 6 * SAMPLES}" in bars["jobs"] and re.search(r"\d:\d\d:\d\d", bars["jobs"])
+    assert f"{SAMPLES}/{SAMPLES}" in bars["samples"] and f"{SAMPLES}/{SAMPLES}" in bars["evaluate"]
+    assert re.search(r"cost so far \$0\.0*[1-9]\d* attributed", stdout), "cost so far reads as zero"
+
+
+def test_results_per_sample_are_published_and_reported(demo_run):
+    stdout, run_dir, _ = demo_run
+    assert "Results per sample" in stdout
+    book = load_workbook(run_dir / "report" / "report.xlsx")
+    sheet = book["Results"]
+    headers = [cell.value for cell in sheet[1]]
+    for metric in ("precision", "recall", "SNV F1", "indel F1", "genotype concordance", "coverage", "error rate"):
+        assert metric in headers, headers
+    assert "mapped fraction" in headers
+    rows = {row[0].value: row for row in sheet.iter_rows(min_row=2, max_row=1 + SAMPLES)}
+    assert sorted(rows) == [f"sample{i}" for i in range(SAMPLES)]
+    for index in range(SAMPLES):
+        row = rows[f"sample{index}"]
+        evaluation = json.loads((run_dir / f"sample{index}" / "evaluation.json").read_text())
+        assert row[1].value == "SUCCEEDED"
+        precision = row[headers.index("precision")]
+        assert precision.value == evaluation["precision"] and precision.number_format == "0.00%"
+        assert row[headers.index("SNV F1")].value == evaluation["by_kind"]["snv"]["f1"]
+        assert row[headers.index("coverage")].value > 20
+    assert any(str(r[0]).startswith("Method: Truth set") for r in sheet.iter_rows(values_only=True))
+
+
+def test_only_declared_outputs_are_priced_as_downloaded(demo_run):
+    _, run_dir, _ = demo_run
+    html = (run_dir / "report" / "report.html").read_text()
+    assert "the declared outputs (sample.bam, sample.bam.bai, calls.vcf.gz" in html
+    assert "intermediate files are not" in html
+    assert "split in proportion to each sample" in html  # per-sample compute is built on the billed cost
 
 
 def test_ctrl_c_terminates_the_runs_jobs(tmp_path):
@@ -117,7 +174,7 @@ def test_ctrl_c_terminates_the_runs_jobs(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "120"},
     )
     try:
         line = ""
@@ -137,6 +194,10 @@ def test_ctrl_c_terminates_the_runs_jobs(tmp_path):
         output = demo.communicate(timeout=60)[0]
         assert demo.returncode == 130, output
         assert "terminated the run's" in output
+        # The progress as it stood at Ctrl-C, within 120 columns: a bar with counts and elapsed time per row.
+        bars = progress_rows(output)
+        assert bars and all(len(line) <= 120 for line in bars.values()), output
+        assert re.search(r"\d+/(\d+|\?) +\d:\d\d:\d\d", bars.get("jobs", "")), repr(output)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             jobs = signed_get(endpoint, "/genobatch/v1/runs", {"run": run_id}, "us-east-1", key)["progress"]["jobs"]

@@ -36,7 +36,10 @@ def fetch_summary(client: Client, params: dict[str, str], trace: bool = False) -
 
 
 def usd(value: float) -> str:
-    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+    """Dollars with enough significant digits that a fraction of a cent does not read as $0.0000."""
+    from genobatch.report.units import money
+
+    return money(value)
 
 
 def cost_tables(summary: dict) -> list[Table]:

@@ -1,15 +1,20 @@
 """``genobatch report RUN``: the run report (HTML, trace TSV, xlsx, charts) for any group of jobs.
 
 The numbers come from the server's run summary (``GET /genobatch/v1/runs``), so the report's totals
-are the API's. Per-sample storage and transfer are estimated from the sample's output files, with
-the assumptions stated in the report: outputs kept ``--retention-days`` in S3 Standard and
-downloaded once over the internet (``--no-egress`` to leave that out).
+are the API's, and what the jobs published from ``GET /genobatch/v1/runs/results``. Per-sample costs
+are built on what the user pays: the billed cost (instances, idle time included) split in proportion
+to each sample's attributed cost, run-level jobs shared evenly. Storage and transfer are estimated
+from the sample's files, with the assumptions stated in the report: every file under
+``--outputs/<sample>/`` kept ``--retention-days`` in S3 Standard, and only the declared outputs
+(``--declared-output GLOB``; by default every file) downloaded once over the internet
+(``--no-egress`` to leave that out) - intermediate files are not downloaded.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,35 +22,73 @@ from genobatch.cli.client import Client
 from genobatch.cli.cost_cmd import fetch_summary, selector_params
 from genobatch.cli.errors import CliError
 from genobatch.cost.billing import storage_cost, transfer_cost
-from genobatch.report import (
+from genobatch.report import units
+from genobatch.report.model import (
     ComputeEnvironmentCost,
-    ReportFiles,
     RunData,
     RunInfo,
     SampleCost,
     TraceRecord,
-    write_report,
 )
+from genobatch.report.results import RunResults, natural_key
+
+if TYPE_CHECKING:
+    from genobatch.report.writer import ReportFiles
 
 pass_client = click.make_pass_decorator(Client)
 GB = 1 << 30
 RUN_LEVEL = "(run)"  # jobs that serve every sample (e.g. building the reference)
 
 
-def output_sizes(outputs: Path | None, samples: list[str]) -> dict[str, int]:
-    """Bytes of every file under ``outputs/<sample>/``, per sample (0 where there is none)."""
+def output_sizes(outputs: Path | None, samples: list[str], patterns: tuple[str, ...] = ()) -> dict[str, int]:
+    """Bytes of the files under ``outputs/<sample>/`` per sample (0 where there is none); with ``patterns``,
+    only the files whose path relative to the sample's folder matches one of these globs."""
     sizes = {}
     for sample in samples:
         directory = outputs / sample if outputs else None
         files = directory.rglob("*") if directory and directory.is_dir() else ()
-        sizes[sample] = sum(path.stat().st_size for path in files if path.is_file())
+        sizes[sample] = sum(
+            path.stat().st_size
+            for path in files
+            if path.is_file() and (not patterns or any(path.relative_to(directory).match(p) for p in patterns))
+        )
     return sizes
 
 
+def cost_basis(summary: dict, declared: tuple[str, ...], retention_days: float, egress: bool) -> str:
+    """The paragraph above the per-sample table: what each column is built on."""
+    cost = summary["cost"]
+    compute = (
+        "Compute per sample is the run's billed cost (what the instances cost, idle time included: "
+        f"{units.money(cost['billedUsd'])}) split in proportion to each sample's attributed cost (its jobs' "
+        f"share of the instances, {units.money(cost['attributedUsd'])} in all); run-level jobs are shared evenly."
+        if cost["billedUsd"] and cost["attributedUsd"]
+        else "Compute per sample is the sample's attributed cost plus an even share of run-level jobs."
+    )
+    storage = f" Storage: every file in the sample's output folder, kept {retention_days:g} days in S3 Standard."
+    if not egress:
+        transfer = " Transfer: not priced (--no-egress)."
+    elif declared:
+        transfer = (
+            f" Transfer: the declared outputs ({', '.join(declared)}) downloaded once over the internet; "
+            "intermediate files are not."
+        )
+    else:
+        transfer = " Transfer: every file in the sample's output folder downloaded once over the internet."
+    return compute + storage + transfer
+
+
 def sample_rows(
-    summary: dict, sizes: dict[str, int], region: str, client: Client, retention_days: float, egress: bool
+    summary: dict,
+    sizes: dict[str, int],
+    region: str,
+    client: Client,
+    retention_days: float,
+    egress: bool,
+    egress_sizes: dict[str, int] | None = None,
 ) -> list[SampleCost]:
-    """Compute (the sample's attributed cost plus an even share of run-level jobs), storage, transfer."""
+    """Compute (billed cost in proportion to attributed, run-level jobs shared evenly), storage (``sizes``) and
+    transfer (``egress_sizes``, by default ``sizes``), one row per sample in natural order."""
     from genobatch.run import price_catalog
 
     catalog = price_catalog(client.data_dir)
@@ -53,13 +96,16 @@ def sample_rows(
     egress_rate = catalog.transfer_rate("internet_egress", region)
     by_sample = dict(summary["cost"]["bySample"])
     shared = by_sample.pop("(none)", 0.0) + by_sample.pop(RUN_LEVEL, 0.0)
-    samples = sorted(by_sample, key=lambda name: (len(name), name))
+    samples = sorted(by_sample, key=natural_key)
+    attributed, billed = summary["cost"]["attributedUsd"], summary["cost"]["billedUsd"]
+    # What the user pays is the billed cost; each sample carries it in proportion to what its jobs used.
+    scale = billed / attributed if attributed and billed else 1.0
+    downloaded = sizes if egress_sizes is None else egress_sizes
     rows = []
     for sample in samples:
-        compute = by_sample[sample] + shared / len(samples)
-        gigabytes = sizes.get(sample, 0) / GB
-        storage = storage_cost(gigabytes, retention_days, storage_rate)
-        transfer = transfer_cost(gigabytes, egress_rate) if egress else 0.0
+        compute = (by_sample[sample] + shared / len(samples)) * scale
+        storage = storage_cost(sizes.get(sample, 0) / GB, retention_days, storage_rate)
+        transfer = transfer_cost(downloaded.get(sample, 0) / GB, egress_rate) if egress else 0.0
         rows.append(SampleCost(sample, compute, storage, transfer, compute + storage + transfer))
     return rows
 
@@ -74,7 +120,14 @@ def price_estimates(environments: list[dict]) -> list[str]:
     ]
 
 
-def run_data(summary: dict, run_id: str, region: str, samples: list[SampleCost]) -> RunData:
+def run_data(
+    summary: dict,
+    run_id: str,
+    region: str,
+    samples: list[SampleCost],
+    results: RunResults | None = None,
+    basis: str | None = None,
+) -> RunData:
     """The report's input from the API's run summary (with trace)."""
     environments = summary["cost"]["computeEnvironments"]
     sources = sorted({f"{env['priceSource']}" for env in environments if env.get("priceSource")})
@@ -101,7 +154,8 @@ def run_data(summary: dict, run_id: str, region: str, samples: list[SampleCost])
         for env in environments
     ]
     trace = [TraceRecord.from_mapping(record) for record in summary["trace"]]
-    return RunData(info=info, trace=trace, billed=billed, samples=samples)
+    extra = {"sample_cost_basis": basis} if basis else {}
+    return RunData(info=info, trace=trace, billed=billed, samples=samples, results=results, **extra)
 
 
 def write_run_report(
@@ -113,16 +167,24 @@ def write_run_report(
     params: dict[str, str] | None = None,
     retention_days: float = 30,
     egress: bool = True,
+    declared_outputs: tuple[str, ...] = (),
 ) -> ReportFiles:
-    """Fetch the run's summary with its trace and write the report into ``out_dir``."""
-    summary = fetch_summary(client, params or {"run": run_id}, trace=True)
+    """Fetch the run's summary with its trace, and its results, and write the report into ``out_dir``."""
+    selection = params or {"run": run_id}
+    summary = fetch_summary(client, selection, trace=True)
     if not summary["trace"]:
-        raise CliError(f"no attempts found for {params or {'run': run_id}}")
+        raise CliError(f"no attempts found for {selection}")
+    results = RunResults.from_document(client.native_get("/genobatch/v1/runs/results", selection))
     region = client.region
-    samples = sorted({r["sample"] for r in summary["trace"] if r.get("sample")})
-    rows = sample_rows(summary, output_sizes(outputs, samples), region, client, retention_days, egress)
+    samples = sorted({r["sample"] for r in summary["trace"] if r.get("sample")}, key=natural_key)
+    sizes = output_sizes(outputs, samples)
+    declared = output_sizes(outputs, samples, declared_outputs) if declared_outputs else sizes
+    rows = sample_rows(summary, sizes, region, client, retention_days, egress, declared)
+    basis = cost_basis(summary, declared_outputs, retention_days, egress)
+    from genobatch.report.writer import write_report  # matplotlib: loaded only when a report is written
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_report(run_data(summary, run_id, region, rows), out_dir)
+    return write_report(run_data(summary, run_id, region, rows, results, basis), out_dir)
 
 
 @click.command()
@@ -135,6 +197,13 @@ def write_run_report(
 )
 @click.option("--retention-days", default=30.0, show_default=True, help="Days outputs are kept in S3 (storage cost).")
 @click.option("--egress/--no-egress", default=True, show_default=True, help="Price downloading the outputs once.")
+@click.option(
+    "--declared-output",
+    "declared_outputs",
+    multiple=True,
+    metavar="GLOB",
+    help="A final output (glob relative to a sample's folder, repeatable); only these are priced as downloaded.",
+)
 @pass_client
 def report(
     client: Client,
@@ -145,6 +214,7 @@ def report(
     outputs: Path | None,
     retention_days: float,
     egress: bool,
+    declared_outputs: tuple[str, ...],
 ) -> None:
     """Write the run report: self-contained HTML, trace TSV, xlsx and charts."""
     params = selector_params(run, tag, queue)
@@ -157,6 +227,7 @@ def report(
         params=params,
         retention_days=retention_days,
         egress=egress,
+        declared_outputs=declared_outputs,
     )
     click.echo(f"report: {files.html}\ntrace:  {files.trace_tsv}\nxlsx:   {files.xlsx}")
 

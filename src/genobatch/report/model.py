@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from genobatch.report.results import RunResults
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -154,6 +156,13 @@ class RightSizingPolicy:
     cpu_cost_share: float = 0.5
 
 
+#: How per-sample compute is derived when nothing else is said (the API's attributed costs, as given).
+ATTRIBUTED_BASIS = (
+    "Compute per sample is the sample's attributed cost (its jobs' share of the instances, by request) plus an "
+    "even share of run-level jobs; capacity no job used is not in it."
+)
+
+
 @dataclass(frozen=True)
 class RunData:
     """Everything one run report shows."""
@@ -163,3 +172,8 @@ class RunData:
     billed: list[ComputeEnvironmentCost] = field(default_factory=list)
     samples: list[SampleCost] = field(default_factory=list)
     policy: RightSizingPolicy = field(default_factory=RightSizingPolicy)
+    #: What the jobs published (metrics per sample) and the failed jobs; None: not collected.
+    results: RunResults | None = None
+    #: One paragraph saying what the per-sample costs are built on (attributed or billed shares, what
+    #: storage and transfer count); shown above the per-sample table.
+    sample_cost_basis: str = ATTRIBUTED_BASIS

@@ -19,6 +19,7 @@ from genobatch.report.charts import Chart
 from genobatch.report.columns import TRACE_COLUMNS, Column
 from genobatch.report.model import RunData, TraceRecord
 from genobatch.report.page_template import TEMPLATE
+from genobatch.report.results import RunResults, metric_label, metric_text
 from genobatch.report.rightsizing import Advice
 from genobatch.report.summary import RunSummary
 
@@ -84,6 +85,23 @@ def _prefix_ids(svg: str, prefix: str) -> str:
     return re.sub(r"url\(#", f"url(#{prefix}-", svg)
 
 
+def _results_context(results: RunResults | None) -> dict[str, Any]:
+    if results is None:
+        return {"results": None}
+    columns = [{"name": m, "label": metric_label(m), "unit": results.units.get(m)} for m in results.metrics]
+    rows = [
+        {
+            "sample": sample,
+            "cells": [
+                {"text": metric_text(sample.metrics.get(c["name"]), c["unit"]), "value": sample.metrics.get(c["name"])}
+                for c in columns
+            ],
+        }
+        for sample in results.samples
+    ]
+    return {"results": results, "result_columns": columns, "result_rows": rows}
+
+
 def _environment() -> Environment:
     environment = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     environment.filters.update(raw=raw, span=span, money=units.money, duration=units.duration, percent=units.percent)
@@ -99,6 +117,8 @@ def render_page(run: RunData, summary: RunSummary, advice: list[Advice], timelin
         "s": summary,
         "billed": run.billed,
         "samples": run.samples,
+        "sample_cost_basis": run.sample_cost_basis,
+        **_results_context(run.results),
         "policy": run.policy,
         "advice": advice,
         "total_saving": sum(savings) if savings else None,

@@ -38,6 +38,8 @@ ul.states li { display: inline-block; margin-right: 10px; }
 .state-FAILED, .state-ABORTED { color: var(--bad); }
 .state-RUNNING, .state-STARTING, .state-RUNNABLE { color: var(--active); }
 .flex { display: flex; flex-wrap: wrap; gap: 28px; margin-top: 16px; }
+.flex > div { max-width: 100%; overflow-x: auto; }
+section { max-width: 100%; overflow-x: auto; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
@@ -54,6 +56,12 @@ td.advice { white-space: normal; min-width: 200px; max-width: 340px; }
 .warn { color: var(--bad); font-weight: 600; }
 .good { color: var(--ok); }
 .chart svg { width: 100%; max-width: 1100px; height: auto; display: block; }
+td.wrap { white-space: normal; min-width: 160px; max-width: 420px; }
+.error { border-left: 3px solid var(--bad); padding: 2px 12px; margin: 10px 0; }
+.error h3 { margin: 4px 0; font-size: 15px; }
+pre.log-tail { background: #1d2430; color: #e8ecf1; padding: 8px 10px; border-radius: 6px; overflow-x: auto;
+               max-height: 320px; font-size: 12px; white-space: pre-wrap; word-break: break-all; }
+.explain.method { font-style: italic; }
 footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 0; }
 </style>
 </head>
@@ -156,6 +164,60 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
   </div>
 </section>
 
+<section id="results">
+  <h2>Results per sample</h2>
+  {% if results is none %}
+  <p class="explain">Results were not collected for this report.</p>
+  {% elif not results.samples %}
+  <p class="explain">No job of this run published results (a <code>genobatch:results</code> line in its log) and
+    no job names a sample.</p>
+  {% else %}
+  {% for method in results.methods %}<p class="explain method">{{ method }}</p>{% endfor %}
+  <div class="scroll">
+  <table id="results-table" class="sortable">
+    <thead><tr><th>Sample</th><th>Status</th><th class="num">Jobs done</th>
+      {%- for c in result_columns %}<th class="num" data-metric="{{ c.name }}">{{ c.label }}</th>{% endfor -%}
+      <th>Failure</th></tr></thead>
+    <tbody>
+    {% for row in result_rows %}
+      <tr data-sample="{{ row.sample.sample }}" data-status="{{ row.sample.status }}">
+        <td>{{ row.sample.sample }}</td><td class="state-{{ row.sample.status }}">{{ row.sample.status }}</td>
+        <td class="num">{{ row.sample.jobs_done }}/{{ row.sample.jobs }}</td>
+        {%- for cell in row.cells %}<td class="num" data-value="{{ cell.value | raw }}">{{ cell.text }}</td>
+        {%- endfor %}
+        <td class="wrap">{{ row.sample.failures | join("; ") }}</td></tr>
+    {% endfor %}
+    </tbody>
+  </table>
+  </div>
+  {% endif %}
+  {% if results is not none and results.problems %}
+  <p class="warn">Results lines that could not be read:</p>
+  <ul class="problems">{% for p in results.problems %}<li>{{ p }}</li>{% endfor %}</ul>
+  {% endif %}
+</section>
+
+<section id="errors">
+  <h2>Errors</h2>
+  {% if results is none %}
+  <p class="explain">Failed jobs were not collected for this report; the trace below marks failed attempts.</p>
+  {% elif not results.errors %}
+  <p class="explain good" id="no-errors">No job failed.</p>
+  {% else %}
+  <p class="explain">{{ results.errors | length }} job(s) failed. Each with its reason and the last lines of its
+    last attempt's log (<code>genobatch logs JOB_ID</code> shows all of it).</p>
+  {% for e in results.errors %}
+  <div class="error" data-job-id="{{ e.job_id }}">
+    <h3><span class="state-FAILED">FAILED</span> {{ e.name }}{% if e.sample %} · {{ e.sample }}{% endif %}</h3>
+    <p><code>{{ e.job_id }}</code> · {{ e.attempts }} attempt(s) · exit code
+      {{ e.exit_code if e.exit_code is not none else "–" }} · <span class="reason">{{ e.reason }}</span></p>
+    {% if e.log_tail %}<pre class="log-tail">{{ e.log_tail }}</pre>{% else %}<p class="explain">(empty log)</p>
+    {% endif %}
+  </div>
+  {% endfor %}
+  {% endif %}
+</section>
+
 <section id="timeline">
   <h2>Timeline</h2>
   <p class="explain">One row per job. Grey: waiting, from submission (or the end of the previous attempt) until
@@ -222,6 +284,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
 
 <section id="sample-costs">
   <h2>Cost per sample</h2>
+  <p class="explain" id="sample-cost-basis">{{ sample_cost_basis }}</p>
   <div class="scroll">
   <table id="sample-cost-table" class="sortable">
     <thead><tr><th>Sample</th><th class="num">Compute</th><th class="num">Storage</th><th class="num">Transfer</th>
@@ -275,11 +338,14 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
       var key = function (row) {
         var cell = row.cells[column];
         var sort = cell.getAttribute("data-sort") || cell.getAttribute("data-value");
-        return sort !== null && sort !== "" && !isNaN(sort) ? Number(sort) : cell.textContent.trim().toLowerCase();
+        return sort !== null && sort !== "" && !isNaN(sort) ? Number(sort) : cell.textContent.trim();
       };
+      // Text compares naturally: sample2 before sample10.
+      var collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
       Array.from(body.rows).sort(function (a, b) {
         var x = key(a), y = key(b);
-        return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+        var order = typeof x === "number" && typeof y === "number" ? x - y : collator.compare(String(x), String(y));
+        return order * (ascending ? 1 : -1);
       }).forEach(function (row) { body.appendChild(row); });
     });
   });

@@ -55,6 +55,23 @@ def natural_key(text: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part.lower() for part in _NATURAL.split(text))
 
 
+def metric_label(name: str) -> str:
+    """A column header from a published metric name: ``snv.f1`` -> ``SNV F1``, ``mapped_fraction`` -> ``mapped
+    fraction``."""
+    words = name.replace(".", " ").replace("_", " ").split()
+    return " ".join(word.upper() if word in ("snv", "snp", "f1", "sv") else word for word in words)
+
+
+def metric_text(value: float | None, unit: str | None) -> str:
+    """A published value as people read it: fractions as percentages, ``30.2x`` for coverage."""
+    if value is None:
+        return "–"
+    if unit == "fraction":
+        return f"{value * 100:.2f}%"
+    text = f"{value:,.0f}" if isinstance(value, int) else f"{value:,.4g}"
+    return f"{text}{unit}" if unit and len(unit) <= 2 else f"{text} {unit}" if unit else text
+
+
 @dataclass(frozen=True)
 class Published:
     """One results line, validated."""

@@ -55,14 +55,34 @@ def size(n: float | None) -> str:
 
 
 def money(usd: float | None) -> str:
-    """Dollars: cents for amounts of a dollar or more, four decimals below (per-job costs are tiny)."""
+    """Dollars as people write them: cents from a dollar up (``$12.30``), three significant digits below
+    (``$0.0123``, ``$0.000412``: per-job costs are fractions of a cent and must not read as ``$0.0000``),
+    ``$0`` for exactly nothing; a dash when unknown."""
     if usd is None or math.isnan(usd):
         return "–"
+    if usd == 0:
+        return "$0"
     sign = "-" if usd < 0 else ""
     amount = abs(usd)
-    return f"{sign}${amount:,.2f}" if amount >= 1 else f"{sign}${amount:.4f}"
+    if amount >= 1:
+        return f"{sign}${amount:,.2f}"
+    decimals = min(12, max(2, 2 - math.floor(math.log10(amount))))
+    digits = f"{amount:.{decimals}f}".rstrip("0")  # 0.500 -> 0.5, then back to cents: 0.50
+    whole, _, fraction = digits.partition(".")
+    return f"{sign}${whole}.{fraction.ljust(2, '0')}"
+
+
+def money_format(usd_values: list[float]) -> str:
+    """An Excel number format for a column of dollar amounts, with enough decimals that its smallest non-zero
+    amount shows three significant digits (``"$"#,##0.00`` for dollars, ``"$"#,##0.000000`` for micro-dollars)."""
+    smallest = min((abs(v) for v in usd_values if v), default=1.0)
+    decimals = 2 if smallest >= 1 else min(12, max(2, 2 - math.floor(math.log10(smallest))))
+    return '"$"#,##0.' + "0" * decimals
 
 
 def percent(fraction: float | None, digits: int = 0) -> str:
-    """A fraction as a percentage; a dash when unknown."""
-    return "–" if fraction is None else f"{fraction * 100:.{digits}f}%"
+    """A fraction as a percentage; a dash when unknown. Never ``-0%``: a share that rounds to zero is ``0%``."""
+    if fraction is None or math.isnan(fraction):
+        return "–"
+    text = f"{fraction * 100:.{digits}f}%"
+    return text[1:] if text.startswith("-") and not any(ch in "123456789" for ch in text) else text

@@ -1,6 +1,9 @@
 """``report.xlsx``: the report's tables as a workbook, numbers stored as numbers with display formats.
 
-Sheets: Summary, Trace, Cost per sample, Right-sizing, Billed cost. Totals are written as values, not
+Sheets: Summary, Results (what the jobs published, per sample), Errors (failed jobs), Trace, Cost per
+sample, Right-sizing, Billed cost. Money columns get as many decimals as their smallest non-zero amount
+needs (per-job costs are fractions of a cent), fractions a percentage format, and columns widths that
+fit their content. Totals are written as values, not
 formulas, so a reader without a calculation engine (openpyxl, pandas) sees the same numbers as Excel.
 Instants are naive datetimes in UTC (Excel has no time zones); durations stay milliseconds.
 """
@@ -13,13 +16,14 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from genobatch.report import units
 from genobatch.report.columns import TRACE_COLUMNS
 from genobatch.report.model import RunData
+from genobatch.report.results import metric_label
 from genobatch.report.rightsizing import Advice
 from genobatch.report.summary import RunSummary
 
@@ -28,6 +32,8 @@ USD_FINE = '"$"#,##0.0000'
 INTEGER = "#,##0"
 DECIMAL = "#,##0.00"
 PERCENT = "0.0%"
+FRACTION = "0.00%"
+MAX_WIDTH = 60
 INSTANT = "yyyy-mm-dd hh:mm:ss"
 FORMATS = {"int": "0", "ms": INTEGER, "bytes": INTEGER, "pct": "0.0", "usd": USD_FINE, "time": INSTANT}
 HEADER_FONT = Font(bold=True)
@@ -56,6 +62,20 @@ def _header(sheet: Worksheet, headers: list[str], widths: list[int] | None = Non
     sheet.freeze_panes = f"A{sheet.max_row + 1}"
 
 
+def _fit(sheet: Worksheet, rows: list[list[Any]], minimum: int = 8) -> None:
+    """Column widths that fit the longest value (header included), at most MAX_WIDTH characters."""
+    widths: dict[int, int] = {}
+    for row in rows:
+        for index, value in enumerate(row, start=1):
+            if value is None:
+                continue
+            text = f"{value:,.6g}" if isinstance(value, float) else str(value)
+            longest = max((len(line) for line in text.splitlines()), default=0)
+            widths[index] = max(widths.get(index, minimum), min(MAX_WIDTH, longest + 2))
+    for index, width in widths.items():
+        sheet.column_dimensions[get_column_letter(index)].width = width
+
+
 def _row(sheet: Worksheet, values: list[Any], formats: list[str | None], bold: bool = False) -> None:
     """Append one row, each cell with its number format.
 
@@ -77,6 +97,9 @@ def _summary(sheet: Worksheet, run: RunData, summary: RunSummary, advice: list[A
     _header(sheet, ["Item", "Value"], [28, 44])
     info = run.info
     savings = [a.saving for a in advice if a.saving is not None]
+    usd = units.money_format(
+        [summary.attributed_cost, summary.billed_cost, summary.cost_per_sample or 0.0, sum(savings)]
+    )
     rows: list[tuple[str, Any, str | None]] = [
         ("Run id", info.run_id, None),
         ("Title", info.title, None),
@@ -100,16 +123,16 @@ def _summary(sheet: Worksheet, run: RunData, summary: RunSummary, advice: list[A
             None if summary.wall_time_ms is None else timedelta(milliseconds=summary.wall_time_ms),
             "[h]:mm:ss",
         ),
-        ("Attributed cost", summary.attributed_cost, USD_FINE),
-        ("Billed cost", summary.billed_cost, USD_FINE),
+        ("Attributed cost", summary.attributed_cost, usd),
+        ("Billed cost", summary.billed_cost, usd),
         ("Instance hours", summary.instance_seconds / 3600, DECIMAL),
         ("Utilisation (attributed / billed)", summary.utilisation, PERCENT),
         ("Samples", summary.samples, INTEGER),
-        ("Sample cost total", summary.sample_cost_total, USD_FINE),
-        ("Cost per sample", summary.cost_per_sample, USD_FINE),
+        ("Sample cost total", summary.sample_cost_total, usd),
+        ("Cost per sample", summary.cost_per_sample, usd),
         ("vCPU hours requested", summary.cpu_hours_requested, DECIMAL),
         ("CPU hours used", summary.cpu_hours_used, DECIMAL),
-        ("Estimated saving from right-sizing", sum(savings) if savings else None, USD_FINE),
+        ("Estimated saving from right-sizing", sum(savings) if savings else None, usd),
     ]
     for label, value, number_format in rows:
         _row(sheet, [label, value], [None, number_format])
@@ -119,19 +142,24 @@ def _summary(sheet: Worksheet, run: RunData, summary: RunSummary, advice: list[A
         _row(
             sheet,
             [category.name, category.cost, category.share, category.per_sample],
-            [None, USD_FINE, PERCENT, USD_FINE],
+            [None, usd, PERCENT, usd],
         )
 
 
 def _trace(sheet: Worksheet, run: RunData) -> None:
-    _header(sheet, [c.header for c in TRACE_COLUMNS])
-    formats = [FORMATS.get(c.kind) for c in TRACE_COLUMNS]
+    headers = [c.header for c in TRACE_COLUMNS]
+    _header(sheet, headers)
+    usd = units.money_format([r.attributed_cost for r in run.trace])
+    formats = [usd if c.kind == "usd" else FORMATS.get(c.kind) for c in TRACE_COLUMNS]
+    written: list[list[Any]] = [headers]
     for record in run.trace:
         values = []
         for column in TRACE_COLUMNS:
             value = column.value(record)
             values.append(_naive_utc(value) if column.kind == "time" else value)
         _row(sheet, values, formats)
+        written.append(values)
+    _fit(sheet, written)
     for index, column in enumerate(TRACE_COLUMNS, start=1):
         if column.kind == "time":
             sheet.column_dimensions[get_column_letter(index)].width = 20
@@ -140,11 +168,70 @@ def _trace(sheet: Worksheet, run: RunData) -> None:
 
 def _samples(sheet: Worksheet, run: RunData, summary: RunSummary) -> None:
     _header(sheet, ["Sample", "Compute", "Storage", "Transfer", "Total"], [24, 14, 14, 14, 14])
-    formats = [None, USD_FINE, USD_FINE, USD_FINE, USD_FINE]
+    amounts = [v for row in run.samples for v in (row.compute, row.storage, row.transfer)]
+    formats = [None, *[units.money_format(amounts)] * 4]
     for row in run.samples:
         _row(sheet, [row.sample, row.compute, row.storage, row.transfer, row.total], formats)
     totals = [category.cost for category in summary.categories]
     _row(sheet, ["Total", *totals, summary.sample_cost_total], formats, bold=True)
+    sheet.append([])
+    sheet.append([run.sample_cost_basis])
+
+
+def _results(sheet: Worksheet, run: RunData) -> None:
+    results = run.results
+    if results is None:
+        sheet.append(["Results were not collected for this report."])
+        return
+    headers = ["Sample", "Status", "Jobs done", "Jobs", *[metric_label(m) for m in results.metrics], "Failure"]
+    _header(sheet, headers)
+    number_formats = {"fraction": FRACTION, "x": '0.0"x"'}
+    formats = [
+        None,
+        None,
+        INTEGER,
+        INTEGER,
+        *[number_formats.get(results.units.get(m, ""), "General") for m in results.metrics],
+        None,
+    ]
+    written: list[list[Any]] = [headers]
+    for sample in results.samples:
+        values = [
+            sample.sample,
+            sample.status,
+            sample.jobs_done,
+            sample.jobs,
+            *[sample.metrics.get(m) for m in results.metrics],
+            "; ".join(sample.failures) or None,
+        ]
+        _row(sheet, values, formats)
+        written.append(values)
+    _fit(sheet, written, minimum=10)
+    sheet.auto_filter.ref = sheet.dimensions
+    sheet.append([])
+    for method in results.methods:
+        sheet.append([f"Method: {method}"])
+    for problem in results.problems:
+        sheet.append([f"Unreadable results line: {problem}"])
+
+
+def _errors(sheet: Worksheet, run: RunData) -> None:
+    if run.results is None:
+        sheet.append(["Failed jobs were not collected for this report."])
+        return
+    headers = ["Job id", "Job", "Sample", "Attempts", "Exit code", "Reason", "Log tail"]
+    _header(sheet, headers, [38, 28, 12, 10, 10, 50, 100])
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for error in run.results.errors:
+        values = [error.job_id, error.name, error.sample, error.attempts, error.exit_code, error.reason, error.log_tail]
+        cells = []
+        for value in values:
+            cell = Cell(sheet, value=value)
+            cell.alignment = wrap
+            cells.append(cell)
+        sheet.append(cells)
+    if not run.results.errors:
+        sheet.append(["No job failed."])
 
 
 def _right_sizing(sheet: Worksheet, run: RunData, advice: list[Advice]) -> None:
@@ -164,21 +251,8 @@ def _right_sizing(sheet: Worksheet, run: RunData, advice: list[Advice]) -> None:
         "Advice",
     ]
     _header(sheet, headers, [22, 10, 12, 11, 14, 16, 14, 16, 12, 14, 16, 12, 70])
-    formats = [
-        None,
-        INTEGER,
-        INTEGER,
-        DECIMAL,
-        INTEGER,
-        INTEGER,
-        INTEGER,
-        INTEGER,
-        INTEGER,
-        USD_FINE,
-        USD_FINE,
-        USD_FINE,
-        None,
-    ]
+    usd = units.money_format([a.attributed_cost for a in advice] + [abs(a.saving or 0) for a in advice])
+    formats = [None, INTEGER, INTEGER, DECIMAL, INTEGER, INTEGER, INTEGER, INTEGER, INTEGER, usd, usd, usd, None]
     for a in advice:
         values = [
             a.job_definition,
@@ -210,7 +284,7 @@ def _right_sizing(sheet: Worksheet, run: RunData, advice: list[Advice]) -> None:
 
 def _billed(sheet: Worksheet, run: RunData) -> None:
     _header(sheet, ["Compute environment", "Instance type", "Instance seconds", "Billed cost"], [26, 16, 16, 14])
-    formats = [None, None, INTEGER, USD_FINE]
+    formats = [None, None, INTEGER, units.money_format([b.billed_cost for b in run.billed])]
     for b in run.billed:
         _row(sheet, [b.compute_environment, b.instance_type, b.instance_seconds, b.billed_cost], formats)
     total_seconds = sum(b.instance_seconds for b in run.billed)
@@ -224,6 +298,8 @@ def write_workbook(run: RunData, summary: RunSummary, advice: list[Advice], path
     assert summary_sheet is not None  # a new Workbook always has one sheet
     summary_sheet.title = "Summary"
     _summary(summary_sheet, run, summary, advice)
+    _results(book.create_sheet("Results"), run)
+    _errors(book.create_sheet("Errors"), run)
     _trace(book.create_sheet("Trace"), run)
     _samples(book.create_sheet("Cost per sample"), run, summary)
     _right_sizing(book.create_sheet("Right-sizing"), run, advice)

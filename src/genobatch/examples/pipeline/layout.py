@@ -20,6 +20,19 @@ from typing import Any
 SAMPLE_PREFIX = "sample"
 
 
+#: A sample's final outputs, as globs relative to its folder: what a user downloads. The rest (reads, the unsorted
+#: BAM, the truth set) are intermediate or simulated inputs; the run report prices only these as downloaded.
+DECLARED_OUTPUTS: tuple[str, ...] = (
+    "sample.bam",
+    "sample.bam.bai",
+    "calls.vcf.gz",
+    "calls.vcf.gz.tbi",
+    "stats.txt",
+    "stats.json",
+    "evaluation.json",
+)
+
+
 def sample_name(index: int) -> str:
     """The name of sample ``index`` (0-based, as AWS_BATCH_JOB_ARRAY_INDEX): ``sample0``, ``sample1``, ..."""
     return f"{SAMPLE_PREFIX}{index}"
