@@ -36,13 +36,18 @@
   // the page never has a second renderer). A section holding keyboard focus is left alone.
   let refreshing = null;
   let refreshAgain = false;
+  let lastRefresh = 0;
   function refreshSections(ids) {
     if (refreshing) { refreshAgain = true; return; }
+    // At most one refresh every 1.5 s, however fast the stream reports changes.
+    const wait = lastRefresh + 1500 - Date.now();
+    if (wait > 0) { refreshing = new Promise((resolve) => setTimeout(resolve, wait)).then(() => { refreshing = null; refreshSections(ids); }); return; }
+    lastRefresh = Date.now();
     refreshing = fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then((response) => (response.ok ? response.text() : Promise.reject(new Error(String(response.status)))))
       .then((html) => {
         const fresh = new DOMParser().parseFromString(html, "text/html");
-        const find = (doc, key) => doc.getElementById(key) || doc.querySelector(`section[aria-labelledby="${key}"]`);
+        const find = (doc, key) => doc.querySelector(`section[aria-labelledby="${key}"]`) || doc.getElementById(key);
         for (const id of ids) {
           const now = find(document, id);
           const next = find(fresh, id);
@@ -166,9 +171,16 @@
 
   function overview() {
     const page = document.body.dataset.page;
+    let firstSummarySeen = false;
     if (!["queues", "jobs", "benchmarks"].includes(page)) return;
     stream("/console/events", {
-      summary: onSummary,
+      summary: (summary) => {
+        onSummary(summary);
+        // Why jobs wait is worded on the server: take the fresh tables when the counts move
+        // (not for the first summary, which describes the page as it was rendered).
+        if (page === "queues" && firstSummarySeen) refreshSections(["q-title", "ce-title"]);
+        firstSummarySeen = true;
+      },
       jobs: (changes) => {
         onJobs(changes);
         if (page === "benchmarks") refreshSections(["bench-live"]);
