@@ -304,6 +304,9 @@ def test_jsonata_uuid_and_query_errors():
     with pytest.raises(StatesError) as raised:
         jsonata_eval.evaluate("1 +", jsonata_ctx({}))
     assert raised.value.error == errors.QUERY_EVALUATION_ERROR
+    with pytest.raises(StatesError) as raised:
+        jsonata_eval.evaluate("$sum", jsonata_ctx({}))  # a function is not a JSON value
+    assert raised.value.error == errors.QUERY_EVALUATION_ERROR
 
 
 def test_jsonata_state_machine_arguments_output_assign_and_condition():

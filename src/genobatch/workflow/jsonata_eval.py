@@ -91,10 +91,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(item) for item in value]
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    # e.g. "{% $sum %}" evaluates to a function: not a JSON value a state can pass on
+    raise StatesError(errors.QUERY_EVALUATION_ERROR, f"The expression returned a {type(value).__name__}, not JSON")
 
 
 def _aws_functions(ctx: JsonataContext) -> dict[str, Any]:

@@ -106,7 +106,10 @@ def select(path: str, ctx: PathContext, *, error: str = errors.RUNTIME, what: st
         if not found:
             raise StatesError(error, f"Invalid {what} {path!r} : No results for path: {path}")
         return value
-    return [match.value for match in expression.find(root)]
+    try:
+        return [match.value for match in expression.find(root)]
+    except Exception as exc:  # e.g. a filter comparing a string with a number: the input's fault, not ours
+        raise StatesError(error, f"Invalid {what} {path!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _walk(root: Any, steps: tuple[str | int, ...]) -> tuple[bool, Any]:
