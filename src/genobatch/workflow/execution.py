@@ -68,3 +68,31 @@ def redrivable(execution: Execution, now: float) -> str | None:
     if execution.history_event_count >= MAX_HISTORY_EVENTS:
         return "Execution history event limit exceeded"
     return None
+
+
+def new_frame(frame_id: str, machine: str, parent: str | None, index: int | None, variables: dict) -> dict:
+    """A frame: one running sub-state-machine (the top level, a Parallel branch, a Map iteration)."""
+    return {
+        "id": frame_id,
+        "machine": machine,
+        "parent": parent,
+        "index": index,
+        "status": "RUNNING",
+        "state": None,
+        "input": None,
+        "visit": -1,
+        "attempt": 0,
+        "retries": {},
+        "entered": 0.0,
+        "vars": dict(variables),
+        "tokens": [],
+        "children": None,
+        "error": None,
+        "cause": None,
+        "last_event": 0,
+    }
+
+
+def child_frame_id(prefix: str, index: int) -> str:
+    """The id of child ``index`` of a Map/Parallel state whose children share ``prefix``."""
+    return f"{prefix}/{index}"

@@ -20,11 +20,10 @@ Tokens (the shell's idempotency keys) are ``<frame>/<state>@<visit>#<attempt>#r<
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from typing import Any
 
-from genobatch.workflow import errors, states
+from genobatch.workflow import errors, history, states
 from genobatch.workflow.definition import StateMachineDefinition
 from genobatch.workflow.errors import StatesError
 from genobatch.workflow.events import (
@@ -42,7 +41,7 @@ from genobatch.workflow.events import (
     TaskSucceeded,
     TimerFired,
 )
-from genobatch.workflow.execution import Execution, redrivable
+from genobatch.workflow.execution import Execution, child_frame_id, new_frame, redrivable
 
 __all__ = [
     "CancelTask",
@@ -129,9 +128,9 @@ class _Run:
 
     def start(self) -> None:
         ex = self.ex
-        self.emit("ExecutionStarted", None, {"input": _json(ex.input), "inputDetails": {"truncated": False}})
+        self.emit("ExecutionStarted", None, {"input": history.as_json(ex.input), "inputDetails": {"truncated": False}})
         self.start_execution_timer()
-        ex.frames[""] = _new_frame("", "", None, None, {})
+        ex.frames[""] = new_frame("", "", None, None, {})
         ex.frames[""]["last_event"] = ex.next_event_id - 1
         self.enter("", self.definition.start_at(""), ex.input)
 
@@ -182,7 +181,11 @@ class _Run:
             if frame is None or frame["status"] != "RUNNING" or self.ex.status != "RUNNING":
                 continue  # aborted (a sibling failed, the execution stopped) before its turn came
             state = self.state_of(frame)
-            self.emit(f"{state['Type']}StateEntered", frame, {"name": frame["state"], "input": _json(frame["input"])})
+            self.emit(
+                f"{state['Type']}StateEntered",
+                frame,
+                {"name": frame["state"], "input": history.as_json(frame["input"])},
+            )
             self.execute(frame_id)
 
     def execute(self, frame_id: str) -> None:
@@ -221,8 +224,8 @@ class _Run:
         timeout = states.seconds_setting(state, "TimeoutSeconds", frame["input"], scope)
         heartbeat = states.seconds_setting(state, "HeartbeatSeconds", frame["input"], scope)
         resource = state["Resource"]
-        details = {"resourceType": _resource_type(resource), "resource": _resource_name(resource), "region": ""}
-        details["parameters"] = _json(parameters)
+        details = {**history.resource_fields(resource), "region": ""}
+        details["parameters"] = history.as_json(parameters)
         if timeout:
             details["timeoutInSeconds"] = int(timeout)
         if heartbeat:
@@ -237,20 +240,20 @@ class _Run:
     def task_started(self, frame_id: str, event: TaskStarted) -> None:
         frame = self.ex.frames[frame_id]
         resource = self.state_of(frame)["Resource"]
-        kind = {"resourceType": _resource_type(resource), "resource": _resource_name(resource)}
+        kind = history.resource_fields(resource)
         self.emit("TaskStarted", frame, dict(kind))
-        self.emit("TaskSubmitted", frame, {**kind, "output": _json(event.detail)})
+        self.emit("TaskSubmitted", frame, {**kind, "output": history.as_json(event.detail)})
 
     def task_finished(self, frame_id: str, event: TaskSucceeded | TaskFailed) -> None:
         frame = self.ex.frames[frame_id]
         resource = self.state_of(frame)["Resource"]
         self.cancel_timer(f"{self.task_token(frame)}#timeout")
-        kind = {"resourceType": _resource_type(resource), "resource": _resource_name(resource)}
+        kind = history.resource_fields(resource)
         if isinstance(event, TaskFailed):
             self.emit("TaskFailed", frame, {**kind, "error": event.error, "cause": event.cause})
             self.state_failed(frame_id, event.error, event.cause)
             return
-        self.emit("TaskSucceeded", frame, {**kind, "output": _json(event.output)})
+        self.emit("TaskSucceeded", frame, {**kind, "output": history.as_json(event.output)})
         self.complete(frame_id, event.output)
 
     def task_timed_out(self, frame_id: str) -> None:
@@ -260,7 +263,7 @@ class _Run:
         self.commands.append(CancelTask(token))
         resource = self.state_of(frame)["Resource"]
         cause = "The task timed out (TimeoutSeconds)"
-        details = {"resourceType": _resource_type(resource), "resource": _resource_name(resource)}
+        details = history.resource_fields(resource)
         self.emit("TaskTimedOut", frame, {**details, "error": errors.TIMEOUT, "cause": cause})
         self.state_failed(frame_id, errors.TIMEOUT, cause)
 
@@ -288,10 +291,10 @@ class _Run:
     def leave(self, frame_id: str, state: dict, output: Any, assigned: dict, target: str | None) -> None:
         frame = self.ex.frames[frame_id]
         self.drop_children(frame)
-        details = {"name": frame["state"], "output": _json(output)}
+        details = {"name": frame["state"], "output": history.as_json(output)}
         if assigned:
             frame["vars"] = {**frame["vars"], **assigned}
-            details["assignedVariables"] = {key: _json(value) for key, value in assigned.items()}
+            details["assignedVariables"] = {key: history.as_json(value) for key, value in assigned.items()}
         self.emit(f"{state['Type']}StateExited", frame, details)
         if target is None:
             self.frame_succeeded(frame_id, output)
@@ -363,9 +366,13 @@ class _Run:
         ex.status = status
         ex.stop_date = self.now
         if status == "SUCCEEDED":
-            self.emit("ExecutionSucceeded", None, {"output": _json(ex.output), "outputDetails": {"truncated": False}})
+            self.emit(
+                "ExecutionSucceeded",
+                None,
+                {"output": history.as_json(ex.output), "outputDetails": {"truncated": False}},
+            )
         else:
-            kind = _EXECUTION_ENDS[status]
+            kind = history.EXECUTION_ENDS[status]
             details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
             self.emit(kind, None, details)
 
@@ -381,7 +388,7 @@ class _Run:
         if children and children["failure"] is None:
             for index, status in enumerate(children["status"]):
                 if status == "R":
-                    child_id = _child_id(children["prefix"], index)
+                    child_id = child_frame_id(children["prefix"], index)
                     self.abort_frame(child_id)
                     children["status"][index] = "A"
                     children["running"] -= 1
@@ -436,7 +443,7 @@ class _Run:
             children["queue_at"] += 1
             children["running"] += 1
             children["status"][index] = "R"
-            child_id = _child_id(children["prefix"], index)
+            child_id = child_frame_id(children["prefix"], index)
             if children["kind"] == "map":
                 self.emit("MapIterationStarted", frame, {"name": frame["state"], "index": index})
                 machine = f"{frame['machine']}/{frame['state']}"
@@ -446,7 +453,7 @@ class _Run:
             if existing is not None and existing["status"] in ("FAILED", "ABORTED"):
                 self.redrive_frame(child_id)  # a redrive resumes the child where it stopped
             else:
-                self.ex.frames[child_id] = _new_frame(child_id, machine, frame_id, index, frame["vars"])
+                self.ex.frames[child_id] = new_frame(child_id, machine, frame_id, index, frame["vars"])
                 self.ex.frames[child_id]["last_event"] = frame["last_event"]
                 self.enter(child_id, self.definition.start_at(machine), children["inputs"][index])
         if children["done"] == len(children["status"]) and children["running"] == 0:
@@ -482,7 +489,7 @@ class _Run:
         # bookkeeping for a redrive, then Retry/Catch at the Map/Parallel level.
         for sibling, status in enumerate(children["status"]):
             if status == "R":
-                self.abort_frame(_child_id(children["prefix"], sibling))
+                self.abort_frame(child_frame_id(children["prefix"], sibling))
                 children["status"][sibling] = "A"
                 children["running"] -= 1
                 if is_map:
@@ -502,7 +509,7 @@ class _Run:
             return
         for index, status in enumerate(children["status"]):
             if status in ("F", "A"):
-                self.ex.frames.pop(_child_id(children["prefix"], index), None)
+                self.ex.frames.pop(child_frame_id(children["prefix"], index), None)
         frame["children"] = None
 
     @staticmethod
@@ -544,8 +551,7 @@ class _Run:
         retry = [index for index, status in enumerate(children["status"]) if status != "S"]
         children.update(queue=retry, queue_at=0, running=0, failed=0, failure=None)
         children["done"] = len(children["status"]) - len(retry)
-        kind = self.state_of(frame)["Type"]
-        self.emit(f"{kind}StateEntered", frame, {"name": frame["state"], "input": _json(frame["input"])})
+        self.emit_entered(frame)
         self.start_more(frame_id)
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -603,66 +609,17 @@ class _Run:
             self.forget(token)
             self.commands.append(CancelTimer(token))
 
+    def emit_entered(self, frame: dict) -> None:
+        kind = self.state_of(frame)["Type"]
+        self.emit(f"{kind}StateEntered", frame, {"name": frame["state"], "input": history.as_json(frame["input"])})
+
     def emit(self, kind: str, frame: dict | None, details: dict | None) -> None:
         event_id = self.ex.next_event_id
         self.ex.next_event_id += 1
         previous = frame["last_event"] if frame is not None else event_id - 1
         event: dict[str, Any] = {"timestamp": self.now, "type": kind, "id": event_id, "previousEventId": previous}
         if details is not None:
-            event[_details_key(kind)] = details
+            event[history.details_key(kind)] = details
         if frame is not None:
             frame["last_event"] = event_id
         self.history.append(event)
-
-
-def _new_frame(frame_id: str, machine: str, parent: str | None, index: int | None, variables: dict) -> dict:
-    return {
-        "id": frame_id,
-        "machine": machine,
-        "parent": parent,
-        "index": index,
-        "status": "RUNNING",
-        "state": None,
-        "input": None,
-        "visit": -1,
-        "attempt": 0,
-        "retries": {},
-        "entered": 0.0,
-        "vars": dict(variables),
-        "tokens": [],
-        "children": None,
-        "error": None,
-        "cause": None,
-        "last_event": 0,
-    }
-
-
-def _child_id(prefix: str, index: int) -> str:
-    return f"{prefix}/{index}"
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _resource_type(resource: str) -> str:
-    """``arn:aws:states:::batch:submitJob.sync`` -> ``batch`` (as AWS's history shows it)."""
-    parts = resource.split(":")
-    return parts[5] if len(parts) > 6 and parts[2] == "states" else parts[2] if len(parts) > 2 else resource
-
-
-def _resource_name(resource: str) -> str:
-    """``arn:aws:states:::batch:submitJob.sync`` -> ``submitJob.sync``."""
-    parts = resource.split(":")
-    return parts[6] if len(parts) > 6 and parts[2] == "states" else resource
-
-
-_EXECUTION_ENDS = {"FAILED": "ExecutionFailed", "ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}
-_DETAILS_BY_SUFFIX = {"StateEntered": "stateEnteredEventDetails", "StateExited": "stateExitedEventDetails"}
-
-
-def _details_key(kind: str) -> str:
-    for suffix, key in _DETAILS_BY_SUFFIX.items():
-        if kind.endswith(suffix):
-            return key
-    return kind[0].lower() + kind[1:] + "EventDetails"
