@@ -15,7 +15,8 @@ Modules: ``events`` (what goes in and out), ``definition`` (parse + validate), `
 (the core: frames, Retry/Catch, Map/Parallel, stop, timeouts, redrive), ``execution`` (the state
 as data, redrive eligibility), ``states`` (what each state type computes), ``paths`` (JSONPath
 input/output processing), ``intrinsics`` (``States.*`` functions), ``jsonata_eval`` (JSONata with
-AWS's extra functions), ``errors`` (error names, Retry/Catch matching, backoff and jitter).
+AWS's extra functions), ``errors`` (error names, Retry/Catch matching, backoff and jitter),
+``history`` (botocore's HistoryEvent shapes).
 
 Not enforced: ``HeartbeatSeconds`` (no heartbeats reach the core; AWS does not enforce it on a
 running ``batch:submitJob.sync`` task either); ``TimeoutSeconds`` is. Not supported: distributed
