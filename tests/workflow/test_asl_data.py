@@ -36,6 +36,8 @@ def test_input_path_selects_a_node():
     }
     assert paths.input_path("$.dataset2", ctx(data), absent=False) == {"val1": "a", "val2": "b", "val3": "c"}
     assert paths.input_path(None, ctx(data), absent=False) == {}
+    assert paths.input_path("$.dataset2.val1", ctx(data), absent=False) == "a"
+    assert paths.input_path("$.a[0:2]", ctx({"a": [1, 2, 3, 4]}), absent=False) == [1, 2]  # Workflow Studio's example
     assert paths.input_path(None, ctx(data), absent=True) == data
 
 
