@@ -22,10 +22,8 @@ through the Batch API's own DescribeJobs handler.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import heapq
-import json
 import logging
 import math
 import queue
@@ -33,8 +31,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 from typing import Any
 
 from genobatch.api import job_queries, jobs
@@ -58,6 +55,17 @@ from genobatch.workflow.events import (
     to_dict,
 )
 from genobatch.workflow.interpreter import Execution, apply
+from genobatch.workflow.runner_state import (
+    Call,
+    Live,
+    Pending,
+    Submitted,
+    Task,
+    columns,
+    finish_deleting,
+    settle,
+    submission,
+)
 
 log = logging.getLogger("genobatch.workflow")
 BATCH_LIMIT = 2000
@@ -66,55 +74,6 @@ SNAPSHOT_EVERY_EVENTS = 500  # a restart replays at most this many events per ex
 SNAPSHOT_EVERY_S = 5.0  # ...or this many seconds' worth
 TERMINATE_REASON = "Step Functions task stopped"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
-
-
-@dataclass
-class _Call:
-    handler: Callable[[RunnerContext, dict], dict]
-    request: dict
-    future: Future
-
-
-@dataclass
-class _Submitted:
-    """SubmitJob for a task returned: the response, or the ApiError that refused it."""
-
-    arn: str
-    token: str
-    response: dict | None
-    error: ApiError | None
-
-
-@dataclass
-class _Task:
-    resource: str
-    state: str
-    job_id: str | None = None
-    in_flight: bool = False
-
-
-@dataclass
-class _Live:
-    """An execution the runner is driving: its definition and current interpreter state."""
-
-    arn: str
-    name: str
-    state_machine_arn: str
-    definition: StateMachineDefinition
-    execution: Execution | None
-    event_count: int
-    snapshot_events: int
-    snapshot_at: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class _Pending:
-    """What one batch adds for one execution; written in the batch's transaction."""
-
-    first_seq: int
-    records: list[dict] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)
-    commands: list = field(default_factory=list)
 
 
 class RunnerContext:
@@ -153,13 +112,14 @@ class WorkflowRunner:
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._live: dict[str, _Live] = {}
-        self._tasks: dict[tuple[str, str], _Task] = {}
+        self._live: dict[str, Live] = {}
+        self._tasks: dict[tuple[str, str], Task] = {}
         self._tracked: dict[str, tuple[str, str]] = {}  # job id -> (execution arn, token), .sync tasks
         self._timers: list[tuple[int, str, str]] = []  # heap of (fire_at_ms, arn, token)
         self._timer_at: dict[tuple[str, str], int] = {}
         self._definitions: dict[str, StateMachineDefinition] = {}
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, Pending] = {}
+        self._task_updates: dict[tuple[str, str], tuple[str, str | None]] = {}  # written at the batch's end
         self._last_poll = 0.0
         #: RedriveExecution client tokens answered, per execution (kept in memory only).
         self.redrive_tokens: dict[str, dict[str, float]] = {}
@@ -181,7 +141,7 @@ class WorkflowRunner:
     def call(self, handler: Callable[[RunnerContext, dict], dict], request: dict) -> Future:
         """Run a write operation on the runner thread; the future resolves after its commit."""
         future: Future = Future()
-        self._inbox.put(_Call(handler, request, future))
+        self._inbox.put(Call(handler, request, future))
         return future
 
     def definition(self, text: str) -> StateMachineDefinition:
@@ -195,13 +155,13 @@ class WorkflowRunner:
         return parsed
 
     # ----------------------------------------------------------------- loading
-    def _load(self, conn: Any, row: dict) -> _Live:
+    def _load(self, conn: Any, row: dict) -> Live:
         """An execution's state: its snapshot, then the events logged after it, replayed."""
         definition = self.definition(row["definition"])
         execution = Execution.from_dict(row["snapshot"]) if row["snapshot"] is not None else None
         for record in wf.events_from(conn, row["arn"], row["snapshot_events"]):
             execution, _, _ = apply(definition, execution, event_from_dict(record["event"]), record["now"])
-        return _Live(
+        return Live(
             row["arn"],
             row["name"],
             row["state_machine_arn"],
@@ -211,10 +171,10 @@ class WorkflowRunner:
             row["snapshot_events"],
         )
 
-    def _live_or_load(self, conn: Any, arn: str) -> _Live | None:
+    def _live_or_load(self, conn: Any, arn: str) -> Live | None:
         live = self._live.get(arn)
         if live is None:
-            row = wf.get_execution(conn, arn)
+            row = wf.get_execution(conn, arn, snapshot=True)
             if row is None:
                 return None
             live = self._live[arn] = self._load(conn, row)
@@ -250,7 +210,7 @@ class WorkflowRunner:
                     key = (arn, task["token"])
                     job_id = task["job_id"] or found.get(batch_task.task_tag(task["token"]))
                     state = task["state"] if arn in self._live else wf.CANCELLING
-                    self._tasks[key] = _Task(task["resource"], state, job_id)
+                    self._tasks[key] = Task(task["resource"], state, job_id)
                     if state == wf.CANCELLING:
                         work.append(("cancel", arn, task["token"]))
                     elif job_id is None:
@@ -324,23 +284,29 @@ class WorkflowRunner:
         except Exception:  # noqa: BLE001 - the store is the truth: rebuild from it, never guess
             log.exception("workflow batch failed; rebuilding from the store")
             for item in batch:
-                if isinstance(item, _Call):
-                    _settle(item.future, ServerException("internal error; the request was not applied"), False)
-            self._pending = {}
+                if isinstance(item, Call):
+                    settle(item.future, ServerException("internal error; the request was not applied"), False)
+            self._pending, self._task_updates = {}, {}
             results, work = [], self._recover()
         for future, value, ok in results:
-            _settle(future, value, ok)
+            settle(future, value, ok)
         self._carry_out(work)
+
+    def _set_task(self, arn: str, token: str, state: str, job_id: str | None = None) -> None:
+        """A task row's new state (and job id), written with the batch after its new task rows."""
+        previous = self._task_updates.get((arn, token))
+        self._task_updates[(arn, token)] = (state, job_id or (previous[1] if previous else None))
 
     def _apply_batch(self, conn: Any, batch: list, finished: list[dict]) -> tuple[list, list]:
         results: list[tuple[Future, object, bool]] = []
         work: list = []
         self._pending = {}
+        self._task_updates = {}
         ctx = RunnerContext(self, conn, time.time())
         for item in batch:
-            if isinstance(item, _Call):
+            if isinstance(item, Call):
                 results.append((item.future, *self._apply_call(ctx, item)))
-            elif isinstance(item, _Submitted):
+            elif isinstance(item, Submitted):
                 work += self._submitted(ctx, item)
             elif isinstance(item, tuple) and item[0] == "after":
                 work += item[1]
@@ -355,7 +321,7 @@ class WorkflowRunner:
         work += self._flush(conn)
         return results, work
 
-    def _apply_call(self, ctx: RunnerContext, call: _Call) -> tuple[object, bool]:
+    def _apply_call(self, ctx: RunnerContext, call: Call) -> tuple[object, bool]:
         """A write handler in a savepoint; a refused request (ApiError) leaves no trace.
 
         Handlers validate before they feed events, so a refusal has changed no interpreter state.
@@ -387,12 +353,12 @@ class WorkflowRunner:
                 stop_date=ctx.now,
             )
             live.execution = execution
-            pending = self._pending.setdefault(arn, _Pending(first_seq=live.event_count))
+            pending = self._pending.setdefault(arn, Pending(first_seq=live.event_count))
             pending.commands += [CancelTask(token) for token in list(execution.pending)]
             return execution
         pending = self._pending.get(arn)
         if pending is None:
-            pending = self._pending[arn] = _Pending(first_seq=live.event_count)
+            pending = self._pending[arn] = Pending(first_seq=live.event_count)
         live.execution = execution
         live.event_count += 1
         pending.records.append({"event": to_dict(event), "now": ctx.now})
@@ -427,7 +393,7 @@ class WorkflowRunner:
                 key = (arn, command.token)
                 if isinstance(command, RunTask):
                     if key not in self._tasks:
-                        self._tasks[key] = _Task(command.resource, wf.PENDING)
+                        self._tasks[key] = Task(command.resource, wf.PENDING)
                         task_rows.append(
                             {
                                 "execution_arn": arn,
@@ -444,7 +410,7 @@ class WorkflowRunner:
                     task = self._tasks.get(key)
                     if task is not None and task.state != wf.DONE:
                         task.state = wf.CANCELLING
-                        wf.set_task(conn, arn, command.token, wf.CANCELLING)
+                        self._set_task(arn, command.token, wf.CANCELLING)
                         self._tracked.pop(task.job_id or "", None)
                         work.append(("cancel", arn, command.token))
                 elif isinstance(command, StartTimer):
@@ -459,7 +425,7 @@ class WorkflowRunner:
             wf.put_timers(conn, timer_rows)
             values: dict[str, Any] = {"event_count": live.event_count}
             if execution is not None:
-                values.update(_columns(execution))
+                values.update(columns(execution))
                 due = live.event_count - live.snapshot_events >= SNAPSHOT_EVERY_EVENTS
                 if execution.status in TERMINAL or due or time.monotonic() - live.snapshot_at >= SNAPSHOT_EVERY_S:
                     values.update(snapshot=execution.to_dict(), snapshot_events=live.event_count)
@@ -468,8 +434,9 @@ class WorkflowRunner:
             if execution is not None and execution.status in TERMINAL:
                 del self._live[arn]  # reloaded (from the terminal snapshot) if redriven
                 self._forget_timers(arn)
-                _finish_deleting(conn, live.state_machine_arn)
-        self._pending = {}
+                finish_deleting(conn, live.state_machine_arn)
+        wf.set_tasks(conn, [(arn, token, state, job) for (arn, token), (state, job) in self._task_updates.items()])
+        self._pending, self._task_updates = {}, {}
         return work
 
     # ----------------------------------------------------------------- commands
@@ -506,7 +473,7 @@ class WorkflowRunner:
             return
         task.in_flight = True
         future = self.engine.call(jobs.submit_job, request)
-        future.add_done_callback(lambda f, a=arn, t=command.token: self._inbox.put(_submission(a, t, f)))
+        future.add_done_callback(lambda f, a=arn, t=command.token: self._inbox.put(submission(a, t, f)))
 
     def _adopt(self, arn: str, token: str, job_id: str) -> None:
         """A job found submitted for ``token`` after a restart: record it as if SubmitJob had just answered."""
@@ -514,7 +481,7 @@ class WorkflowRunner:
             detail = job_queries.describe_jobs(Context(conn, self.engine.settings, now_ms()), {"jobs": [job_id]})
         job = detail["jobs"][0]
         response = {"jobArn": job["jobArn"], "jobName": job["jobName"], "jobId": job["jobId"]}
-        self._inbox.put(_Submitted(arn, token, response, None))
+        self._inbox.put(Submitted(arn, token, response, None))
 
     def _cancel(self, arn: str, token: str) -> None:
         task = self._tasks.get((arn, token))
@@ -535,7 +502,7 @@ class WorkflowRunner:
             del self._timer_at[key]
 
     # ----------------------------------------------------------------- events from the world
-    def _submitted(self, ctx: RunnerContext, item: _Submitted) -> list:
+    def _submitted(self, ctx: RunnerContext, item: Submitted) -> list:
         key = (item.arn, item.token)
         task = self._tasks.get(key)
         if task is None:
@@ -549,15 +516,15 @@ class WorkflowRunner:
         response = item.response or {}
         task.job_id = response["jobId"]
         if task.state == wf.CANCELLING:
-            wf.set_task(ctx.conn, item.arn, item.token, wf.CANCELLING, task.job_id)
+            self._set_task(item.arn, item.token, wf.CANCELLING, task.job_id)
             return [("cancel", item.arn, item.token)]
         self.feed_event(ctx, item.arn, TaskStarted(item.token, batch_task.submit_output(response)))
         if task.resource == batch_task.SUBMIT_JOB_SYNC:
             task.state = wf.SUBMITTED
-            wf.set_task(ctx.conn, item.arn, item.token, wf.SUBMITTED, task.job_id)
+            self._set_task(item.arn, item.token, wf.SUBMITTED, task.job_id)
             self._tracked[task.job_id] = key
         else:
-            wf.set_task(ctx.conn, item.arn, item.token, wf.DONE, task.job_id)
+            self._set_task(item.arn, item.token, wf.DONE, task.job_id)
             self._tasks.pop(key, None)
             self.feed_event(ctx, item.arn, TaskSucceeded(item.token, batch_task.submit_output(response)))
         return []
@@ -566,7 +533,7 @@ class WorkflowRunner:
         task = self._tasks.pop((arn, token), None)
         if task is not None:
             self._tracked.pop(task.job_id or "", None)
-            wf.set_task(ctx.conn, arn, token, wf.DONE)
+            self._set_task(arn, token, wf.DONE)
 
     def _fire_timers(self, ctx: RunnerContext) -> None:
         now = now_ms()
@@ -606,41 +573,3 @@ class WorkflowRunner:
             else:
                 error, cause = batch_task.job_failure(job)
                 self.feed_event(ctx, arn, TaskFailed(token, error, cause))
-
-
-def _submission(arn: str, token: str, future: Future) -> _Submitted:
-    error = future.exception()
-    if error is None:
-        return _Submitted(arn, token, future.result(), None)
-    if not isinstance(error, ApiError):
-        error = ServerException(str(error))
-    return _Submitted(arn, token, None, error)
-
-
-def _columns(execution: Execution) -> dict:
-    """The execution row's columns that mirror the interpreter's state."""
-    return {
-        "status": execution.status,
-        "stopped_at": int(execution.stop_date * 1000) if execution.stop_date is not None else None,
-        "output": json.dumps(execution.output) if execution.status == "SUCCEEDED" else None,
-        "error": execution.error,
-        "cause": execution.cause,
-        "redrive_count": execution.redrive_count,
-        "redrive_date": int(execution.redrive_date * 1000) if execution.redrive_date is not None else None,
-        "history_count": execution.next_event_id - 1,
-    }
-
-
-def _finish_deleting(conn: Any, state_machine_arn: str) -> None:
-    """A DELETING state machine goes once its last running execution has ended."""
-    machine = wf.get_state_machine(conn, state_machine_arn)
-    if machine is not None and machine["status"] == "DELETING" and wf.running_count(conn, state_machine_arn) == 0:
-        wf.delete_state_machine(conn, state_machine_arn)
-
-
-def _settle(future: Future, value: object, ok: bool) -> None:
-    with contextlib.suppress(InvalidStateError):
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)

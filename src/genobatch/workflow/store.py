@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from genobatch.store.schema import (
@@ -73,8 +73,10 @@ def insert_execution(conn: Connection, row: dict) -> None:
     conn.execute(insert(sfn_executions).values(**row))
 
 
-def get_execution(conn: Connection, arn: str) -> dict | None:
-    row = conn.execute(select(sfn_executions).where(sfn_executions.c.arn == arn)).mappings().first()
+def get_execution(conn: Connection, arn: str, *, snapshot: bool = False) -> dict | None:
+    """The execution's row; the interpreter snapshot (large for a big Map) only if asked for."""
+    columns = list(sfn_executions.c) if snapshot else [c for c in sfn_executions.c if c.name != "snapshot"]
+    row = conn.execute(select(*columns).where(sfn_executions.c.arn == arn)).mappings().first()
     return dict(row) if row else None
 
 
@@ -184,6 +186,17 @@ def set_task(conn: Connection, arn: str, token: str, state: str, job_id: str | N
     if job_id is not None:
         values["job_id"] = job_id
     conn.execute(update(sfn_tasks).where(sfn_tasks.c.execution_arn == arn, sfn_tasks.c.token == token).values(**values))
+
+
+def set_tasks(conn: Connection, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
+    """Many ``(execution arn, token, state, job id or None)`` updates in one executemany each."""
+    with_job = [{"a": a, "t": t, "s": s, "j": j} for a, t, s, j in rows if j is not None]
+    without = [{"a": a, "t": t, "s": s} for a, t, s, j in rows if j is None]
+    where = (sfn_tasks.c.execution_arn == bindparam("a"), sfn_tasks.c.token == bindparam("t"))
+    if with_job:
+        conn.execute(update(sfn_tasks).where(*where).values(state=bindparam("s"), job_id=bindparam("j")), with_job)
+    if without:
+        conn.execute(update(sfn_tasks).where(*where).values(state=bindparam("s")), without)
 
 
 def open_tasks(conn: Connection) -> list[dict]:
