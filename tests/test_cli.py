@@ -297,7 +297,7 @@ def test_jobs_filters_by_status_name_and_limit(batch: FakeBatch) -> None:
         "RUNNING": [summary(f"j{i}", f"align-{i}", "RUNNING", i) for i in range(5)]
         + [summary("other", "call", "RUNNING", 9)],
     }
-    result = run("jobs", "--status", "running", "--name", "ALIGN-*", "--limit", "2", "--json")
+    result = run("jobs", "--queue", "q", "--status", "running", "--name", "ALIGN-*", "--limit", "2", "--json")
     assert result.exit_code == 0, result.output
     assert [p["jobStatus"] for name, p in batch.calls if name == "paginate:list_jobs"] == ["RUNNING"]
     assert [j["jobId"] for j in json.loads(result.stdout)] == ["j4", "j3"]
@@ -393,7 +393,8 @@ def test_terminate_sends_a_default_reason(batch: FakeBatch) -> None:
 # ----------------------------------------------------------------------------------- logs
 
 
-def test_logs_follow_polls_until_complete(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_logs_follow_polls_until_complete(monkeypatch: pytest.MonkeyPatch, batch: FakeBatch) -> None:
+    batch.responses["describe_jobs"] = {"jobs": [{"jobId": "abc:1", "status": "RUNNING"}]}
     chunks = iter(
         [
             {"attempt": 2, "offset": 0, "nextOffset": 6, "data": "hello\n", "complete": False},
@@ -420,7 +421,8 @@ def test_logs_follow_polls_until_complete(monkeypatch: pytest.MonkeyPatch) -> No
     ]
 
 
-def test_logs_without_follow_stops_when_nothing_new(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_logs_without_follow_stops_when_nothing_new(monkeypatch: pytest.MonkeyPatch, batch: FakeBatch) -> None:
+    batch.responses["describe_jobs"] = {"jobs": [{"jobId": "j", "status": "SUCCEEDED"}]}
     chunks = iter([{"attempt": 1, "nextOffset": 3, "data": "abc", "complete": False}, {"data": "", "nextOffset": 3}])
     monkeypatch.setattr(Client, "native_get", lambda self, path, params: next(chunks))
     result = run("logs", "j", "--attempt", "1")

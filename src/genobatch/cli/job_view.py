@@ -119,8 +119,50 @@ def attempts_table(attempts: list[Mapping[str, Any]]) -> Table:
     return table
 
 
-def job_view(job: Mapping[str, Any]) -> RenderableType:
-    """A panel titled with the job's name and id holding everything ``describe`` shows."""
+def ran_how(attempt: Mapping[str, Any], image: str | None) -> str:
+    """Where and how one attempt ran, from the native detail's ``execution``: in the image through a container
+    runtime, or on the host (the image only recorded), on Slurm, or on AWS Batch."""
+    execution = attempt.get("execution") or {}
+    where = f" on {escape(str(execution['hostname']))}" if execution.get("hostname") else ""
+    if execution.get("slurm_job_id"):
+        partition = (
+            f" (partition {escape(str(execution['slurm_partition']))})" if execution.get("slurm_partition") else ""
+        )
+        return f"Slurm job {escape(str(execution['slurm_job_id']))}{partition}{where}"
+    if execution.get("remote_job_id"):
+        kind = f" on {escape(str(execution['instance_type']))}" if execution.get("instance_type") else ""
+        return f"AWS Batch job {escape(str(execution['remote_job_id']))}{kind}"
+    runtime = execution.get("runtime")
+    if runtime and runtime != "host":
+        return f"in the image {escape(str(image or execution.get('image') or '?'))} with {escape(str(runtime))}{where}"
+    if runtime == "host":
+        recorded = f"the image {escape(str(image))} was recorded, not used: " if image else ""
+        return f"on the host{where}, as a plain process ({recorded}no container runtime configured)"
+    return "not started" if not attempt.get("startedAt") else "-"
+
+
+def execution_table(detail: Mapping[str, Any]) -> Table:
+    """Per attempt: how it ran (image or host), pinned CPUs/GPUs and measured CPU time and peak memory."""
+    from genobatch.cli.render import clock, memory
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("#", "RAN", "CPUS", "CPU TIME", "MAXMEM"):
+        table.add_column(column, overflow="fold")
+    for attempt in detail.get("attempts") or []:
+        usage = attempt.get("usage") or {}
+        table.add_row(
+            str(attempt.get("attempt")),
+            ran_how(attempt, detail.get("image")),
+            text(",".join(str(c) for c in attempt.get("cpus") or []) or None),
+            clock(usage.get("cpu_time_ms")),
+            memory(usage.get("peak_rss")),
+        )
+    return table
+
+
+def job_view(job: Mapping[str, Any], detail: Mapping[str, Any] | None = None) -> RenderableType:
+    """A panel titled with the job's name and id holding everything ``describe`` shows; ``detail`` (the native
+    job detail) adds how each attempt ran."""
     parts: list[RenderableType] = [job_fields(job)]
     container = job.get("container")
     if container:
@@ -128,5 +170,7 @@ def job_view(job: Mapping[str, Any]) -> RenderableType:
     attempts = job.get("attempts") or []
     if attempts:
         parts += ["", "[bold underline]attempts[/]", attempts_table(attempts)]
+    if detail and detail.get("attempts"):
+        parts += ["", "[bold underline]execution[/]", execution_table(detail)]
     title = f"[bold]{escape(str(job.get('jobName')))}[/]  {escape(str(job.get('jobId')))}"
     return Panel(Group(*parts), title=title, title_align="left", expand=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
@@ -12,27 +13,63 @@ from botocore.exceptions import ClientError
 from genobatch.cli.client import Client
 from genobatch.cli.errors import CliError, client_error
 from genobatch.cli.job_view import job_view
+from genobatch.cli.native import path_segment
 from genobatch.cli.render import jobs_table, print_json, stdout_console
 
 ALL_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids per call
+USAGE_THREADS = 8  # native job details fetched at once for the listing's CPU and memory columns
 
 
-def list_jobs(client: Client, statuses: Iterable[str], queue: str, array_job_id: str | None) -> list[dict]:
-    """ListJobs summaries for each status, following pages.
+def all_queues(client: Client) -> list[str]:
+    """Every job queue's name (DescribeJobQueues, all pages)."""
+    names = []
+    for page in client.batch.get_paginator("describe_job_queues").paginate():
+        names += [queue["jobQueueName"] for queue in page.get("jobQueues", [])]
+    return names
 
-    ListJobs answers for one status at a time (RUNNING when none is given), hence one query per
-    status. A job that changes status between two queries can appear in both; the later query,
-    for the later status, wins.
+
+def list_jobs(client: Client, statuses: Iterable[str], queue: str | None, array_job_id: str | None) -> list[dict]:
+    """ListJobs summaries for each status (of ``queue``, every queue when None, or an array's children).
+
+    ListJobs answers for one queue and one status at a time (RUNNING when none is given), hence one
+    query per pair. A job that changes status between two queries can appear in both; the later
+    query, for the later status, wins. Each summary gets ``jobQueue`` (ListJobs leaves it out).
     """
     paginator = client.batch.get_paginator("list_jobs")
-    scope = {"arrayJobId": array_job_id} if array_job_id else {"jobQueue": queue}
+    if array_job_id:
+        scopes = [{"arrayJobId": array_job_id}]
+    else:
+        scopes = [{"jobQueue": name} for name in ([queue] if queue else all_queues(client))]
+    statuses = list(statuses)
     found: dict[str, dict] = {}
-    for status in statuses:
-        for page in paginator.paginate(jobStatus=status, **scope):
-            for job in page.get("jobSummaryList", []):
-                found[job["jobId"]] = job
+    for scope in scopes:
+        for status in statuses:
+            for page in paginator.paginate(jobStatus=status, **scope):
+                for job in page.get("jobSummaryList", []):
+                    found[job["jobId"]] = {"jobQueue": scope.get("jobQueue"), **job}
     return list(found.values())
+
+
+def last_attempt_usage(client: Client, jobs: list[dict]) -> dict[str, dict]:
+    """Measured usage (``cpu_time_ms``, ``peak_rss``) and ``timedOut`` of each started job's last attempt, from
+    the native job detail. A job whose detail cannot be read (removed meanwhile) just has no usage shown."""
+    started = [
+        job["jobId"] for job in jobs if job.get("startedAt") and "size" not in (job.get("arrayProperties") or {})
+    ]
+
+    def one(job_id: str) -> tuple[str, dict]:
+        try:
+            detail = client.native_get(f"/genobatch/v1/jobs/{path_segment(job_id)}")
+        except CliError:
+            return job_id, {}
+        attempts = detail.get("attempts") or [{}]
+        return job_id, {**(attempts[-1].get("usage") or {}), "timedOut": attempts[-1].get("timedOut", False)}
+
+    if not started:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(USAGE_THREADS, len(started))) as pool:
+        return dict(pool.map(one, started))
 
 
 def select_jobs(jobs: list[dict], name: str | None, limit: int, by_index: bool) -> list[dict]:
@@ -51,7 +88,7 @@ def select_jobs(jobs: list[dict], name: str | None, limit: int, by_index: bool) 
 
 
 @click.command("jobs")
-@click.option("-q", "--queue", default="default", show_default=True, help="Job queue name or ARN.")
+@click.option("-q", "--queue", help="Only this job queue (name or ARN). Default: every queue.")
 @click.option(
     "-s",
     "--status",
@@ -65,18 +102,24 @@ def select_jobs(jobs: list[dict], name: str | None, limit: int, by_index: bool) 
 @click.option("-n", "--name", help="Only job names matching this pattern (shell wildcards).")
 @click.option("--limit", type=click.IntRange(0), default=100, show_default=True, help="At most this many (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the ListJobs summaries as JSON.")
+@click.option("-w", "--wide", is_flag=True, help="Whole job ids even in a narrow terminal.")
 @click.pass_obj
 def jobs(
     client: Client,
-    queue: str,
+    queue: str | None,
     statuses: tuple[str, ...],
     all_statuses: bool,
     array_job_id: str | None,
     name: str | None,
     limit: int,
     as_json: bool,
+    wide: bool,
 ) -> None:
-    """List jobs in a queue, or an array job's children."""
+    """List jobs of every queue (or one), or an array job's children, with elapsed time, CPU time and peak memory.
+
+    A job killed at its memory limit shows OOM beside its status, one stopped at its timeout TIMEOUT.
+    Below 120 columns ids are shortened (`--wide` or `--json` for whole ones).
+    """
     if statuses and all_statuses:
         raise click.UsageError("--status and --all exclude each other")
     wanted = [s.upper() for s in statuses] if statuses else list(ALL_STATUSES)
@@ -85,9 +128,30 @@ def jobs(
     if as_json:
         print_json(selected)
         return
-    stdout_console().print(jobs_table(selected))
+    console = stdout_console()
+    prefix = None
+    if array_job_id:
+        parent = client.batch.describe_jobs(jobs=[array_job_id]).get("jobs") or [{}]
+        prefix = (parent[0].get("tags") or {}).get("genobatch:sample-prefix")
+    table = jobs_table(
+        selected,
+        last_attempt_usage(client, selected),
+        width=console.width,
+        show_queue=not queue and not array_job_id and len({job.get("jobQueue") for job in selected}) > 1,
+        full_ids=wide,
+        sample_prefix=prefix,
+    )
+    console.print(table)
     if len(selected) < len(found) and not name:
         click.echo(f"({len(found) - len(selected)} more; raise --limit to see them)", err=True)
+
+
+def native_detail(client: Client, job_id: str) -> dict | None:
+    """The native job detail (how each attempt ran), or None where the server cannot give it."""
+    try:
+        return client.native_get(f"/genobatch/v1/jobs/{path_segment(job_id)}")
+    except CliError:
+        return None
 
 
 def describe_jobs(client: Client, job_ids: list[str]) -> list[dict]:
@@ -111,7 +175,7 @@ def describe(client: Client, job_ids: tuple[str, ...], as_json: bool) -> None:
     else:
         console = stdout_console()
         for job in found:
-            console.print(job_view(job))
+            console.print(job_view(job, native_detail(client, job["jobId"])))
     missing = sorted(set(job_ids) - {job["jobId"] for job in found})
     if missing:
         raise CliError(f"no such job: {', '.join(missing)}")

@@ -13,9 +13,11 @@ from typing import Any
 import click
 
 from genobatch.cli.client import Client
+from genobatch.cli.errors import CliError
 from genobatch.cli.native import path_segment
 
 POLL_INTERVAL_S = 1.0
+WAITING = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING")
 
 
 def logs_path(job_id: str) -> str:
@@ -28,11 +30,67 @@ def fetch_chunk(client: Client, job_id: str, attempt: int | None, offset: int) -
     return client.native_get(logs_path(job_id), {"attempt": attempt, "offset": offset})
 
 
+def why_waiting(job: dict[str, Any]) -> str:
+    """One line on why a job has no output yet: its status and what it waits for."""
+    status, reason = job.get("status"), job.get("statusReason")
+    if status == "PENDING":
+        dependencies = [dep.get("jobId", "?") for dep in job.get("dependsOn") or []]
+        what = f"its dependencies ({', '.join(dependencies)})" if dependencies else "its dependencies"
+        return f"{job['jobId']} is PENDING: waiting for {what} to succeed"
+    if status == "RUNNABLE":
+        queue = str(job.get("jobQueue", "")).rsplit("/", 1)[-1]
+        why = reason or f"waiting for capacity in queue {queue} (every vCPU, GPU or MiB it needs is in use)"
+        return f"{job['jobId']} is RUNNABLE: {why}"
+    return f"{job['jobId']} is {status}" + (f": {reason}" if reason else "")
+
+
+def check_loggable(client: Client, job_id: str) -> dict[str, Any] | None:
+    """The job's DescribeJobs item (None if it has none); an array parent has no log of its own, so that is an
+    error saying what to do instead."""
+    found = client.batch.describe_jobs(jobs=[job_id]).get("jobs") or []
+    if not found:
+        return None
+    job = found[0]
+    array = job.get("arrayProperties") or {}
+    if "size" in array and "index" not in array:
+        size = array["size"]
+        raise CliError(
+            f"{job_id} is an array job of {size} children; each child has its own log: "
+            f"genobatch logs {job_id}:0 (children 0 to {size - 1}; genobatch jobs --array {job_id} lists them)"
+        )
+    return job
+
+
+def wait_for_start(client: Client, job_id: str, follow: bool) -> bool:
+    """A job with no attempt yet: say why it waits (on stderr, again whenever that changes); with ``follow``, poll
+    until it starts. Returns whether there may be a log to read now."""
+    job = check_loggable(client, job_id)
+    said = ""
+    while job is not None and job.get("status") in WAITING:
+        line = why_waiting(job)
+        if line != said:
+            click.echo(f"genobatch: {line}", err=True)
+            said = line
+        if not follow:
+            return False
+        time.sleep(POLL_INTERVAL_S)
+        job = (client.batch.describe_jobs(jobs=[job_id]).get("jobs") or [None])[0]
+    return True
+
+
 def stream_log(client: Client, job_id: str, attempt: int | None, follow: bool) -> None:
-    """Write the log to stdout as it is read; with ``follow``, keep polling until it is complete."""
+    """Write the log to stdout as it is read; with ``follow``, keep polling until it is complete.
+
+    A job without an attempt yet gets one line on why it waits (an array parent: which logs to read instead)."""
     offset = 0
+    checked = False
     while True:
         chunk = fetch_chunk(client, job_id, attempt, offset)
+        if chunk.get("attempt") is None and attempt is None and not checked:
+            checked = True
+            if not wait_for_start(client, job_id, follow):
+                return
+            continue
         if chunk.get("removed"):
             click.echo(f"genobatch: {chunk['removed']}", err=True)
         data = chunk.get("data") or ""

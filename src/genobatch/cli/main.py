@@ -19,6 +19,7 @@ from genobatch.cli import (
     demo_cmd,
     jobs_cmd,
     logs_cmd,
+    native_cmd,
     report_cmd,
     resources_cmd,
     server_cmd,
@@ -88,6 +89,7 @@ for module in (
     demo_cmd,
     bench_cmd,
     console_cmd,
+    native_cmd,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -7,8 +7,10 @@ Values come straight from Batch API responses (timestamps in epoch milliseconds,
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -39,9 +41,13 @@ STATUS_STYLES = {
 
 
 def stdout_console() -> Console:
-    """A console on stdout; wide when not a terminal. Built per call so tests' captured stdout is used."""
+    """A console on stdout; wide when not a terminal unless ``COLUMNS`` says how wide (a user's explicit width
+    wins, piped or not). Built per call so tests' captured stdout is used."""
     if sys.stdout.isatty():
         return Console(highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return Console(width=int(columns), highlight=False)
     return Console(width=max(PIPE_WIDTH, shutil.get_terminal_size().columns), highlight=False)
 
 
@@ -96,33 +102,124 @@ def command_line(command: Iterable[str] | None) -> str:
     return " ".join(command or ()) or "-"
 
 
-def jobs_table(summaries: Iterable[Mapping[str, Any]]) -> Table:
-    """The ``genobatch jobs`` table from ``ListJobs`` summaries."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("JOB ID", no_wrap=True)
-    table.add_column("NAME")
+#: Ids shown in narrow listings: the first 8 hex digits identify a job among thousands (as git's short hashes do).
+SHORT_ID = 8
+OOM_MARK = "OutOfMemoryError"
+TIMEOUT_MARK = "exceeded timeout"
+
+
+def short_id(job_id: str) -> str:
+    """``1a2b3c4d…:7`` for ``1a2b3c4d-...-...:7``: the start of the UUID and the array index."""
+    parent, sep, index = job_id.partition(":")
+    return (parent[:SHORT_ID] + "…" if len(parent) > SHORT_ID + 1 else parent) + sep + index
+
+
+def clock(ms: float | None) -> str:
+    """``H:MM:SS`` (``D-HH:MM:SS`` past a day), as ``sacct`` prints elapsed and CPU time; ``-`` when unknown."""
+    if ms is None or ms < 0:
+        return "-"
+    seconds = int(round(ms / 1000))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}" if days else f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def memory(size: float | None) -> str:
+    """Peak memory in ``sacct``'s style: ``512K``, ``37M``, ``1.5G``; ``-`` when unknown."""
+    if size is None:
+        return "-"
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return f"{int(size)}B"
+
+
+def ended_how(job: Mapping[str, Any], usage: Mapping[str, Any] | None = None) -> str:
+    """``OOM`` or ``TIMEOUT`` when the job's last attempt ended so, else ``""`` (shown beside its status)."""
+    reasons = " ".join(
+        str(value or "") for value in (job.get("statusReason"), (job.get("container") or {}).get("reason"))
+    )
+    if OOM_MARK in reasons:
+        return "OOM"
+    if TIMEOUT_MARK in reasons or (usage or {}).get("timedOut"):
+        return "TIMEOUT"
+    return ""
+
+
+def job_name(job: Mapping[str, Any], sample_prefix: str | None = None) -> str:
+    """The name, with ``[size]`` on an array parent and ``[index] sample`` on a child."""
+    array = job.get("arrayProperties") or {}
+    name = str(job.get("jobName") or "-")
+    if "index" in array:
+        sample = f" {sample_prefix}{array['index']}" if sample_prefix else ""
+        return f"{name}[{array['index']}]{sample}"
+    if "size" in array:
+        return f"{name} [{array['size']}]"
+    return name
+
+
+def jobs_table(
+    summaries: Iterable[Mapping[str, Any]],
+    usage: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    width: int = PIPE_WIDTH,
+    show_queue: bool = False,
+    full_ids: bool = False,
+    sample_prefix: str | None = None,
+    now_ms: float | None = None,
+) -> Table:
+    """The ``genobatch jobs`` table from ``ListJobs`` summaries, like ``sacct``: elapsed, CPU time, peak memory.
+
+    ``usage`` maps job ids to their last attempt's measured usage (``cpu_time_ms``, ``peak_rss``,
+    ``timedOut``). Below 120 columns ids are shortened (``--wide`` keeps them whole), and the queue and
+    start time left out; name, status, exit code and reason always stay, the name and reason wrapping if
+    they must.
+    """
+    usage = usage or {}
+    narrow = width < 120
+    now_ms = time.time() * 1000 if now_ms is None else now_ms
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+    table.add_column("JOB ID", no_wrap=True, overflow="fold" if full_ids else "ellipsis")
+    table.add_column("NAME", overflow="fold", min_width=8, ratio=3)
+    show_queue = show_queue and not narrow  # below 120 columns the queue gives way to name and reason
+    if show_queue:
+        table.add_column("QUEUE", overflow="fold", min_width=5, ratio=1)
     table.add_column("STATUS", no_wrap=True)
-    table.add_column("CREATED", no_wrap=True)
-    table.add_column("STARTED", no_wrap=True)
-    table.add_column("STOPPED", no_wrap=True)
-    table.add_column("EXIT", justify="right")
-    table.add_column("REASON")
+    table.add_column("EXIT", justify="right", no_wrap=True)
+    if not narrow:
+        table.add_column("STARTED", no_wrap=True)
+    table.add_column("ELAPSED", justify="right", no_wrap=True)
+    table.add_column("CPU", justify="right", no_wrap=True)
+    table.add_column("MAXMEM", justify="right", no_wrap=True)
+    table.add_column("REASON", overflow="fold", min_width=12, ratio=2)
     for job in summaries:
-        array = job.get("arrayProperties") or {}
-        name = job.get("jobName")
-        if "size" in array and "index" not in array:
-            name = f"{name} [{array['size']}]"  # the parent of an array job: show how many children
-        exit_code = (job.get("container") or {}).get("exitCode")
-        table.add_row(
-            text(job.get("jobId")),
-            text(name),
-            styled_status(job.get("status")),
-            timestamp(job.get("createdAt"), compact=True),
-            timestamp(job.get("startedAt"), compact=True),
-            timestamp(job.get("stoppedAt"), compact=True),
-            text(exit_code),
-            text(job.get("statusReason")),
-        )
+        job_id = str(job.get("jobId"))
+        measured = usage.get(job_id) or {}
+        started, stopped = job.get("startedAt"), job.get("stoppedAt")
+        elapsed = (stopped or now_ms) - started if started else None
+        status = styled_status(job.get("status"))
+        how = ended_how(job, measured)
+        if how:
+            status += f" [bold red]{how}[/]"
+        row = [escape(job_id if full_ids or not narrow else short_id(job_id)), text(job_name(job, sample_prefix))]
+        if show_queue:
+            row.append(text(str(job.get("jobQueue") or "-").rsplit("/", 1)[-1]))
+        row += [status, text((job.get("container") or {}).get("exitCode"))]
+        if not narrow:
+            row.append(timestamp(started, compact=True))
+        row += [
+            clock(elapsed),
+            clock(measured.get("cpu_time_ms")),
+            memory(measured.get("peak_rss")),
+            # The container's reason says what happened (OutOfMemoryError: ...); the job's often only that it exited.
+            # A success's reason ("Essential container in task exited") says nothing: left blank.
+            ""
+            if job.get("status") == "SUCCEEDED"
+            else text((job.get("container") or {}).get("reason") or job.get("statusReason")),
+        ]
+        table.add_row(*row)
     return table
 
 
