@@ -15,6 +15,16 @@ from genobatch.store.schema import tags as tags_table
 
 _ATTEMPT_FIELDS = tuple(Attempt.__dataclass_fields__)
 
+# Built once: SQLAlchemy memoizes a statement's cache key on the statement object, so a statement
+# rebuilt per batch was compiled-and-keyed again each time (an eighth of the engine thread's CPU
+# with thousands of short jobs; issue 9).
+_INSERT_JOBS = jobs_table.insert()
+_UPDATE_JOB_STATE = (
+    jobs_table.update()
+    .where(jobs_table.c.id == bindparam("b_id"))
+    .values(status=bindparam("status"), state=bindparam("state"))
+)
+
 
 def _state(job: Job) -> dict:
     return {
@@ -58,7 +68,7 @@ def insert_jobs(conn: Connection, new: Sequence[tuple[Job, str, str | None, dict
     if not new:
         return
     conn.execute(
-        jobs_table.insert(),
+        _INSERT_JOBS,
         [
             {
                 "id": job.id,
@@ -83,8 +93,7 @@ def update_jobs(conn: Connection, changed: Iterable[Job]) -> None:
     """Write the status and state of jobs the scheduler changed (one batched statement)."""
     rows = [{"b_id": job.id, "status": job.status.value, "state": _state(job)} for job in changed]
     if rows:
-        statement = jobs_table.update().where(jobs_table.c.id == bindparam("b_id"))
-        conn.execute(statement.values(status=bindparam("status"), state=bindparam("state")), rows)
+        conn.execute(_UPDATE_JOB_STATE, rows)
 
 
 def _attempt_from(data: Mapping) -> Attempt:
