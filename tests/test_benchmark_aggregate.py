@@ -17,6 +17,7 @@ from genobatch.benchmark.aggregate import (
     STRAGGLER_FACTOR,
     cost_for_workloads,
     find_stragglers,
+    instances_for_deadline,
     label,
     recommend,
     spread,
@@ -238,6 +239,16 @@ def test_recommendation_with_a_deadline_and_a_budget(tmp_path: Path) -> None:
     assert "Fastest within the $100.00 budget: dorado/hac@b: $66.67 for 10 ($6.67 each), 16.7 h." in rec.explanation
     assert "Next cheapest: dorado/hac@c: $133.33 for 10 ($13.33 each), 6.7 h (+100% cost)." in rec.explanation
     assert a.cost_per_workload.median == pytest.approx(11400 / 3600)
+    # In parallel: a takes 3.17 h a workload, so 7 fit in 24 h and 2 instances finish all ten in 5 x 3.17 h.
+    assert (
+        "Instances in parallel to finish 10 workload(s) within 24 h (each instance runs whole workloads one after "
+        "another; the cost does not change with the count): dorado/hac@a x2 ($31.67), dorado/hac@b x1 ($66.67), "
+        "dorado/hac@c x1 ($133.33)." in rec.explanation
+    )
+    assert (
+        "Cheapest meeting 24 h with instances in parallel: dorado/hac@a on 2 instance(s): $31.67 for 10, 15.8 h."
+        in (rec.explanation)
+    )
 
 
 def test_recommendation_without_limits_and_when_nothing_fits(tmp_path: Path) -> None:
@@ -248,4 +259,15 @@ def test_recommendation_without_limits_and_when_nothing_fits(tmp_path: Path) -> 
     rec = recommend(plan, summaries)
     assert rec.cheapest_within_deadline is None and rec.fastest_within_budget is None
     assert "Nothing finishes 10 workload(s) within 5 h on one instance; the fastest, dorado/hac@c" in rec.explanation[1]
-    assert rec.explanation[2].startswith("Nothing runs 10 workload(s) within $20.00; the cheapest, dorado/hac@a")
+    # Ten instances of a meet 5 h where one instance of anything cannot.
+    assert "Cheapest meeting 5 h with instances in parallel: dorado/hac@a on 10 instance(s): $31.67 for 10, 3.2 h." in (
+        rec.explanation
+    )
+    assert rec.explanation[-1].startswith("Nothing runs 10 workload(s) within $20.00; the cheapest, dorado/hac@a")
+
+
+def test_instances_for_a_deadline() -> None:
+    assert instances_for_deadline(19 / 6, 10, 24) == 2  # 7 per instance
+    assert instances_for_deadline(1.0, 10, 24) == 1
+    assert instances_for_deadline(6.0, 10, 5) is None  # one workload alone is longer than the deadline
+    assert instances_for_deadline(2.5, 3, 5.0) == 2  # exactly two per instance: float noise must not make it 3

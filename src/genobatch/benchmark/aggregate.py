@@ -54,9 +54,15 @@ time**, so with medians over repeats::
 * *fastest within the budget*: the lowest ``time_h(W)`` among those with ``cost(W) <= budget_usd``
   (all, without a budget); ties go to the cheaper.
 
-Running N instances in parallel divides the time by about N and leaves the cost as it is; one
-instance is the conservative reading of a deadline. Every tool x configuration competes: leave
-configurations that are not interchangeable (different accuracy) out of the summaries passed in.
+**N instances in parallel** (the question is "how many instances of which type meet the deadline,
+at what cost"): the workloads are dealt out to N instances, each running whole workloads one after
+another, so ``time_h(W, N) = ceil(W / N) x per_workload_h`` and the cost does not change (each
+workload is still one instance run). The fewest instances that meet the deadline is
+``N = ceil(W / floor(deadline_h / per_workload_h))`` (at most W; none when one workload alone takes
+longer than the deadline); the recommendation names, per summary, that N and its cost, and the
+cheapest summary that meets the deadline this way (ties: fewer instances, then faster). Every tool x
+configuration competes: leave configurations that are not interchangeable (different accuracy) out of
+the summaries passed in.
 """
 
 from __future__ import annotations
@@ -324,8 +330,42 @@ def cost_for_workloads(summary: TargetSummary, workloads: int) -> float:
     return workloads * summary.cost_per_workload.median
 
 
+def instances_for_deadline(per_workload_h: float, workloads: int, deadline_h: float) -> int | None:
+    """The fewest instances that finish ``workloads`` within ``deadline_h``, each running whole workloads one
+    after another; None when one workload alone takes longer than the deadline."""
+    if per_workload_h <= 0:
+        return 1
+    per_instance = math.floor(deadline_h / per_workload_h + 1e-9)  # float noise must not lose a whole workload
+    if per_instance < 1:
+        return None
+    return min(workloads, math.ceil(workloads / per_instance))
+
+
 def _usd(value: float) -> str:
     return f"${value:,.2f}"
+
+
+def _parallel(
+    usable: Sequence[TargetSummary], workloads: int, deadline: float, overhead: float, cost: Mapping[str, float]
+) -> list[str]:
+    """Sentences on N instances in parallel: the instances each summary needs for the deadline, and the cheapest."""
+    needed: dict[str, tuple[int, float]] = {}
+    for summary in usable:
+        per_workload = time_for_workloads_h(summary, 1, overhead)
+        count = instances_for_deadline(per_workload, workloads, deadline)
+        if count is not None:
+            needed[label(summary)] = (count, math.ceil(workloads / count) * per_workload)
+    if not needed:
+        return [f"No target finishes even one workload within {deadline:g} h, so no number of instances helps."]
+    each = ", ".join(f"{key} x{count} ({_usd(cost[key])})" for key, (count, _) in needed.items())
+    best = min(needed, key=lambda k: (cost[k], needed[k][0], needed[k][1], k))
+    count, hours = needed[best]
+    return [
+        f"Instances in parallel to finish {workloads} workload(s) within {deadline:g} h (each instance runs "
+        f"whole workloads one after another; the cost does not change with the count): {each}.",
+        f"Cheapest meeting {deadline:g} h with instances in parallel: {best} on {count} instance(s): "
+        f"{_usd(cost[best])} for {workloads}, {hours:.1f} h.",
+    ]
 
 
 def recommend(plan: Plan, summaries: Sequence[TargetSummary]) -> Recommendation:
@@ -369,6 +409,8 @@ def recommend(plan: Plan, summaries: Sequence[TargetSummary]) -> Recommendation:
             f"Nothing finishes {w} workload(s) within {deadline:g} h on one instance; the fastest, "
             f"{describe(by_time[0])}."
         )
+    if deadline is not None:
+        explanation += _parallel(usable, w, deadline, overhead, cost)
     affordable = [k for k in by_time if budget is None or cost[k] <= budget]
     fastest = affordable[0] if affordable else None
     if fastest is not None:
