@@ -15,6 +15,9 @@ from harness import Server, shell_definition, wait_for
 
 from genobatch.cli.client import SigningKey
 from genobatch.cli.console_cmd import request_login_url
+from genobatch.console.runs import run_progress, stages
+from genobatch.run import Selector, progress
+from genobatch.store.database import open_database
 
 pytestmark = pytest.mark.slow
 
@@ -232,7 +235,7 @@ def test_run_page_and_timeline(genobatch_server: Server, batch) -> None:
         jobName="align",
         jobQueue="default",
         jobDefinition=definition,
-        tags={"genobatch:run": "r1"},
+        tags={"genobatch:run": "r1", "genobatch:sample-prefix": "s"},
         arrayProperties={"size": 2},
     )["jobId"]
     second = batch.submit_job(
@@ -258,3 +261,15 @@ def test_run_page_and_timeline(genobatch_server: Server, batch) -> None:
     assert bars["align (0)"]["r"] is None
     bad = http.get(base + "/console/run", params={"run": "r1", "queue": "default"})
     assert bad.status_code == 400 and "exactly one of run, tag or queue" in bad.text
+    # The live stream's narrow-column progress agrees with the run summary's (which decodes every row).
+    database = open_database(genobatch_server.db_url or f"sqlite:///{genobatch_server.data_dir}/genobatch.db")
+    arn_prefix = batch.describe_jobs(jobs=[second])["jobs"][0]["jobArn"].rsplit("/", 1)[0] + "/"
+    try:
+        with database.connect() as conn:
+            selector = Selector.parse(run="r1")
+            rows = selector.rows(conn)
+            _, live = run_progress(conn, selector, arn_prefix)
+    finally:
+        database.dispose()
+    assert live["progress"] == progress(rows) == {"jobs": {"SUCCEEDED": 3}, "total": 3, "samples": 2, "samplesDone": 2}
+    assert sorted(live["stages"], key=str) == sorted(stages(rows), key=str)

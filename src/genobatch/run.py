@@ -166,6 +166,21 @@ def cost_document(cost: RunCost, costs: list[AttemptCost]) -> dict:
     }
 
 
+def priced_trace(
+    conn: Connection, rows: list[dict], catalog: Catalog, region: str, host: tuple[int, int, int], now_ms: int
+) -> tuple[list[dict], dict[str, BillingSpec], list[AttemptCost]]:
+    """The trace records of ``rows``, each with its ``attributed_cost``, the billing model of every
+    compute environment they ran on, and the attempts' costs."""
+    specs = billing_specs(conn, catalog, region, host)
+    records = [r for r in trace_records(rows) if r["compute_environment"] in specs]
+    specs.update(remote_billing_specs(records, specs, catalog, region))
+    costs = attempt_costs(records, specs, now_ms)
+    per_attempt = {(c.job_id, c.attempt): c.cost_usd for c in costs}
+    for record in records:
+        record["attributed_cost"] = per_attempt.get((record["task_id"], record["attempt"]), 0.0)
+    return records, specs, costs
+
+
 def summarize(
     conn: Connection,
     selector: Selector,
@@ -175,20 +190,19 @@ def summarize(
     now_ms: int,
     *,
     with_trace: bool = False,
+    rows: list[dict] | None = None,
 ) -> dict:
-    """Progress and cost of the selected jobs (and, if asked, their trace with attributed cost)."""
-    rows = selector.rows(conn)
-    specs = billing_specs(conn, catalog, region, host)
-    records = [r for r in trace_records(rows) if r["compute_environment"] in specs]
-    specs.update(remote_billing_specs(records, specs, catalog, region))
-    costs = attempt_costs(records, specs, now_ms)
+    """Progress and cost of the selected jobs (and, if asked, their trace with attributed cost).
+
+    ``rows``: the selected jobs' rows when the caller has read them already (the console does), so
+    that a large run is not read twice.
+    """
+    rows = selector.rows(conn) if rows is None else rows
+    records, specs, costs = priced_trace(conn, rows, catalog, region, host, now_ms)
     summary = {
         "progress": progress(rows),
         "cost": cost_document(run_cost(records, specs, idle_grace_s=IDLE_GRACE_S, now_ms=now_ms), costs),
     }
     if with_trace:
-        per_attempt = {(c.job_id, c.attempt): c.cost_usd for c in costs}
-        for record in records:
-            record["attributed_cost"] = per_attempt.get((record["task_id"], record["attempt"]), 0.0)
         summary["trace"] = records
     return summary

@@ -310,8 +310,8 @@ class Console:
             selector = self._selector(request)
         except ValueError as error:
             return JSONResponse({"message": f"run: {error}"}, status_code=400)
-        data = await run_in_threadpool(run_views.run_page, self.engine, selector, False)
-        return JSONResponse(data["timeline"], headers=SECURITY_HEADERS)
+        data = await run_in_threadpool(run_views.timeline_data, self.engine, selector)
+        return JSONResponse(data, headers=SECURITY_HEADERS)
 
     async def benchmarks(self, request: Request, session: Session) -> Response:
         data = await run_in_threadpool(benchmarks.benchmark_runs, self.engine)

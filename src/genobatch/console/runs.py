@@ -16,16 +16,17 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from genobatch.cost.catalog import Catalog
 from genobatch.engine import Engine, now_ms
 from genobatch.report import ComputeEnvironmentCost, RightSizingPolicy, RunData, RunInfo, TraceRecord
 from genobatch.report.rightsizing import advise
 from genobatch.report.summary import summarise
-from genobatch.run import RUN_TAG, Selector, price_catalog, summarize
-from genobatch.store import jobs as job_rows
+from genobatch.run import FINAL, RUN_TAG, Selector, price_catalog, priced_trace, summarize
+from genobatch.store.schema import jobs as jobs_table
 from genobatch.store.schema import tags as tags_table
+from genobatch.trace import SAMPLE_PREFIX_TAG, SAMPLE_TAG
 
 EXECUTION_TAG = "genobatch:execution"
 BENCH_TAG = "genobatch:bench"
@@ -164,28 +165,39 @@ def run_data(selector: Selector, summary: dict, region: str) -> RunData:
     return RunData(info=info, trace=trace, billed=billed)
 
 
-def run_page(engine: Engine, selector: Selector, with_results: bool = True) -> dict:
-    """Everything a run's page shows; the live stream sends the parts that change."""
+def _host(engine: Engine) -> tuple[int, int, int]:
     inventory = engine.backend.inventory()
-    host = (len(inventory.cpus), inventory.memory_mib, len(inventory.gpus))
+    return len(inventory.cpus), inventory.memory_mib, len(inventory.gpus)
+
+
+def run_page(engine: Engine, selector: Selector) -> dict:
+    """Everything a run's page shows; the live stream sends the parts that change."""
     now = now_ms()
+    catalog, region = _catalog(engine.settings.data_dir), engine.settings.region
     with engine.database.connect() as conn:
         rows = selector.rows(conn)
-        summary = summarize(
-            conn, selector, _catalog(engine.settings.data_dir), engine.settings.region, host, now, with_trace=True
-        )
-    data = run_data(selector, summary, engine.settings.region)
-    page = {
+        summary = summarize(conn, selector, catalog, region, _host(engine), now, with_trace=True, rows=rows)
+    data = run_data(selector, summary, region)
+    return {
         "progress": summary["progress"],
         "stages": stages(rows),
         "cost": summary["cost"],
         "totals": summarise(data),
         "advice": advise(data.trace, RightSizingPolicy(), data.billed) if data.trace else [],
-        "timeline": timeline(rows, summary["trace"], now),
+        "results": results(engine, rows),
     }
-    if with_results:
-        page["results"] = results(engine, rows)
-    return page
+
+
+def timeline_data(engine: Engine, selector: Selector) -> dict:
+    """The timeline alone (what the page's script fetches when the run changes): the rows and each
+    attempt's attributed cost, without the run-level cost model the page's other sections need."""
+    now = now_ms()
+    with engine.database.connect() as conn:
+        rows = selector.rows(conn)
+        records, _, _ = priced_trace(
+            conn, rows, _catalog(engine.settings.data_dir), engine.settings.region, _host(engine), now
+        )
+    return timeline(rows, records, now)
 
 
 def results(engine: Engine, rows: list[dict]):
@@ -195,28 +207,74 @@ def results(engine: Engine, rows: list[dict]):
     return collect(rows, attempt_log_reader(engine.attempt_dir))
 
 
-def run_rows(engine: Engine, selector: Selector) -> list[dict]:
-    """The run's job rows (array children included)."""
-    with engine.database.connect() as conn:
-        return selector.rows(conn)
-
-
-def progress_fingerprint(rows: list[dict]) -> tuple:
-    """What changes when any job of the run changes state or attempt (cheap to compare each tick)."""
-    return tuple(
-        (row["id"], row["status"], len(row["state"].get("attempts") or []), row["state"].get("stopped_at"))
-        for row in rows
+def _run_ids(conn: Connection, selector: Selector) -> list[str]:
+    """The run's top-level job ids (array children are found through their parent)."""
+    if selector.queue is not None:
+        query = select(jobs_table.c.id).where(jobs_table.c.queue == selector.queue, jobs_table.c.parent_id.is_(None))
+        return list(conn.execute(query).scalars())
+    tagged = select(tags_table.c.resource_arn).where(
+        tags_table.c.key == selector.tag_key,
+        tags_table.c.value == selector.tag_value,
+        tags_table.c.resource_arn.like("%:job/%"),
     )
+    return [arn.rsplit("/", 1)[1] for arn in conn.execute(tagged).scalars()]
 
 
-def job_selector(key: str, value: str) -> Selector:
-    """The selector of a run named by its tag."""
-    return Selector(tag_key=key, tag_value=value)
+def _sample_tags(conn: Connection, ids: list[str], arn_prefix: str) -> dict[str, dict[str, str]]:
+    """The sample tags of these top-level jobs, by job id."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for start in range(0, len(ids), 500):
+        arns = [arn_prefix + job_id for job_id in ids[start : start + 500]]
+        query = select(tags_table.c.resource_arn, tags_table.c.key, tags_table.c.value).where(
+            tags_table.c.key.in_((SAMPLE_TAG, SAMPLE_PREFIX_TAG)), tags_table.c.resource_arn.in_(arns)
+        )
+        for arn, key, value in conn.execute(query):
+            found[arn[len(arn_prefix) :]][key] = value
+    return found
 
 
-def job_rows_for(engine: Engine, ids: list[str]) -> list[dict]:
-    with engine.database.connect() as conn:
-        return job_rows.get_rows(conn, ids)
+def run_progress(conn: Connection, selector: Selector, arn_prefix: str) -> tuple[tuple, dict]:
+    """(fingerprint, progress and stages) of a run from narrow columns only: no JSON is decoded,
+    so the live stream can afford it every second for a run of thousands of jobs.
+
+    The fingerprint changes when any job of the run changes status (or a job is added). Samples
+    are counted as :func:`genobatch.run.progress` counts them: a job's ``genobatch:sample`` tag, or
+    an array child's index under its parent's ``genobatch:sample-prefix``. ``arn_prefix`` is
+    ``arn:aws:batch:<region>:<account>:job/``.
+    """
+    ids = _run_ids(conn, selector)
+    t = jobs_table
+    columns = (t.c.id, t.c.status, t.c.definition_arn, t.c.parent_id, t.c.array_index)
+    rows = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows += conn.execute(select(*columns).where(or_(t.c.id.in_(chunk), t.c.parent_id.in_(chunk)))).all()
+    rows.sort(key=lambda row: row.id)
+    parents = {row.parent_id for row in rows if row.parent_id}
+    sample_tags = _sample_tags(conn, ids, arn_prefix)
+    runnable = [row for row in rows if row.id not in parents]
+    by_sample: dict[str, list[str]] = defaultdict(list)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in runnable:
+        own = sample_tags.get(row.id, {})
+        inherited = sample_tags.get(row.parent_id, {}) if row.parent_id else {}
+        sample = own.get(SAMPLE_TAG) or inherited.get(SAMPLE_TAG)
+        if sample is None and row.array_index is not None and SAMPLE_PREFIX_TAG in inherited:
+            sample = f"{inherited[SAMPLE_PREFIX_TAG]}{row.array_index}"
+        if sample is not None:
+            by_sample[sample].append(row.status)
+        counts[row.definition_arn.rsplit("/", 1)[-1].split(":")[0]][row.status] += 1
+    progress = {
+        "jobs": dict(Counter(row.status for row in runnable)),
+        "total": len(runnable),
+        "samples": len(by_sample),
+        "samplesDone": sum(1 for statuses in by_sample.values() if all(s in FINAL for s in statuses)),
+    }
+    stage_list = [
+        {"stage": name, "counts": dict(c), "total": sum(c.values()), "done": c["SUCCEEDED"] + c["FAILED"]}
+        for name, c in counts.items()
+    ]
+    return tuple((row.id, row.status) for row in rows), {"progress": progress, "stages": stage_list}
 
 
 def billing_specs_safe(conn: Connection, engine: Engine, host: tuple[int, int, int]) -> dict:

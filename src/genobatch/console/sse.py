@@ -28,9 +28,9 @@ from starlette.requests import Request
 
 from genobatch.api.native import job_logs
 from genobatch.console import queues as queue_views
-from genobatch.console.runs import progress_fingerprint, run_rows, stages
+from genobatch.console.runs import run_progress
 from genobatch.engine import Engine
-from genobatch.run import Selector, progress
+from genobatch.run import Selector
 from genobatch.store import jobs as job_rows
 from genobatch.store.schema import jobs as jobs_table
 
@@ -135,8 +135,9 @@ async def overview(request: Request, engine: Engine) -> AsyncIterator[str]:
 
 
 def _run_state(engine: Engine, selector: Selector) -> tuple[tuple, dict]:
-    rows = run_rows(engine, selector)
-    return progress_fingerprint(rows), {"progress": progress(rows), "stages": stages(rows)}
+    prefix = f"arn:aws:batch:{engine.settings.region}:{engine.settings.account_id}:job/"
+    with engine.database.connect() as conn:
+        return run_progress(conn, selector, prefix)
 
 
 async def run(request: Request, engine: Engine, selector: Selector) -> AsyncIterator[str]:

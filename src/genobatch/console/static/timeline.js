@@ -38,7 +38,8 @@
   }
 
   function draw() {
-    const bars = data.bars.slice().sort((a, b) => (a.q - b.q) || (a.a - b.a));
+    // Submission order, then start order: an array's children (submitted together) read as they ran.
+    const bars = data.bars.slice().sort((a, b) => (a.q - b.q) || ((a.b || Infinity) - (b.b || Infinity)) || (a.a - b.a));
     rows = bars;
     const width = Math.max(320, holder.clientWidth || 800);
     const rowH = bars.length > 300 ? 4 : bars.length > 60 ? 8 : 16;
