@@ -191,6 +191,15 @@ def test_failed_job_fails_the_task_with_its_status_reason_and_list_filters(sfn, 
     )["jobs"][0]
     assert described["error"] == "States.TaskFailed" and described["cause"] == job["statusReason"]
     assert described["redriveStatus"] == "REDRIVABLE"
+    # RedriveExecution: a repeat with the same clientToken answers as the first; the job fails again.
+    first = sfn.redrive_execution(executionArn=execution, clientToken="redrive-token-1")["redriveDate"]
+    assert sfn.redrive_execution(executionArn=execution, clientToken="redrive-token-1")["redriveDate"] == first
+    again = wait_execution(sfn, execution)
+    assert (again["status"], again["redriveCount"], again["redriveDate"]) == ("FAILED", 1, first)
+    kinds = [e["type"] for e in sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]]
+    assert kinds.count("ExecutionRedriven") == 1 and kinds.count("TaskSubmitted") == 2, kinds
+    redriven = sfn.list_executions(stateMachineArn=arn, redriveFilter="REDRIVEN")["executions"]
+    assert [e["name"] for e in redriven] == ["bad1"] and redriven[0]["redriveCount"] == 1
     for index in range(3):
         sfn.start_execution(stateMachineArn=arn, name=f"more{index}")
     listed = sfn.list_executions(stateMachineArn=arn, maxResults=2)

@@ -69,7 +69,10 @@ def tagged_jobs(batch, arn: str) -> list[dict]:
 
 
 def database_url(server) -> str:
-    return server.db_url or f"sqlite:///{server.data_dir / 'genobatch.db'}"
+    """The server's store, for SQLAlchemy (psycopg 3, as the server itself uses)."""
+    if server.db_url:
+        return server.db_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{server.data_dir / 'genobatch.db'}"
 
 
 def test_executions_survive_kill_dash_nine_mid_map_and_mid_wait(tmp_path_factory, tmp_path):

@@ -79,16 +79,16 @@ def start_execution(ctx: object, request: dict) -> dict:
         },
     )
     ctx.feed(arn, ExecutionStarted(value, name, arn, machine["arn"], ctx.new_seed()))
-    return {"executionArn": arn, "startDate": ctx.now}
+    return {"executionArn": arn, "startDate": seconds(ctx.now_ms)}
 
 
 def stop_execution(ctx: object, request: dict) -> dict:
     """Stops a running execution: its running Batch jobs are terminated (the runner's CancelTask)."""
     row = require_execution(ctx.conn, request["executionArn"])
     if row["status"] != "RUNNING":
-        return {"stopDate": seconds(row["stopped_at"]) or ctx.now}
+        return {"stopDate": seconds(row["stopped_at"]) or seconds(ctx.now_ms)}
     ctx.feed(row["arn"], StopRequested(request.get("error"), request.get("cause")))
-    return {"stopDate": ctx.now}
+    return {"stopDate": seconds(ctx.now_ms)}
 
 
 def redrive_execution(ctx: object, request: dict) -> dict:
@@ -105,11 +105,12 @@ def redrive_execution(ctx: object, request: dict) -> dict:
     if reason is not None:
         raise ExecutionNotRedrivable(f"Execution '{arn}' cannot be redriven: {reason}")
     ctx.feed(arn, RedriveRequested())
+    date = seconds(int(ctx.now * 1000))  # as stored: DescribeExecution answers the same redriveDate
     if token:
-        tokens[token] = ctx.now
+        tokens[token] = date
         while len(tokens) > MAX_REDRIVE_TOKENS:
             tokens.pop(next(iter(tokens)))
-    return {"redriveDate": ctx.now}
+    return {"redriveDate": date}
 
 
 def _redrive_status(row: dict, now: float) -> tuple[str, str | None]:
