@@ -272,3 +272,21 @@ def test_aws_cli_and_environment_endpoint(genobatch_server, jobs, monkeypatch):
     client = boto3.client("stepfunctions")
     assert client.meta.endpoint_url == genobatch_server.endpoint
     assert client.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+
+
+def test_task_timeout_terminates_the_job_and_a_deleting_machine_goes_when_it_ends(sfn, batch, jobs):
+    arn = machine(sfn, "timeouts", {"Slow": task(jobs["slow"], TimeoutSeconds=2)}, "Slow")
+    execution = sfn.start_execution(stateMachineArn=arn, name="t1")["executionArn"]
+    sfn.delete_state_machine(stateMachineArn=arn)  # an execution runs: DELETING until it ends
+    assert sfn.describe_state_machine(stateMachineArn=arn)["status"] == "DELETING"
+    assert error_of(sfn.start_execution, stateMachineArn=arn)[0] == "StateMachineDeleting"
+    described = wait_execution(sfn, execution, timeout=30)
+    assert (described["status"], described["error"]) == ("FAILED", "States.Timeout"), described
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    assert "TaskTimedOut" in [e["type"] for e in events]
+    job_id = next(
+        json.loads(e["taskSubmittedEventDetails"]["output"])["JobId"] for e in events if e["type"] == "TaskSubmitted"
+    )
+    assert wait_for(batch, job_id, timeout=30)["status"] == "FAILED"  # terminated, not left running 30 s
+    assert error_of(sfn.describe_state_machine, stateMachineArn=arn)[0] == "StateMachineDoesNotExist"
+    assert sfn.describe_execution(executionArn=execution)["status"] == "FAILED"  # the execution stays readable
