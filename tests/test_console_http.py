@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from harness import Server, shell_definition, wait_for
+from harness import Server, launch, shell_definition, wait_for
 
 from genobatch.cli.client import SigningKey
 from genobatch.cli.console_cmd import request_login_url
@@ -273,3 +273,46 @@ def test_run_page_and_timeline(genobatch_server: Server, batch) -> None:
         database.dispose()
     assert live["progress"] == progress(rows) == {"jobs": {"SUCCEEDED": 3}, "total": 3, "samples": 2, "samplesDone": 2}
     assert sorted(live["stages"], key=str) == sorted(stages(rows), key=str)
+
+
+def test_benchmarks_page_shows_a_benchmark_while_it_runs(genobatch_server: Server, batch) -> None:
+    """Jobs tagged as ``genobatch bench run`` tags them appear per tool x configuration x target."""
+    definition = shell_definition(batch, "bench-like", "echo shard")
+    tags = {
+        "genobatch:bench": "plan-20261129-000000",
+        "genobatch:bench-tool": "aligner",
+        "genobatch:bench-configuration": "fast",
+        "genobatch:bench-target": "m5-slice",
+        "genobatch:bench-repeat": "0",
+    }
+    job_id = batch.submit_job(
+        jobName="bench-plan", jobQueue="default", jobDefinition=definition, tags=tags, arrayProperties={"size": 2}
+    )["jobId"]
+    wait_for(batch, job_id, timeout=60)
+    http = sign_in(genobatch_server)
+    page = http.get(genobatch_server.endpoint + "/console/benchmarks")
+    assert page.status_code == 200
+    assert "plan-20261129-000000" in page.text
+    row = page.text[page.text.index('<th scope="row">aligner</th>') :].split("</tr>")[0]
+    assert '<td>fast</td><td>m5-slice</td><td class="num">1 / 1</td><td class="num">0</td>' in row
+    assert "The report table appears once the benchmark has saved its results." in page.text
+
+
+def test_no_auth_console_is_open_but_actions_still_need_the_csrf_token(tmp_path_factory) -> None:
+    server = launch(tmp_path_factory, "--no-auth")
+    try:
+        base = server.endpoint
+        page = requests.get(base + "/", allow_redirects=False)
+        assert page.status_code == 200 and "authentication off" in page.text
+        assert requests.get(base + "/console/login", allow_redirects=False).headers["location"] == "/"
+        client = server.client()
+        definition = shell_definition(client, "sleepy", "sleep 60")
+        job_id = client.submit_job(jobName="sleepy", jobQueue="default", jobDefinition=definition)["jobId"]
+        action = f"{base}/console/jobs/{job_id}/terminate"
+        assert requests.post(action, data={"csrf": "x"}, headers={"Origin": base}).status_code == 403
+        job_page = requests.get(f"{base}/console/jobs/{job_id}").text
+        done = requests.post(action, data={"csrf": csrf_of(job_page)}, headers={"Origin": base}, allow_redirects=False)
+        assert done.status_code == 303
+        assert wait_for(client, job_id, ("FAILED",), timeout=30)["isTerminated"] is True
+    finally:
+        server.stop()

@@ -167,6 +167,15 @@ def test_console_in_a_browser(genobatch_server: Server, batch, browser: Browser,
     # Row 2 is a sample of the array, which waited for the gate job: a dependency wait above zero.
     assert "align (" in tip and "attempt 1" in tip and "attributed cost" in tip
     assert "waiting for dependencies" in tip and "waiting for dependencies 0 ms" not in tip
+    # The keyboard reaches every row too: focus the timeline, then arrow down to the next attempt.
+    browser.evaluate("document.getElementById('timeline').focus(); true")
+    before = browser.evaluate("document.getElementById('timeline-tip').textContent")
+    browser.press("ArrowDown", key_code=40)
+    after = browser.wait_for(
+        f"document.getElementById('timeline-tip').textContent !== {json.dumps(before)} && "
+        "document.getElementById('timeline-tip').textContent"
+    )
+    assert "attempt 1" in after
     shoot(browser, tmp_path, "console-run")
 
     # A job's log, streamed while it runs; then terminated from its page.
@@ -185,6 +194,8 @@ def test_console_in_a_browser(genobatch_server: Server, batch, browser: Browser,
     assert detail["status"] == "FAILED" and detail["isTerminated"] is True
     assert detail["statusReason"].startswith("stopped from the browser test")
     browser.wait_for("document.getElementById('log-state').textContent.startsWith('Log complete')", timeout=30)
+    # The attempts table shows the stop time (refreshed from the stream when it ended after the page loaded).
+    browser.wait_for("document.querySelector('table.attempts tbody tr td:nth-child(4)').textContent !== '–'")
 
     # The queues and jobs pages at 1024 px: nothing wider than the window.
     browser.viewport(1024, 768)

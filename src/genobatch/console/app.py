@@ -168,14 +168,14 @@ class Console:
             # characters, so this is a courtesy, not the defence).
             await asyncio.sleep(0.3)
             return self.render("login.html", request, 401, next=target, error=str(refused))
-        return _with_session(RedirectResponse(target, status_code=303), session_id)
+        return _with_session(RedirectResponse(target, status_code=303), session_id, request)
 
     async def open_link(self, request: Request) -> Response:
         try:
             session_id = self.sessions.redeem(request.query_params.get("token", ""))
         except LoginRefused as refused:
             return self.render("login.html", request, 401, next="/", error=str(refused))
-        return _with_session(RedirectResponse("/", status_code=303), session_id)
+        return _with_session(RedirectResponse("/", status_code=303), session_id, request)
 
     async def logout(self, request: Request) -> Response:
         form = await self._form(request)
@@ -353,8 +353,10 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _with_session(response: Response, session_id: str) -> Response:
+def _with_session(response: Response, session_id: str, request: Request) -> Response:
+    # Secure when served over HTTPS (e.g. behind a TLS proxy); the loopback default is plain HTTP.
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
     response.set_cookie(
-        COOKIE_NAME, session_id, max_age=SESSION_TTL_S, path="/", httponly=True, samesite="strict", secure=False
+        COOKIE_NAME, session_id, max_age=SESSION_TTL_S, path="/", httponly=True, samesite="strict", secure=secure
     )
     return response

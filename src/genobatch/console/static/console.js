@@ -103,11 +103,15 @@
     if (!log) return;
     const state = document.getElementById("log-state");
     let source = null;
+    let statusSeen = false;
     function connect(url) {
       source = stream(url, {
         status: (data) => {
           const holder = document.getElementById("job-status");
           if (holder) holder.replaceChildren(badge(data.status));
+          // The first status describes the page as rendered; later ones change attempts and facts.
+          if (statusSeen) refreshSections(["attempts-title", "job-facts"]);
+          statusSeen = true;
           if (FINAL.includes(data.status)) {
             const actions = document.getElementById("job-actions");
             if (actions) actions.hidden = true;
