@@ -127,6 +127,14 @@ def test_gpu_shaped_plan_shards_per_gpu_pins_and_parses(genobatch_server, batch,
     plan = prepare(tmp_path, "basecall-gpu.yaml", "signal")
     result = run_cli(genobatch_server, "bench", "run", str(plan), "--out", str(tmp_path / "runs"))
     run_dir = run_dir_of(result.stdout)
+    # The terminal summary bench run ends with: per target the measured run and the scaled workload, the
+    # extrapolation caveat, and the recommendation with instances in parallel.
+    assert re.search(
+        r"dorado-standin/default@g5-xlarge: measured run [\d.]+ s; per workload [\d.]+ h, \$", result.stdout
+    )
+    assert "extrapolated linearly from the measured" in result.stdout
+    # A workload scaled to a genome takes 100+ h on either stand-in target: no count of instances meets 24 h.
+    assert "recommendation: No target finishes even one workload within 24 h, so no number of" in result.stdout
     import json
 
     shards = json.loads((run_dir / "shards.json").read_text())

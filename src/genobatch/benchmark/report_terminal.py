@@ -9,6 +9,8 @@ list everything.
 
 from __future__ import annotations
 
+import math
+
 from genobatch.benchmark.report_table import all_verdicts
 from genobatch.benchmark.results import BenchmarkResults, Difference, TargetSummary
 
@@ -36,6 +38,34 @@ def _first(difference: Difference | None) -> list[str]:
 
 def _change(ratio: float) -> str:
     return f"{(1 - ratio) * 100:.0f}% less" if ratio <= 1 else f"{(ratio - 1) * 100:.0f}% more"
+
+
+def summary_lines(results: BenchmarkResults) -> list[str]:
+    """The few lines ``bench run`` ends with: per tool x configuration x target the measured run and the
+    workload-scaled time and cost (with the extrapolation caveat where it applies), then the recommendation."""
+    from genobatch.report.units import money
+
+    measured = [s.work for s in results.summaries if s.repeats and math.isfinite(s.work) and s.work > 0]
+    scaled = bool(measured) and math.isfinite(results.workload_units) and results.workload_units != measured[0]
+    lines = [f"summary ({results.workload_name}: medians over complete repeats)"]
+    for s in results.summaries:
+        if not s.repeats:
+            lines.append(
+                f"  {s.tool}/{s.configuration}@{s.target.name}: no complete run ({s.failed_shards} failed shards)"
+            )
+            continue
+        lines.append(
+            f"  {s.tool}/{s.configuration}@{s.target.name}: measured run {s.runtime_s.median:.1f} s; "
+            f"per workload {s.runtime_per_workload_h.median:.2f} h, {money(s.cost_per_workload.median)}"
+        )
+    if scaled:
+        lines.append(
+            f"  per-workload figures are extrapolated linearly from the measured {measured[0]:.6g} "
+            f"{results.work_unit} to {results.workload_units:.6g} {results.work_unit}: start-up inside a tiny run "
+            "is scaled too, so they overstate a real workload's time and cost"
+        )
+    lines += [f"recommendation: {sentence}" for sentence in results.recommendation.explanation[1:]]
+    return lines
 
 
 def comparison_lines(results: BenchmarkResults) -> list[str]:

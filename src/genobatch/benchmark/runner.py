@@ -199,13 +199,38 @@ def submit(batch: Any, plan: Plan, run: InstanceRun, definition: str, run_id: st
     return batch.submit_job(**request)["jobId"]
 
 
-def wait(batch: Any, job_id: str, on_poll: Callable[[dict], None] | None = None) -> dict:
+class NeverPlaced(Exception):
+    """An instance run whose job the scheduler can never place (``MISCONFIGURATION:...``): it would wait forever."""
+
+    def __init__(self, job_id: str, reason: str, label: str = "") -> None:
+        super().__init__(f"{job_id}: {reason}")
+        self.job_id, self.reason, self.label = job_id, reason, label or job_id
+
+
+def misconfiguration(batch: Any, detail: dict, shards: int) -> str | None:
+    """The ``MISCONFIGURATION:...`` reason a RUNNABLE job (or its first array child) waits with, if any."""
+    if detail["status"] != "RUNNABLE":
+        return None
+    reason = detail.get("statusReason") or ""
+    if not reason and shards > 1:
+        child = batch.describe_jobs(jobs=[f"{detail['jobId']}:0"])["jobs"]
+        reason = (child[0].get("statusReason") or "") if child else ""
+    return reason if reason.startswith("MISCONFIGURATION") else None
+
+
+def wait(batch: Any, job_id: str, on_poll: Callable[[dict], None] | None = None, shards: int = 1) -> dict:
+    """Poll until the job ends. A job the scheduler can never place (a plan asking for GPUs a server does not
+    have) would wait forever, as on AWS Batch: it is terminated and :class:`NeverPlaced` raised instead."""
     while True:
         detail = batch.describe_jobs(jobs=[job_id])["jobs"][0]
         if on_poll:
             on_poll(detail)
         if detail["status"] in ("SUCCEEDED", "FAILED"):
             return detail
+        reason = misconfiguration(batch, detail, shards)
+        if reason:
+            batch.terminate_job(jobId=job_id, reason=f"genobatch bench: {reason}")
+            raise NeverPlaced(job_id, reason, detail.get("jobName", ""))
         time.sleep(POLL_S)
 
 

@@ -30,13 +30,14 @@ def _load_plan(path: Path):  # noqa: ANN202 - a Plan
 
 
 def write_report(directory: Path) -> Path:
-    """Analyse a saved run, print its equivalence verdicts and write its report; returns the HTML page."""
+    """Analyse a saved run, print its summary, ratios, recommendation and equivalence verdicts, and write its
+    report; returns the HTML page."""
     from genobatch.benchmark.analysis import analyse
     from genobatch.benchmark.report import write_benchmark_report
-    from genobatch.benchmark.report_terminal import comparison_lines, equivalence_lines
+    from genobatch.benchmark.report_terminal import comparison_lines, equivalence_lines, summary_lines
 
     results = analyse(directory)
-    for line in comparison_lines(results) + equivalence_lines(results):
+    for line in summary_lines(results) + comparison_lines(results) + equivalence_lines(results):
         click.echo(line)
     return write_benchmark_report(results, directory / "report").html
 
@@ -78,19 +79,28 @@ def bench_run(client: Client, plan_path: Path, out_dir: Path) -> None:
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
     )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("", total=len(runs))
-        for run in runs:
-            inputs = runner.write_shard_scripts(plan, run)
-            job_id = runner.submit(client.batch, plan, run, definitions[run.tool.name], run_id)
+    job_id = None
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("", total=len(runs))
+            for run in runs:
+                inputs = runner.write_shard_scripts(plan, run)
+                job_id = runner.submit(client.batch, plan, run, definitions[run.tool.name], run_id)
 
-            def show(detail: dict, run: runner.InstanceRun = run) -> None:
-                progress.update(task, description=f"{run.label}: {detail['status'].lower()}")
+                def show(detail: dict, run: runner.InstanceRun = run) -> None:
+                    progress.update(task, description=f"{run.label}: {detail['status'].lower()}")
 
-            runner.wait(client.batch, job_id, show)
-            results.extend(runner.collect(client.batch, client.native_get, plan, run, job_id, inputs))
-            runner.save(directory, plan, run_id, targets, results)
-            progress.advance(task)
+                runner.wait(client.batch, job_id, show, shards=run.shards)
+                results.extend(runner.collect(client.batch, client.native_get, plan, run, job_id, inputs))
+                runner.save(directory, plan, run_id, targets, results)
+                progress.advance(task)
+    except runner.NeverPlaced as error:
+        raise CliError(f"{error.label} can never run: {error.reason} (its job {error.job_id} was terminated)") from None
+    except KeyboardInterrupt:
+        if job_id is not None:
+            client.batch.terminate_job(jobId=job_id, reason="Cancelled by the user (Ctrl-C in genobatch bench run)")
+        console.print(f"[yellow]terminated the benchmark's running job {job_id}; results so far in {directory}[/]")
+        raise SystemExit(130) from None
     failed = sum(1 for r in results if r.status != "SUCCEEDED")
     console.print(f"report: [bold]{write_report(directory)}[/]")
     if failed:
