@@ -290,3 +290,16 @@ def test_task_timeout_terminates_the_job_and_a_deleting_machine_goes_when_it_end
     assert wait_for(batch, job_id, timeout=30)["status"] == "FAILED"  # terminated, not left running 30 s
     assert error_of(sfn.describe_state_machine, stateMachineArn=arn)[0] == "StateMachineDoesNotExist"
     assert sfn.describe_execution(executionArn=execution)["status"] == "FAILED"  # the execution stays readable
+
+
+def test_a_refused_submit_job_fails_the_task_with_batch_s_error(sfn, jobs):
+    refused = {"JobName": "t", "JobQueue": "nope", "JobDefinition": "sfn-ok"}
+    arn = machine(sfn, "refused", {"Run": task("sfn-ok") | {"Parameters": refused}}, "Run")
+    described = wait_execution(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    assert (described["status"], described["error"]) == ("FAILED", "Batch.ClientException"), described
+    assert "nope" in described["cause"]
+    bad_parameters = {"JobName": "t", "JobQueue": "default", "JobDefinition": "sfn-ok", "Bogus": 1}
+    arn = machine(sfn, "bogus", {"Run": task("sfn-ok") | {"Parameters": bad_parameters}}, "Run")
+    described = wait_execution(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime"), described
+    assert "'Bogus'" in described["cause"]

@@ -82,6 +82,9 @@ def test_failed_sample_is_redriven_alone_and_outputs_complete(server, tmp_path):
     succeeded_before = Counter(work_item(j) for j in before if j["status"] == "SUCCEEDED")
     assert all(count == 1 for count in succeeded_before.values()), succeeded_before
 
+    status = run_cli(server, "workflow", "status", arn).stdout
+    assert "TaskFailed" in status and "FAILED" in status and "genobatch workflow redrive" in status, status
+
     shutil.rmtree(blocker)  # the fix
     sfn.redrive_execution(executionArn=arn)
     done = wait_execution(sfn, arn, timeout=300)
