@@ -112,6 +112,9 @@ def test_failed_sample_is_redriven_alone_and_outputs_complete(server, tmp_path):
         assert evaluation["recall"] > 0.5, evaluation
 
     # The execution's cost is one command: its jobs are the run named after it.
+    summary = server.native("/runs", run="redrive-e2e")
+    assert summary["progress"]["total"] == len(after) and summary["cost"]["attributedUsd"] > 0, summary["progress"]
+    assert set(summary["cost"]["bySample"]) >= {f"sample{i}" for i in range(SAMPLES)}, summary["cost"]["bySample"]
     cost = run_cli(server, "cost", "--run", "redrive-e2e").stdout
     assert "attributed" in cost.lower(), cost
 
