@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from harness import Server, launch, shell_definition, wait_for
+from harness import Server, launch, run_cli, shell_definition, wait_for
 
 from genobatch.cli.client import SigningKey
 from genobatch.cli.console_cmd import request_login_url
@@ -166,6 +166,10 @@ def test_one_time_login_link_from_the_cli(genobatch_server: Server) -> None:
     assert second.status_code == 401
     assert "used already or has expired" in second.text
     assert "set-cookie" not in second.headers
+    # The command a user runs prints such a link (and, without --no-browser, opens it).
+    printed = run_cli(genobatch_server, "console", "--no-browser").stdout.strip()
+    assert printed.startswith(f"Console: {genobatch_server.endpoint}/console/open?token=")
+    assert requests.get(printed.removeprefix("Console: "), allow_redirects=False).status_code == 303
     wrong = SigningKey(genobatch_server.access_key, "not-the-secret", "test")
     with pytest.raises(Exception, match="InvalidSignature|signature"):
         request_login_url(genobatch_server.endpoint, genobatch_server.region, wrong)
