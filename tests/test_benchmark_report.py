@@ -410,3 +410,51 @@ def test_time_and_cost_ratios_against_the_first_target(files: BenchmarkReportFil
     failed = replace(results.summaries[1], runtime_per_workload_h=nan, cost_per_workload=nan, repeats=0)
     lines = comparison_lines(replace(results, summaries=[results.summaries[0], failed]))
     assert lines == ["dorado/hac: g4dn vs g5: no ratio (a target has no complete run)"]
+
+
+def test_extrapolation_caveat_stands_beside_the_scaled_figures(files: BenchmarkReportFiles) -> None:
+    html = files.html.read_text()
+    caveat = re.search(r'<p class="caveat" id="extrapolation-caveat">([^<]*)</p>', html)
+    assert caveat, "no caveat above the results table"
+    assert "Extrapolated: each run measured" in caveat.group(1) and "overstate a real workload" in caveat.group(1)
+    # Where the numbers are: in the results section, before its first table, and in the recommendation.
+    results_section = html[html.index('<section id="results">') : html.index('<section id="charts">')]
+    assert results_section.index("extrapolation-caveat") < results_section.index("<table")
+    recommendation = html[html.index('<section id="recommendation"') : html.index("</section>")]
+    assert 'class="caveat"' in recommendation
+
+
+def test_no_caveat_when_the_workload_is_what_was_measured(results: BenchmarkResults, tmp_path: Path) -> None:
+    measured = replace(results, workload_units=results.summaries[0].work)
+    html = write_benchmark_report(measured, tmp_path).html.read_text()
+    assert "extrapolation-caveat" not in html
+
+
+#: Appended to a copy of the page: at the window's width, is the summary table cut off (right edge past a
+#: container that does not scroll) and does its first column stay in view when scrolled sideways?
+WIDE_TABLE_PROBE = """<style>/* probe */</style><script>
+var table = document.querySelector("table.summary");
+var holder = table.parentElement;
+var findings = [];
+if (document.documentElement.scrollWidth > window.innerWidth) findings.push("page scrolls sideways");
+if (holder.scrollWidth > holder.clientWidth) {
+  holder.scrollLeft = holder.scrollWidth;
+  var first = table.querySelector("tbody td").getBoundingClientRect();
+  if (first.left < holder.getBoundingClientRect().left - 1) findings.push("target column scrolled away");
+} else if (table.getBoundingClientRect().right > window.innerWidth) findings.push("table cut off");
+var heights = Array.from(table.querySelectorAll("thead th")).map(function (th) { return th.offsetHeight; });
+if (Math.max.apply(null, heights) > 120) findings.push("headers taller than 120 px");
+document.documentElement.setAttribute("data-layout", JSON.stringify(findings));
+</script>"""
+
+
+@needs_chromium
+def test_the_23_column_table_is_readable_at_1400_px(files: BenchmarkReportFiles, tmp_path: Path) -> None:
+    page = tmp_path / "probe.html"
+    html = files.html.read_text().replace("</body>", WIDE_TABLE_PROBE + "</body>")
+    # The page's policy allows no script; the probe copy allows inline script to measure the layout.
+    page.write_text(html.replace("style-src 'unsafe-inline'", "style-src 'unsafe-inline'; script-src 'unsafe-inline'"))
+    dom, console = chromium(page, tmp_path / "profile", window_size=(1400, 900))
+    assert console == []
+    findings = re.search(r'data-layout="([^"]*)"', dom).group(1).replace("&quot;", '"')
+    assert findings == "[]", findings

@@ -16,10 +16,11 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import EngFormatter
+from matplotlib.ticker import EngFormatter, FuncFormatter
 
 from genobatch.benchmark.report_table import known, purchase_label
 from genobatch.benchmark.results import BenchmarkResults, Spread, TargetSummary
+from genobatch.report.units import money
 
 DPI = 110
 
@@ -118,6 +119,8 @@ def cost_chart(results: BenchmarkResults, rows: list[TargetSummary]) -> bytes:
     axes = figure.add_subplot()
     colours = tool_colours(rows)
     _bars(axes, rows, lambda s: s.cost_per_workload, colours)
+    # Dollars as dollars: the engineering formatter would label $0.10 "100 m".
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: money(value)))
     axes.set_xlabel(f"USD per {results.workload_name}")
     return _finish(figure, axes, rows, colours, title)
 

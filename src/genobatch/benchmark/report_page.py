@@ -10,6 +10,7 @@ values (``repr``), so tests compare the page with the API rather than with round
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,20 @@ def _png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def extrapolation_caveat(results: BenchmarkResults) -> str:
+    """The caveat to print beside per-workload figures scaled up from a small measured run ("" when none are)."""
+    measured = [s.work for s in results.summaries if s.repeats and math.isfinite(s.work) and s.work > 0]
+    if not measured or not math.isfinite(results.workload_units) or results.workload_units == measured[0]:
+        return ""
+    factor = results.workload_units / measured[0]
+    return (
+        f"Extrapolated: each run measured {_significant(measured[0])} {results.work_unit}; the per-"
+        f"{results.workload_name} figures scale it {factor:,.0f}x, linearly, to {_significant(results.workload_units)} "
+        f"{results.work_unit}. Start-up and model loading inside the small run are scaled too, so these figures "
+        "overstate a real workload's time and cost; measure a larger subset before relying on them."
+    )
+
+
 def render_page(results: BenchmarkResults, scale: UnitScale, charts: dict[str, tuple[str, bytes]]) -> str:
     """The whole page as a string; ``charts`` maps a chart's file stem to its title and PNG bytes."""
     table = columns(results, scale)
@@ -142,6 +157,7 @@ def render_page(results: BenchmarkResults, scale: UnitScale, charts: dict[str, t
         "results": results,
         "created": results.created.strftime("%Y-%m-%d %H:%M %Z").strip(),
         "scale": scale,
+        "caveat": extrapolation_caveat(results),
         "headers": [{"label": c.header, "numeric": c.kind != "text"} for c in table],
         "regions": [
             {

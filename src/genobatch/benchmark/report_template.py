@@ -40,6 +40,15 @@ pre.records { margin: 4px 0 8px; padding: 6px 8px; background: #f6f7f9; border: 
 .chart img { width: 100%; max-width: 1200px; height: auto; display: block; margin-bottom: 16px; }
 dl.method dt { font-weight: 600; margin-top: 10px; }
 dl.method dd { margin: 2px 0 0; max-width: 960px; }
+p.caveat { border-left: 3px solid #d4a017; background: #fff8e1; padding: 6px 10px; max-width: 960px; }
+/* The 23-column table: headers wrap to a few words a line, the target column stays put while it scrolls,
+   free text wraps instead of widening the table. */
+table.summary th { white-space: normal; min-width: 64px; max-width: 120px; vertical-align: bottom; }
+table.summary th:first-child, table.summary td:first-child { position: sticky; left: 0; background: #fff;
+  box-shadow: 1px 0 0 var(--line); }
+table.summary th:first-child { background: #f0f2f5; }
+table.summary td.text { white-space: normal; min-width: 90px; max-width: 260px; }
+table.summary tbody tr:nth-child(even) td { background: #fafbfc; }
 footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 0; }
 </style>
 </head>
@@ -59,6 +68,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
 
 <section id="recommendation"{{ recommendation_attributes | xmlattr }}>
   <h2>Recommendation for {{ recommendation.workloads }} × {{ results.workload_name }}</h2>
+  {% if caveat %}<p class="caveat">{{ caveat }}</p>{% endif %}
   <p>Cheapest within
     {% if recommendation.deadline_h is not none %}the {{ recommendation.deadline_h | figure }} h deadline{% else %}
     any deadline{% endif %}:
@@ -88,7 +98,9 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
 <section id="results">
   <h2>Results by pricing region</h2>
   <p class="explain">Cheapest per {{ results.workload_name }} first. Figures are the median over repeats, with the
-    range (low–high) where repeats differ. Per-unit columns are per {{ scale.label }}.</p>
+    range (low–high) where repeats differ. Per-unit columns are per {{ scale.label }}. The target column stays in
+    view while the table scrolls sideways.</p>
+  {% if caveat %}<p class="caveat" id="extrapolation-caveat">{{ caveat }}</p>{% endif %}
   {% for region in regions %}
   <h3>{{ region.name }}</h3>
   <div class="scroll">
@@ -99,7 +111,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
     {% for row in region.rows %}
       <tr class="summary-row"{{ row.attributes | xmlattr }}>
         {% for c in row.cells %}
-        <td{% if c.numeric %} class="num" data-value="{{ c.value }}"{% endif %}>{{ c.text }}</td>
+        <td{% if c.numeric %} class="num" data-value="{{ c.value }}"{% else %} class="text"{% endif %}>{{ c.text }}</td>
         {% endfor %}
       </tr>
     {% endfor %}
