@@ -302,7 +302,7 @@ def test_benchmarks_page_shows_a_benchmark_while_it_runs(genobatch_server: Serve
     assert "The report table appears once the benchmark has saved its results." in page.text
 
 
-def test_no_auth_console_is_open_but_actions_still_need_the_csrf_token(tmp_path_factory) -> None:
+def test_no_auth_console_is_open_actions_need_the_csrf_token_and_streams_end_on_stop(tmp_path_factory) -> None:
     server = launch(tmp_path_factory, "--no-auth")
     try:
         base = server.endpoint
@@ -318,5 +318,13 @@ def test_no_auth_console_is_open_but_actions_still_need_the_csrf_token(tmp_path_
         done = requests.post(action, data={"csrf": csrf_of(job_page)}, headers={"Origin": base}, allow_redirects=False)
         assert done.status_code == 303
         assert wait_for(client, job_id, ("FAILED",), timeout=30)["isTerminated"] is True
+        # A stop is not held up by a browser's open stream: the stream ends and the server exits.
+        with requests.get(base + "/console/events", stream=True, timeout=30) as stream:
+            assert sse_events(stream, lambda seen: True)[0][0] == "summary"
+            began = time.monotonic()
+            server.stop()
+            assert time.monotonic() - began < 10
+            assert server.proc.returncode == 0
+            assert "Traceback" not in server.log()
     finally:
         server.stop()

@@ -44,6 +44,7 @@ from genobatch.workflow.runner import WorkflowRunner
 log = logging.getLogger("genobatch.server")
 DEFAULT_NAME = "default"
 BACKLOG = 2048
+GRACEFUL_SHUTDOWN_S = 3
 # Files earlier versions created world-readable; tightened at start (the umask covers new ones).
 PRIVATE_FILES = (
     "credentials.json",
@@ -278,8 +279,17 @@ def _run(settings: Settings, sock: socket.socket, started_at: float) -> None:
     retention.start()
     try:
         app = create_app(engine, keys.secret_for if settings.auth else None, workflows)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=BACKLOG)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            backlog=BACKLOG,
+            # Requests still open this long after a stop began are cancelled: the console's live
+            # streams never end by themselves, and would otherwise hold the stop forever.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
         server = uvicorn.Server(config)
+        app.state.stopping = lambda: server.should_exit  # the console ends its live streams on a stop
         write_server_file(settings, started_at)
         log.info(
             "genobatch serving the AWS Batch API at %s (auth %s, pid %d)",

@@ -53,9 +53,12 @@ def event(name: str, data: Any, event_id: str | None = None) -> str:
 
 
 async def _ticks(request: Request, interval: float) -> AsyncIterator[bool]:
-    """Yield every ``interval`` s until the client goes away; True when a keep-alive is due."""
+    """Yield every ``interval`` s until the client goes away or the server stops; True when a
+    keep-alive is due. (The server sets ``app.state.stopping``; a stream left open would hold a
+    graceful stop until uvicorn's timeout cancels it.)"""
+    stopping = getattr(request.app.state, "stopping", None)
     last_sent = time.monotonic()
-    while not await request.is_disconnected():
+    while not (stopping is not None and stopping()) and not await request.is_disconnected():
         now = time.monotonic()
         due = now - last_sent >= KEEPALIVE_S
         if due:
