@@ -505,8 +505,8 @@ class WorkflowRunner:
     def _submitted(self, ctx: RunnerContext, item: Submitted) -> list:
         key = (item.arn, item.token)
         task = self._tasks.get(key)
-        if task is None:
-            return []
+        if task is None or (task.state == wf.SUBMITTED and task.job_id is not None):
+            return []  # unknown, or already recorded (an adoption after a rebuild raced the answer)
         task.in_flight = False
         if item.error is not None:
             self._close(ctx, item.arn, item.token)
