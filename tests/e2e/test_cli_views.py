@@ -77,8 +77,9 @@ def test_jobs_at_80_columns_keeps_name_status_exit_reason_and_usage(genobatch_se
     assert "FAILED OOM" in hog and "137" in hog, hog
     assert jobs["hog"][:8] in hog and jobs["hog"] not in hog  # the id is shortened, not a dropped column
     busy = next(line for line in lines if f"busy-{jobs['tag']}" in line)
-    elapsed, cpu = re.findall(r"\d+:\d\d:\d\d", busy)[:2]
-    assert "SUCCEEDED" in busy and cpu != "0:00:00" and re.search(r"\d+(\.\d)?[KMG]\b", busy), busy
+    cpu = re.search(r" (\d+):(\d\d\.\d) ", busy)  # sacct's TotalCPU style, M:SS.s
+    assert cpu and float(cpu.group(2)) >= 0.5, busy  # it burnt 0.6 s of CPU
+    assert "SUCCEEDED" in busy and re.search(r"\d+(\.\d)?[KMG]\b", busy), busy
     assert re.search(rf"arr-{jobs['tag']}(\s+|[^\n]*\n\s+)\[3\]", text), text  # [3] may wrap in its cell
 
 
@@ -93,6 +94,9 @@ def test_array_children_show_index_and_sample(genobatch_server, jobs):
     result = cli(genobatch_server, "jobs", "--array", jobs["array"])
     for index in range(3):
         assert re.search(rf"arr-{jobs['tag']}\[{index}\](\s+|[^\n]*\n\s+)sample{index}", result.stdout), result.stdout
+    children = [line for line in result.stdout.splitlines() if f"arr-{jobs['tag']}[" in line]
+    # Children have their own measured usage (an echo is too short for a memory sample, not for CPU time).
+    assert len(children) == 3 and all(re.search(r" \d+:\d\d\.\d ", line) for line in children), children
 
 
 def test_describe_says_the_command_ran_on_the_host(genobatch_server, jobs):

@@ -136,14 +136,15 @@ def ran_how(attempt: Mapping[str, Any], image: str | None) -> str:
     if runtime and runtime != "host":
         return f"in the image {escape(str(image or execution.get('image') or '?'))} with {escape(str(runtime))}{where}"
     if runtime == "host":
-        recorded = f"the image {escape(str(image))} was recorded, not used: " if image else ""
+        # "host" is what `genobatch submit` records when no image was named: there is no image to speak of.
+        recorded = f"the image {escape(str(image))} was recorded, not used: " if image and image != "host" else ""
         return f"on the host{where}, as a plain process ({recorded}no container runtime configured)"
     return "not started" if not attempt.get("startedAt") else "-"
 
 
 def execution_table(detail: Mapping[str, Any]) -> Table:
     """Per attempt: how it ran (image or host), pinned CPUs/GPUs and measured CPU time and peak memory."""
-    from genobatch.cli.render import clock, memory
+    from genobatch.cli.render import cpu_clock, memory
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("#", "RAN", "CPUS", "CPU TIME", "MAXMEM"):
@@ -154,7 +155,7 @@ def execution_table(detail: Mapping[str, Any]) -> Table:
             str(attempt.get("attempt")),
             ran_how(attempt, detail.get("image")),
             text(",".join(str(c) for c in attempt.get("cpus") or []) or None),
-            clock(usage.get("cpu_time_ms")),
+            cpu_clock(usage.get("cpu_time_ms")),
             memory(usage.get("peak_rss")),
         )
     return table

@@ -54,9 +54,9 @@ def list_jobs(client: Client, statuses: Iterable[str], queue: str | None, array_
 def last_attempt_usage(client: Client, jobs: list[dict]) -> dict[str, dict]:
     """Measured usage (``cpu_time_ms``, ``peak_rss``) and ``timedOut`` of each started job's last attempt, from
     the native job detail. A job whose detail cannot be read (removed meanwhile) just has no usage shown."""
-    started = [
-        job["jobId"] for job in jobs if job.get("startedAt") and "size" not in (job.get("arrayProperties") or {})
-    ]
+    # An array parent has no attempt of its own (its children do); children carry an index beside the size.
+    parents = {job["jobId"] for job in jobs if "index" not in (job.get("arrayProperties") or {"index": None})}
+    started = [job["jobId"] for job in jobs if job.get("startedAt") and job["jobId"] not in parents]
 
     def one(job_id: str) -> tuple[str, dict]:
         try:

@@ -125,6 +125,17 @@ def clock(ms: float | None) -> str:
     return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}" if days else f"{hours}:{minutes:02d}:{secs:02d}"
 
 
+def cpu_clock(ms: float | None) -> str:
+    """CPU time as ``sacct``'s TotalCPU reads: ``M:SS.s`` under an hour (a short job's 0.4 s is not ``0:00:00``),
+    ``H:MM:SS`` from an hour up; ``-`` when unknown."""
+    if ms is None or ms < 0:
+        return "-"
+    if ms >= 3_600_000:
+        return clock(ms)
+    minutes, seconds = divmod(ms / 1000, 60)
+    return f"{int(minutes)}:{seconds:04.1f}"
+
+
 def memory(size: float | None) -> str:
     """Peak memory in ``sacct``'s style: ``512K``, ``37M``, ``1.5G``; ``-`` when unknown."""
     if size is None:
@@ -211,7 +222,7 @@ def jobs_table(
             row.append(timestamp(started, compact=True))
         row += [
             clock(elapsed),
-            clock(measured.get("cpu_time_ms")),
+            cpu_clock(measured.get("cpu_time_ms")),
             memory(measured.get("peak_rss")),
             # The container's reason says what happened (OutOfMemoryError: ...); the job's often only that it exited.
             # A success's reason ("Essential container in task exited") says nothing: left blank.
