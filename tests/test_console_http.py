@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 from harness import Server, launch, run_cli, shell_definition, wait_for
+from markupsafe import escape
 
 from genobatch.cli.client import SigningKey
 from genobatch.cli.console_cmd import request_login_url
@@ -328,3 +329,33 @@ def test_no_auth_console_is_open_actions_need_the_csrf_token_and_streams_end_on_
             assert "Traceback" not in server.log()
     finally:
         server.stop()
+
+
+def test_queues_page_says_why_jobs_wait(genobatch_server: Server, batch) -> None:
+    """A job no compute environment can ever hold waits with the scheduler's MISCONFIGURATION reason."""
+    definition = batch.register_job_definition(
+        jobDefinitionName="too-big",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["true"],
+            "resourceRequirements": [{"type": "VCPU", "value": "512"}, {"type": "MEMORY", "value": "64"}],
+        },
+    )["jobDefinitionArn"]
+    job_id = batch.submit_job(jobName="too-big", jobQueue="default", jobDefinition=definition)["jobId"]
+    try:
+        detail = wait_for(batch, job_id, ("RUNNABLE",), timeout=30)
+        deadline = time.monotonic() + 30
+        while not (detail.get("statusReason") or "").startswith("MISCONFIGURATION") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            detail = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        reason = detail["statusReason"]
+        assert reason.startswith("MISCONFIGURATION:"), detail
+        http = sign_in(genobatch_server)
+        page = http.get(genobatch_server.endpoint + "/").text
+        waits = page[page.index('data-waits="default"') :].split("</tr>")[0]
+        assert f'1 × <span class="error">{escape(reason)}</span>' in waits
+        job_page = http.get(f"{genobatch_server.endpoint}/console/jobs/{job_id}").text
+        assert escape(reason) in job_page
+    finally:
+        batch.terminate_job(jobId=job_id, reason="test done")
