@@ -269,7 +269,9 @@ def test_aws_cli_and_environment_endpoint(genobatch_server, jobs, monkeypatch):
     # boto3 with no endpoint_url: it reads AWS_ENDPOINT_URL_SFN.
     for key in ("AWS_ENDPOINT_URL_SFN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(key, env[key])
-    client = boto3.client("stepfunctions")
+    # A new session: boto3.client() would reuse the process-wide default session, whose credentials an
+    # earlier test in this process (another server's keys) may already have resolved and cached.
+    client = boto3.session.Session().client("stepfunctions")
     assert client.meta.endpoint_url == genobatch_server.endpoint
     assert client.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
 
