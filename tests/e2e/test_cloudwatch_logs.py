@@ -383,6 +383,8 @@ def test_boto3_finds_the_endpoint_in_the_environment(batch, genobatch_server, mo
     stream = run_job(batch, define(batch, "echo via env"))["container"]["logStreamName"]
     for name, value in _exports(genobatch_server).items():
         monkeypatch.setenv(name, value)
-    client = boto3.client("logs")  # no endpoint_url, no keys: all from the exported environment
+    # No endpoint_url, no keys: all from the exported environment. A new session, because the default
+    # one may hold credentials another test in this process already resolved and cached.
+    client = boto3.session.Session().client("logs")
     assert client.meta.endpoint_url == genobatch_server.endpoint
     assert all_events(client, stream) == ["via env"]
