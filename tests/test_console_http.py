@@ -264,6 +264,16 @@ def test_run_page_and_timeline(genobatch_server: Server, batch) -> None:
     children = batch.describe_jobs(jobs=[f"{first}:0", f"{first}:1"])["jobs"]
     assert bars["call"]["r"] == max(child["stoppedAt"] for child in children)
     assert bars["align (0)"]["r"] is None
+    # The jobs list filtered by run or tag: the run's top-level jobs; the array's children below it.
+    for params in ({"run": "r1"}, {"tag": "genobatch:run=r1"}, {"run": "r1", "status": "SUCCEEDED", "name": "al"}):
+        listed = http.get(base + "/console/jobs", params=params).text
+        assert f'data-job-id="{first}"' in listed, params
+        assert (f'data-job-id="{second}"' in listed) == ("name" not in params), params
+        assert f'data-job-id="{first}:0"' not in listed
+    children = http.get(base + "/console/jobs", params={"parent": first}).text
+    assert f'data-job-id="{first}:0"' in children and f'data-job-id="{first}:1"' in children
+    refused = http.get(base + "/console/jobs", params={"status": "DONE"})
+    assert refused.status_code == 400 and "status: &#39;DONE&#39; is not one of SUBMITTED" in refused.text
     bad = http.get(base + "/console/run", params={"run": "r1", "queue": "default"})
     assert bad.status_code == 400 and "exactly one of run, tag or queue" in bad.text
     # The live stream's narrow-column progress agrees with the run summary's (which decodes every row).
