@@ -458,3 +458,29 @@ def test_the_23_column_table_is_readable_at_1400_px(files: BenchmarkReportFiles,
     assert console == []
     findings = re.search(r'data-layout="([^"]*)"', dom).group(1).replace("&quot;", '"')
     assert findings == "[]", findings
+
+
+@needs_chromium
+def test_benchmark_report_screenshot(results: BenchmarkResults, tmp_path: Path) -> None:
+    """The page as a reader sees it at 1400 px, with no console error; copied to docs/screenshots/ for the README
+    with GENOBATCH_UPDATE_SCREENSHOTS=1."""
+    import os
+    import shutil
+
+    from devtools import Browser
+
+    # The fixture's data under a plain title (its own title is an injection probe, escaped on the page).
+    files = write_benchmark_report(replace(results, plan_name="basecallers: dorado on g5 vs g4dn"), tmp_path / "r")
+    browser = Browser(tmp_path / "profile", 1400, 1000)
+    try:
+        browser.goto(files.html.as_uri())
+        browser.wait_for("document.readyState === 'complete'")
+        shot = browser.screenshot(tmp_path / "report-benchmark.png")
+        assert browser.problems() == []
+    finally:
+        browser.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    if os.environ.get("GENOBATCH_UPDATE_SCREENSHOTS") == "1":
+        target = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target / shot.name)

@@ -12,10 +12,12 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pysam
 import pytest
@@ -102,6 +104,37 @@ def test_report_totals_equal_the_api(demo_run):
     assert math.isclose(shown("total-billed"), cost["billedUsd"], rel_tol=1e-6)
     assert shown("jobs-total") == summary["progress"]["total"]
     assert (report / "report.xlsx").stat().st_size > 0
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@needs_chromium
+def test_report_screenshot_at_1400_px(demo_run, tmp_path):
+    """The run report as a reader sees it (results, errors, costs), taken for the README with
+    GENOBATCH_UPDATE_SCREENSHOTS=1; the page must load with no console error or failed load."""
+    from devtools import Browser
+
+    _, run_dir, _ = demo_run
+    browser = Browser(tmp_path / "profile", 1400, 1000)
+    try:
+        browser.goto((run_dir / "report" / "report.html").as_uri())
+        browser.wait_for("document.documentElement.getAttribute('data-script-ok') === '1'")
+        # At 1400 px the results table (a dozen metrics) fits without scrolling, and nothing widens the page.
+        fits = browser.evaluate(
+            "(function () { var holder = document.getElementById('results-table').parentElement;"
+            " return holder.scrollWidth <= holder.clientWidth"
+            " && document.documentElement.scrollWidth <= window.innerWidth; })()"
+        )
+        assert fits is True
+        shot = browser.screenshot(tmp_path / "report-run.png")
+        assert browser.problems() == []
+    finally:
+        browser.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    if os.environ.get("GENOBATCH_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOTS / shot.name)
 
 
 @needs_chromium

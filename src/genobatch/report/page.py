@@ -99,7 +99,8 @@ def _results_context(results: RunResults | None) -> dict[str, Any]:
         }
         for sample in results.samples
     ]
-    return {"results": results, "result_columns": columns, "result_rows": rows}
+    failures = any(sample.failures for sample in results.samples)  # no empty Failure column to widen the table
+    return {"results": results, "result_columns": columns, "result_rows": rows, "result_failures": failures}
 
 
 def _environment() -> Environment:

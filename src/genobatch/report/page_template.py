@@ -19,7 +19,7 @@ TEMPLATE = """<!DOCTYPE html>
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2430;
        background: #f6f7f9; }
-main { max-width: 1240px; margin: 0 auto; padding: 24px; }
+main { max-width: 1360px; margin: 0 auto; padding: 24px; }
 header h1 { margin: 0 0 4px; font-size: 24px; }
 header .meta { color: var(--muted); }
 header .meta span + span::before { content: " · "; }
@@ -57,6 +57,9 @@ td.advice { white-space: normal; min-width: 200px; max-width: 340px; }
 .good { color: var(--ok); }
 .chart svg { width: 100%; max-width: 1100px; height: auto; display: block; }
 td.wrap { white-space: normal; min-width: 160px; max-width: 420px; }
+/* A dozen metrics side by side: their headers wrap so the table fits 1400 px instead of scrolling. */
+#results-table th { white-space: normal; vertical-align: bottom; min-width: 56px; }
+#results-table th, #results-table td { padding: 4px 6px; }
 .error { border-left: 3px solid var(--bad); padding: 2px 12px; margin: 10px 0; }
 .error h3 { margin: 4px 0; font-size: 15px; }
 pre.log-tail { background: #1d2430; color: #e8ecf1; padding: 8px 10px; border-radius: 6px; overflow-x: auto;
@@ -177,7 +180,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
   <table id="results-table" class="sortable">
     <thead><tr><th>Sample</th><th>Status</th><th class="num">Jobs done</th>
       {%- for c in result_columns %}<th class="num" data-metric="{{ c.name }}">{{ c.label }}</th>{% endfor -%}
-      <th>Failure</th></tr></thead>
+      {% if result_failures %}<th>Failure</th>{% endif %}</tr></thead>
     <tbody>
     {% for row in result_rows %}
       <tr data-sample="{{ row.sample.sample }}" data-status="{{ row.sample.status }}">
@@ -185,7 +188,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
         <td class="num">{{ row.sample.jobs_done }}/{{ row.sample.jobs }}</td>
         {%- for cell in row.cells %}<td class="num" data-value="{{ cell.value | raw }}">{{ cell.text }}</td>
         {%- endfor %}
-        <td class="wrap">{{ row.sample.failures | join("; ") }}</td></tr>
+        {% if result_failures %}<td class="wrap">{{ row.sample.failures | join("; ") }}</td>{% endif %}</tr>
     {% endfor %}
     </tbody>
   </table>
