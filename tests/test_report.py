@@ -434,3 +434,16 @@ def test_tables_are_not_cut_off(files: ReportFiles, tmp_path: Path, width: int) 
     assert console == []
     findings = re.search(r'data-layout="([^"]*)"', dom).group(1).replace("&quot;", '"')
     assert findings == "[]", findings
+
+
+def test_only_declared_outputs_count_as_downloaded(tmp_path: Path) -> None:
+    from genobatch.cli.report_cmd import output_sizes
+
+    sample = tmp_path / "sample10"
+    (sample / "sub").mkdir(parents=True)
+    (sample / "sample.bam").write_bytes(b"b" * 100)
+    (sample / "reads_1.fastq.gz").write_bytes(b"r" * 1000)  # intermediate
+    (sample / "sub" / "calls.vcf.gz").write_bytes(b"c" * 10)
+    assert output_sizes(tmp_path, ["sample10", "sample2"]) == {"sample10": 1110, "sample2": 0}
+    declared = output_sizes(tmp_path, ["sample10"], ("sample.bam", "sub/*.vcf.gz"))
+    assert declared == {"sample10": 110}

@@ -145,3 +145,18 @@ def test_timeout_and_oom_are_marked_in_the_listing():
     console.print(jobs_table(rows, width=80))
     text = console.export_text()
     assert re.search(r"slow +FAILED TIMEOUT", text) and re.search(r"big +FAILED OOM +137", text), text
+
+
+def test_logs_follow_on_a_waiting_job_says_why_while_it_waits(genobatch_server, jobs):
+    command = [sys.executable, "-m", "genobatch", "--data-dir", str(genobatch_server.data_dir)]
+    command += ["--endpoint", genobatch_server.endpoint, "logs", "-f", jobs["waiting"]]
+    follower = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**genobatch_server.env(), "COLUMNS": "80"})  # fmt: skip
+    try:
+        line = follower.stderr.readline()  # said at once, while the job still waits
+        assert follower.poll() is None, "logs -f gave up on a waiting job"
+    finally:
+        follower.kill()
+        follower.communicate(timeout=30)
+    waiting = f"genobatch: {jobs['waiting']} is PENDING: waiting for its dependencies ({jobs['sleeper']}) to succeed"
+    assert line.strip() == waiting
