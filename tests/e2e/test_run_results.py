@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from harness import shell_definition, wait_for
+from harness import run_cli, shell_definition, wait_for
+from openpyxl import load_workbook
 
 from genobatch.report.results import RunResults, natural_key, parse_line
 
@@ -34,11 +35,11 @@ def published_run(genobatch_server, batch):
         tags={"genobatch:run": run, "genobatch:sample-prefix": "sample"},
     )["jobId"]
     wait_for(batch, parent, timeout=120)
-    return parent, RunResults.from_document(genobatch_server.native("/runs/results", run=run))
+    return parent, RunResults.from_document(genobatch_server.native("/runs/results", run=run)), run
 
 
 def test_samples_come_back_in_natural_order_with_their_metrics(published_run):
-    _, results = published_run
+    _, results, _ = published_run
     names = [s.sample for s in results.samples]
     assert names == [f"sample{i}" for i in range(SIZE)]  # sample2 before sample10
     assert results.metrics == ["recall", "coverage"]
@@ -50,7 +51,7 @@ def test_samples_come_back_in_natural_order_with_their_metrics(published_run):
 
 
 def test_a_failed_sample_is_failed_not_missing(published_run):
-    parent, results = published_run
+    parent, results, _ = published_run
     failed = results.samples[FAILING]
     assert failed.status == "FAILED" and failed.metrics == {}
     assert failed.failures and "exit code 3" in failed.failures[0].lower(), failed.failures
@@ -61,10 +62,26 @@ def test_a_failed_sample_is_failed_not_missing(published_run):
 
 
 def test_a_malformed_results_line_is_reported_not_dropped_silently(published_run):
-    _, results = published_run
+    _, results, _ = published_run
     (problem,) = results.problems
     assert "metrics must be a non-empty object" in problem and "(1)" in problem
     assert results.samples[1].metrics == {"recall": 0.1, "coverage": 1}  # its good line still counts
+
+
+def test_the_run_report_shows_results_failed_sample_and_errors(genobatch_server, published_run, tmp_path):
+    parent, _, run = published_run
+    run_cli(genobatch_server, "report", run, "--out", str(tmp_path / "report"))
+    book = load_workbook(tmp_path / "report" / "report.xlsx")
+    rows = list(book["Results"].iter_rows(min_row=2, max_row=1 + SIZE, values_only=True))
+    assert [row[0] for row in rows] == [f"sample{i}" for i in range(SIZE)]
+    assert rows[FAILING][1] == "FAILED" and "exit code 3" in rows[FAILING][-1]
+    assert rows[3][1] == "SUCCEEDED" and rows[3][4:6] == (0.3, 3)
+    (error,) = list(book["Errors"].iter_rows(min_row=2, values_only=True))
+    assert error[0] == f"{parent}:{FAILING}" and "boom: reference missing" in error[6]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert f'<tr data-sample="sample{FAILING}" data-status="FAILED">' in html
+    assert f'data-job-id="{parent}:{FAILING}"' in html and "boom: reference missing" in html
+    assert "simulated truth" in html and "metrics must be a non-empty object" in html
 
 
 def test_results_need_a_selector(genobatch_server):
