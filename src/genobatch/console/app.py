@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from genobatch.api import jobs as job_handlers
 from genobatch.api.auth import AuthError, verify_request
-from genobatch.api.errors import ApiError
+from genobatch.api.errors import ApiError, error_response, new_request_id
 from genobatch.api.job_detail import STATUSES
 from genobatch.console import benchmarks, filters, sse
 from genobatch.console import jobs as job_views
@@ -196,11 +196,8 @@ class Console:
             try:
                 access_key_id = verify_request(request, body, self.secret_for)
             except AuthError as error:
-                return JSONResponse(
-                    {"__type": error.code, "message": error.message},
-                    status_code=error.status,
-                    headers={"x-amzn-ErrorType": error.code},
-                )
+                # The API's error shape, as for any other refused signature.
+                return error_response(ApiError(error.message, status=error.status, code=error.code), new_request_id())
         token, expires = self.sessions.create_login_token(access_key_id)
         base = f"{request.url.scheme}://{request.headers.get('host', '')}"
         return JSONResponse({"loginUrl": f"{base}/console/open?token={quote(token)}", "expiresAt": int(expires)})

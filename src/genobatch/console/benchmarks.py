@@ -13,7 +13,7 @@ import contextlib
 from collections import defaultdict
 from pathlib import Path
 
-from genobatch.console.runs import BENCH_TAG, _catalog
+from genobatch.console.runs import BENCH_TAG, catalog_for
 from genobatch.engine import Engine, now_ms
 from genobatch.run import Selector, summarize
 from genobatch.store import jobs as job_rows
@@ -106,7 +106,7 @@ def benchmark_runs(engine: Engine) -> list[dict]:
             rows = job_rows.rows_for_tag(conn, BENCH_TAG, run_id)
             try:
                 summary = summarize(
-                    conn, selector, _catalog(engine.settings.data_dir), engine.settings.region, host, now_ms()
+                    conn, selector, catalog_for(engine.settings.data_dir), engine.settings.region, host, now_ms()
                 )
             except (LookupError, ValueError):
                 summary = {

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, or_, select
 from genobatch.cost.catalog import Catalog
 from genobatch.engine import Engine, now_ms
 from genobatch.report import ComputeEnvironmentCost, RightSizingPolicy, RunData, RunInfo, TraceRecord
+from genobatch.report.results import RunResults, attempt_log_reader, collect
 from genobatch.report.rightsizing import advise
 from genobatch.report.summary import summarise
 from genobatch.run import FINAL, RUN_TAG, Selector, price_catalog, priced_trace, summarize
@@ -60,7 +61,8 @@ def list_runs(conn: Connection) -> list[RunRef]:
 
 
 @cache
-def _catalog(data_dir: Path) -> Catalog:
+def catalog_for(data_dir: Path) -> Catalog:
+    """The price catalog of a data directory, read once per process."""
     return price_catalog(data_dir)
 
 
@@ -173,7 +175,7 @@ def _host(engine: Engine) -> tuple[int, int, int]:
 def run_page(engine: Engine, selector: Selector) -> dict:
     """Everything a run's page shows; the live stream sends the parts that change."""
     now = now_ms()
-    catalog, region = _catalog(engine.settings.data_dir), engine.settings.region
+    catalog, region = catalog_for(engine.settings.data_dir), engine.settings.region
     with engine.database.connect() as conn:
         rows = selector.rows(conn)
         summary = summarize(conn, selector, catalog, region, _host(engine), now, with_trace=True, rows=rows)
@@ -195,15 +197,13 @@ def timeline_data(engine: Engine, selector: Selector) -> dict:
     with engine.database.connect() as conn:
         rows = selector.rows(conn)
         records, _, _ = priced_trace(
-            conn, rows, _catalog(engine.settings.data_dir), engine.settings.region, _host(engine), now
+            conn, rows, catalog_for(engine.settings.data_dir), engine.settings.region, _host(engine), now
         )
     return timeline(rows, records, now)
 
 
-def results(engine: Engine, rows: list[dict]):
-    """Published per-sample results and failed jobs with their log tails (C2's report.results)."""
-    from genobatch.report.results import attempt_log_reader, collect
-
+def results(engine: Engine, rows: list[dict]) -> RunResults:
+    """Published per-sample results and failed jobs with their log tails (:mod:`genobatch.report.results`)."""
     return collect(rows, attempt_log_reader(engine.attempt_dir))
 
 
@@ -284,6 +284,6 @@ def billing_specs_safe(conn: Connection, engine: Engine, host: tuple[int, int, i
     from genobatch.run import billing_specs
 
     try:
-        return billing_specs(conn, _catalog(engine.settings.data_dir), engine.settings.region, host)
+        return billing_specs(conn, catalog_for(engine.settings.data_dir), engine.settings.region, host)
     except (CatalogError, LookupError, ValueError):
         return {}

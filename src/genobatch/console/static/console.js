@@ -103,15 +103,16 @@
     if (!log) return;
     const state = document.getElementById("log-state");
     let source = null;
-    let statusSeen = false;
+    let shownStatus = document.querySelector("#job-status [data-status]")?.textContent;
     function connect(url) {
       source = stream(url, {
         status: (data) => {
           const holder = document.getElementById("job-status");
+          // A status other than the one shown (the page as rendered, then each update) changes
+          // the attempts and facts too: take them fresh from the server.
+          if (data.status !== shownStatus) refreshSections(["attempts-title", "job-facts"]);
+          shownStatus = data.status;
           if (holder) holder.replaceChildren(badge(data.status));
-          // The first status describes the page as rendered; later ones change attempts and facts.
-          if (statusSeen) refreshSections(["attempts-title", "job-facts"]);
-          statusSeen = true;
           if (FINAL.includes(data.status)) {
             const actions = document.getElementById("job-actions");
             if (actions) actions.hidden = true;
