@@ -37,12 +37,15 @@
   let refreshing = null;
   let refreshAgain = false;
   let lastRefresh = 0;
+  let refreshGap = 1500;
   function refreshSections(ids) {
     if (refreshing) { refreshAgain = true; return; }
-    // At most one refresh every 1.5 s, however fast the stream reports changes.
-    const wait = lastRefresh + 1500 - Date.now();
+    // However fast the stream reports changes: at most one refresh every 1.5 s, and never more
+    // than a quarter of the server's time on this page (a large run's page takes a while to build).
+    const wait = lastRefresh + refreshGap - Date.now();
     if (wait > 0) { refreshing = new Promise((resolve) => setTimeout(resolve, wait)).then(() => { refreshing = null; refreshSections(ids); }); return; }
     lastRefresh = Date.now();
+    const began = performance.now();
     refreshing = fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then((response) => (response.ok ? response.text() : Promise.reject(new Error(String(response.status)))))
       .then((html) => {
@@ -58,7 +61,8 @@
       .catch(() => setLive("connecting", "could not refresh - retrying"))
       .finally(() => {
         refreshing = null;
-        if (refreshAgain) { refreshAgain = false; setTimeout(() => refreshSections(ids), 1000); }
+        refreshGap = Math.max(1500, 4 * (performance.now() - began));
+        if (refreshAgain) { refreshAgain = false; refreshSections(ids); }
       });
   }
 

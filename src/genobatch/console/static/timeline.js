@@ -143,12 +143,15 @@
   let loading = false;
   let again = false;
   let last = 0;
+  let gap = 2000;
   function load() {
-    // At most one fetch every 2 s however often the run changes: the stream says *that* it changed.
+    // The stream says *that* the run changed; fetch at most every 2 s, and never spend more than a
+    // quarter of the time waiting on the server (a timeline of thousands of attempts takes a while).
     if (loading) { again = true; return; }
-    const wait = Math.max(0, last + 2000 - Date.now());
+    const wait = Math.max(0, last + gap - Date.now());
     loading = true;
     setTimeout(() => {
+      const began = performance.now();
       fetch(live.dataset.timeline, { credentials: "same-origin" })
         .then((response) => (response.ok ? response.json() : Promise.reject(new Error(String(response.status)))))
         .then((json) => { data = json; draw(); })
@@ -156,6 +159,7 @@
         .finally(() => {
           loading = false;
           last = Date.now();
+          gap = Math.max(2000, 4 * (performance.now() - began));
           if (again) { again = false; load(); }
         });
     }, wait);
