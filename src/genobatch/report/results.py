@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,10 +247,9 @@ def collect(rows: Iterable[dict], read_log: LogReader) -> RunResults:
             by_sample.setdefault(sample, []).append(row)
         attempts = row["state"].get("attempts", [])
         if not attempts or attempts[-1].get("stopped_at") is None:
-            text = ""
+            published, bad, tail = [], [], ""
         else:
-            text = read_log(row["id"], attempts[-1]["number"])
-        published, bad = parse_log(text)
+            published, bad, tail = _parsed(read_log, row["id"], attempts[-1]["number"])
         problems += [f"{_job_name(row)} ({row['id']}): results {problem}" for problem in bad]
         for document in published:
             target = document.sample or sample
@@ -272,7 +272,7 @@ def collect(rows: Iterable[dict], read_log: LogReader) -> RunResults:
                     attempts=len(attempts),
                     exit_code=last.get("exit_code"),
                     reason=_reason(row),
-                    log_tail=_tail(text),
+                    log_tail=tail,
                 )
             )
     samples = [
@@ -297,22 +297,62 @@ def _sample_results(sample: str, rows: list[dict], metrics: dict[str, float | No
     return SampleResults(sample, status, metrics, len(rows), done, failures)
 
 
+ParsedLog = tuple[list[Published], list[str], str]  # results lines, problems, the last TAIL_LINES lines
+
+#: Parsed logs of ended attempts by (path, size, mtime): an ended attempt's log does not change, so a console
+#: refreshing a run of thousands of jobs stats each log instead of reading and parsing it again.
+_PARSED: OrderedDict[tuple[str, int, int], ParsedLog] = OrderedDict()
+PARSED_CACHE_SIZE = 100_000
+
+
+def _parse(text: str) -> ParsedLog:
+    published, problems = parse_log(text)
+    return published, problems, _tail(text)
+
+
+def _parsed(read_log: LogReader, job_id: str, attempt: int) -> ParsedLog:
+    cached = getattr(read_log, "parsed", None)
+    return cached(job_id, attempt) if cached else _parse(read_log(job_id, attempt))
+
+
+def _read_tail(path: str) -> str:
+    try:
+        with open(path, "rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - SCAN_BYTES))
+            data = log.read(SCAN_BYTES)
+    except OSError:
+        return ""
+    if size > SCAN_BYTES:
+        data = data.split(b"\n", 1)[-1]  # drop the partial first line
+    return data.decode("utf-8", errors="replace")
+
+
 def attempt_log_reader(attempt_dir: Callable[[str, int], os.PathLike[str] | str]) -> LogReader:
-    """A :data:`LogReader` over attempt directories (``Engine.attempt_dir``): the log's last SCAN_BYTES."""
+    """A :data:`LogReader` over attempt directories (``Engine.attempt_dir``): the log's last SCAN_BYTES.
+
+    It also has ``parsed(job_id, attempt)``, which :func:`collect` uses: the parsed log, cached by the
+    file's size and modification time (a log that changes or is removed is read again).
+    """
 
     def read(job_id: str, attempt: int) -> str:
+        return _read_tail(os.path.join(attempt_dir(job_id, attempt), "output.log"))
+
+    def parsed(job_id: str, attempt: int) -> ParsedLog:
         path = os.path.join(attempt_dir(job_id, attempt), "output.log")
         try:
-            with open(path, "rb") as log:
-                size = log.seek(0, os.SEEK_END)
-                log.seek(max(0, size - SCAN_BYTES))
-                data = log.read(SCAN_BYTES)
+            status = os.stat(path)
         except OSError:
-            return ""
-        if size > SCAN_BYTES:
-            data = data.split(b"\n", 1)[-1]  # drop the partial first line
-        return data.decode("utf-8", errors="replace")
+            return [], [], ""
+        key = (path, status.st_size, status.st_mtime_ns)
+        hit = _PARSED.get(key)
+        if hit is None:
+            hit = _PARSED[key] = _parse(_read_tail(path))
+            if len(_PARSED) > PARSED_CACHE_SIZE:
+                _PARSED.popitem(last=False)
+        return hit
 
+    read.parsed = parsed  # type: ignore[attr-defined]
     return read
 
 
