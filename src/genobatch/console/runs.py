@@ -84,16 +84,16 @@ def stages(rows: list[dict]) -> list[dict]:
 def _dependency_ready(rows: list[dict]) -> dict[str, int | None]:
     """When each job's dependencies had all finished (epoch ms), None if it has none.
 
-    A child waits for its own dependencies (N_TO_N, SEQUENTIAL) and for its parent's.
+    Dependencies outside the rows given (another run's jobs) are not known here and are left out.
     """
     stopped = {row["id"]: row["state"].get("stopped_at") for row in rows}
-    by_id = {row["id"]: row for row in rows}
 
     def dependencies(row: dict) -> list[str]:
+        # A child's own list is complete: the scheduler resolved its parent's dependencies into it
+        # (N_TO_N to the same index, SEQUENTIAL to the previous child, others as they are).
         own = [dep[0] for dep in row["state"].get("depends_on") or []]
-        own += [dep["jobId"] for dep in (row["spec"] or {}).get("dependsOn") or [] if row["parent_id"] is None]
-        if row["parent_id"] in by_id:
-            own += dependencies(by_id[row["parent_id"]])
+        if row["parent_id"] is None:
+            own += [dep["jobId"] for dep in (row["spec"] or {}).get("dependsOn") or []]
         return own
 
     ready: dict[str, int | None] = {}
@@ -118,8 +118,10 @@ def timeline(rows: list[dict], trace: list[dict], now: int) -> dict:
         # A retry waits from the end of the attempt before it; a first attempt from its submission.
         queued = previous_stop.get(job, submit)
         deps = ready.get(job) if record["attempt"] == 1 else None
-        capacity_from = max(queued, deps) if deps else queued
         start = record.get("start")
+        if deps and start:
+            deps = min(deps, start)  # it started, so whatever it waited for was done by then
+        capacity_from = max(queued, deps) if deps else queued
         end = record.get("complete")
         previous_stop[job] = end or now
         bars.append(

@@ -31,6 +31,18 @@
   }
   function fmtMiB(bytes) { return bytes === null || bytes === undefined ? "–" : (bytes / 1048576).toFixed(0) + " MiB"; }
 
+  // Labels: the part of each job name after what every name shares (a run's prefix such as
+  // "demo-20261129-141844-93b6-"), cut to fit the label column; the tip shows the whole name.
+  function labeller(bars) {
+    let prefix = bars.length > 1 ? bars[0].n : "";
+    for (const bar of bars) while (prefix && !bar.n.startsWith(prefix)) prefix = prefix.slice(0, -1);
+    const cut = Math.max(prefix.lastIndexOf("-"), prefix.lastIndexOf("_"), prefix.lastIndexOf("/")) + 1;
+    return (bar) => {
+      const name = bar.n.slice(cut) + (bar.a > 1 ? ` #${bar.a}` : "");
+      return name.length > 26 ? name.slice(0, 25) + "…" : name;
+    };
+  }
+
   function el(name, attributes) {
     const node = document.createElementNS(SVG, name);
     for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
@@ -51,6 +63,7 @@
     const scale = (width - x0 - 8) / span;
     const x = (t) => x0 + (t - data.t0) * scale;
     geometry = { top, rowH, x0, scale };
+    const label = labeller(bars);
     const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "timeline-svg" });
     svg.setAttribute("aria-hidden", "true");
     const paths = { deps: "", cap: "", run: "", ok: "", fail: "" };
@@ -66,7 +79,7 @@
       if (bar.b) seg(bar.e ? (bar.s === "FAILED" ? "fail" : "ok") : "run", bar.b, bar.e || data.now);
       if (labels) {
         const text = el("text", { x: 4, y: y + h - 2, class: "tl-label" });
-        text.textContent = bar.n + (bar.a > 1 ? ` #${bar.a}` : "");
+        text.textContent = label(bar);
         svg.append(text);
       }
     });
