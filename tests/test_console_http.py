@@ -264,6 +264,29 @@ def test_run_page_and_timeline(genobatch_server: Server, batch) -> None:
     children = batch.describe_jobs(jobs=[f"{first}:0", f"{first}:1"])["jobs"]
     assert bars["call"]["r"] == max(child["stoppedAt"] for child in children)
     assert bars["align (0)"]["r"] is None
+    # An N_TO_N child waits for the same index only: index 0's wait ends when index 0 of the array
+    # it follows stopped, well before index 1 (2 s later); no wait runs past the attempt's start.
+    staggered = shell_definition(batch, "console-staggered", "sleep $((AWS_BATCH_JOB_ARRAY_INDEX * 2 + 1))")
+    tags = {"genobatch:run": "r2"}
+    lead = batch.submit_job(
+        jobName="lead", jobQueue="default", jobDefinition=staggered, tags=tags, arrayProperties={"size": 2}
+    )["jobId"]
+    per_index = batch.submit_job(
+        jobName="per-index",
+        jobQueue="default",
+        jobDefinition=definition,
+        tags=tags,
+        arrayProperties={"size": 2},
+        dependsOn=[{"jobId": lead, "type": "N_TO_N"}],
+    )["jobId"]
+    wait_for(batch, per_index, timeout=60)
+    bars = {bar["n"]: bar for bar in http.get(base + "/console/run/timeline.json", params={"run": "r2"}).json()["bars"]}
+    leads = batch.describe_jobs(jobs=[f"{lead}:0", f"{lead}:1"])["jobs"]
+    assert leads[1]["stoppedAt"] - leads[0]["stoppedAt"] > 1000
+    follower = batch.describe_jobs(jobs=[f"{per_index}:0"])["jobs"][0]
+    bar = bars["per-index (0)"]
+    assert bar["r"] == min(leads[0]["stoppedAt"], follower["startedAt"]) and bar["r"] < leads[1]["stoppedAt"], bar
+    assert bar["c"] <= bar["b"] == follower["startedAt"]
     # The jobs list filtered by run or tag: the run's top-level jobs; the array's children below it.
     for params in ({"run": "r1"}, {"tag": "genobatch:run=r1"}, {"run": "r1", "status": "SUCCEEDED", "name": "al"}):
         listed = http.get(base + "/console/jobs", params=params).text
