@@ -10,6 +10,7 @@ for the operation (an ``after-call`` hook), so each end-to-end test also proves 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -108,7 +109,9 @@ class Server:
         path = self.data_dir / "server.log"
         return path.read_text(errors="replace")[-5000:] if path.exists() else ""
 
-    def client(self, **overrides):
+    def client(self, service: str = "batch", **overrides):
+        """A boto3 client of ``service`` (batch, logs, stepfunctions) for this server; every
+        successful response is checked against that service's botocore output shape."""
         options = {
             "endpoint_url": self.endpoint,
             "region_name": self.region,
@@ -117,8 +120,8 @@ class Server:
             "config": Config(retries={"max_attempts": 2, "mode": "standard"}),
         }
         options.update(overrides)
-        client = boto3.client("batch", **options)
-        client.meta.events.register("after-call.batch", _check_shape)
+        client = boto3.client(service, **options)
+        client.meta.events.register("after-call", functools.partial(_check_shape, service=service))
         return client
 
     def native(self, path: str, **params) -> dict:
@@ -141,9 +144,9 @@ class Server:
         return env
 
 
-def _check_shape(http_response, parsed, model, **_kwargs) -> None:
+def _check_shape(http_response, parsed, model, service: str, **_kwargs) -> None:
     if http_response.status_code == 200:
-        assert_matches_output_shape(model.name, parsed)
+        assert_matches_output_shape(model.name, parsed, service=service)
 
 
 def launch(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Server:

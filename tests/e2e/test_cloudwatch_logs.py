@@ -27,28 +27,12 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from harness import wait_for
-from shapes import assert_matches_output_shape
 
 GROUP = "/aws/batch/job"
 
 
-def _check_logs_shape(http_response, parsed, model, **_kwargs) -> None:
-    if http_response.status_code == 200:
-        assert_matches_output_shape(model.name, parsed, service="logs")
-
-
 def logs_client(server, **overrides):
-    options = {
-        "endpoint_url": server.endpoint,
-        "region_name": server.region,
-        "aws_access_key_id": server.access_key,
-        "aws_secret_access_key": server.secret_key,
-        "config": Config(retries={"max_attempts": 1}),
-    }
-    options.update(overrides)
-    client = boto3.client("logs", **options)
-    client.meta.events.register("after-call", _check_logs_shape)
-    return client
+    return server.client("logs", **{"config": Config(retries={"max_attempts": 1}), **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -18,29 +18,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from harness import shell_definition, wait_for
-from shapes import assert_matches_output_shape
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
 
-def _check_shape(http_response, parsed, model, **_kwargs) -> None:
-    if http_response.status_code == 200:
-        assert_matches_output_shape(model.name, parsed, service="stepfunctions")
-
-
 def sfn_client(server, **overrides):
-    options = {
-        "endpoint_url": server.endpoint,
-        "region_name": server.region,
-        "aws_access_key_id": server.access_key,
-        "aws_secret_access_key": server.secret_key,
-        "config": Config(retries={"max_attempts": 1}),
-    }
-    options.update(overrides)
-    client = boto3.client("stepfunctions", **options)
-    client.meta.events.register("after-call", _check_shape)
-    return client
+    return server.client("stepfunctions", **{"config": Config(retries={"max_attempts": 1}), **overrides})
 
 
 def wait_execution(sfn, arn: str, timeout: float = 60, statuses=("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")):
