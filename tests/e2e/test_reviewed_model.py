@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from genobatch.api.app import HANDLERS
 from genobatch.api.logs import OPERATIONS as LOGS_OPERATIONS
 from genobatch.api.reviewed import reviewed_operations, snapshot, unreviewed
+from genobatch.api.stepfunctions import OPERATIONS as SFN_OPERATIONS
 
 SERVICE = botocore.session.get_session().get_service_model("batch")
 
@@ -21,6 +22,7 @@ SERVICE = botocore.session.get_session().get_service_model("batch")
 def test_every_served_operation_was_reviewed() -> None:
     assert set(HANDLERS) <= reviewed_operations("batch")
     assert set(LOGS_OPERATIONS) <= reviewed_operations("logs")
+    assert set(SFN_OPERATIONS) <= reviewed_operations("stepfunctions")
 
 
 def test_an_unreviewed_enum_value_and_member_are_named() -> None:
@@ -34,6 +36,18 @@ def test_an_unreviewed_enum_value_and_member_are_named() -> None:
     assert any("computeResources.type: 'ECS_MANAGED_INSTANCES' is not supported" in p for p in problems)
     assert any(p.startswith("computeResources.futureMember is not supported") for p in problems)
     assert len(problems) == 2
+
+
+def test_an_unreviewed_step_functions_member_and_enum_value_are_named() -> None:
+    """Step Functions is checked against its own record (a member a newer botocore adds is refused)."""
+    request = {"executionArn": "arn", "includedData": "EVERYTHING", "futureMember": {"a": 1}}
+    problems = unreviewed("DescribeExecution", request, "stepfunctions")
+    assert any(p.startswith("includedData: 'EVERYTHING' is not supported") for p in problems)
+    assert any(p.startswith("futureMember is not supported") for p in problems)
+    assert len(problems) == 2
+    assert (
+        unreviewed("DescribeExecution", {"executionArn": "arn", "includedData": "METADATA_ONLY"}, "stepfunctions") == []
+    )
 
 
 def _newer_than_reviewed() -> list[tuple[str, str, str]]:

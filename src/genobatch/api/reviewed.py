@@ -9,7 +9,9 @@ from the botocore release genobatch was reviewed against; anything else in a req
 with a ClientException that names it.
 
 After reviewing a newer botocore (see ``scripts/lock.sh``), refresh the record with
-``python -m genobatch.api.reviewed --write`` run with the reviewed botocore importable.
+``python -m genobatch.api.reviewed --write [service ...]`` run with the reviewed botocore
+importable; naming services refreshes only those, and the record keeps the botocore release
+each service was reviewed against (Step Functions was added later, against a newer release).
 """
 
 from __future__ import annotations
@@ -118,23 +120,31 @@ def refuse_unreviewed(operation: str, params: Mapping[str, Any], service: str = 
         raise ClientException("; ".join(problems))
 
 
-def _write() -> None:
+def _write(only: list[str]) -> None:
     import botocore
     import botocore.session
 
     from genobatch.api.app import HANDLERS
     from genobatch.api.logs import OPERATIONS
+    from genobatch.api.stepfunctions import OPERATIONS as SFN_OPERATIONS
 
     session = botocore.session.get_session()
-    services = {
-        "batch": snapshot(session.get_service_model("batch"), HANDLERS),
-        "logs": snapshot(session.get_service_model("logs"), OPERATIONS),
-    }
-    RECORD.write_text(json.dumps({"botocore": botocore.__version__, "services": services}, indent=1) + "\n")
-    print(f"wrote {RECORD} from botocore {botocore.__version__}")
+    served = {"batch": HANDLERS, "logs": OPERATIONS, "stepfunctions": SFN_OPERATIONS}
+    unknown = set(only) - set(served)
+    if unknown:
+        sys.exit(f"unknown service(s): {', '.join(sorted(unknown))}; known: {', '.join(served)}")
+    record = json.loads(RECORD.read_text()) if only else {"services": {}, "reviewed_with": {}}
+    record.setdefault("reviewed_with", {})
+    for service in only or served:
+        record["services"][service] = snapshot(session.get_service_model(service), served[service])
+        record["reviewed_with"][service] = botocore.__version__
+    if not only:
+        record["botocore"] = botocore.__version__
+    RECORD.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {', '.join(only or served)} to {RECORD} from botocore {botocore.__version__}")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python -m genobatch.api.reviewed --write   (with the reviewed botocore importable)")
-    _write()
+    if sys.argv[1:2] != ["--write"]:
+        sys.exit("usage: python -m genobatch.api.reviewed --write [service ...]  (the reviewed botocore importable)")
+    _write(sys.argv[2:])
