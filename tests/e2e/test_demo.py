@@ -168,6 +168,33 @@ def test_progress_fits_80_columns_with_a_bar_per_stage(demo_run):
     assert re.search(r"cost so far \$0\.0*[1-9]\d* attributed", stdout), "cost so far reads as zero"
 
 
+def test_cost_tables_read_whole_at_80_and_120_columns(demo_run):
+    """Nothing cut ("purcha…", "$0.000…" before): every figure of the summary reads whole, and per sample the
+    attributed cost and the share of the bill, in natural order, the billed shares adding up to the bill."""
+    stdout, run_dir, summary = demo_run
+    data_dir = run_dir.parent.parent
+    cost = summary["cost"]
+    environment = cost["computeEnvironments"][0]
+    figures = [environment["instanceType"], environment["purchase"], f"({environment['priceAsOf']})"]
+    figures += [money(environment[key]) for key in ("pricePerHour", "attributedUsd", "billedUsd")]
+    at_80 = stdout[stdout.index("Compute environments") : stdout.index("Results per sample")]
+    command = [sys.executable, "-m", "genobatch", "--data-dir", str(data_dir), "cost", "--run", run_dir.name]
+    at_120 = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, check=True)
+    for columns, tables in ((80, at_80), (120, at_120.stdout)):
+        assert "…" not in tables, tables
+        assert max(len(line) for line in tables.splitlines()) <= columns, tables
+        for figure in figures:
+            assert figure in tables, (columns, figure, tables)
+        for header in ("environment", "instance,", "purchase", "$/h (as of)", "attributed", "billed", "instances"):
+            assert header in tables, (columns, header)
+        rows = re.findall(r"│ (sample\d+) +│ +(\S+) │ +(\S+) │", tables)
+        assert [name for name, _, _ in rows] == [f"sample{i}" for i in range(SAMPLES)], tables
+        for name, attributed, _ in rows:
+            assert attributed == money(cost["bySample"][name])
+        billed_shares = sum(float(share.lstrip("$")) for _, _, share in rows)
+        assert math.isclose(billed_shares, cost["billedUsd"], rel_tol=0.01), (billed_shares, cost["billedUsd"])
+
+
 def test_results_per_sample_are_published_and_reported(demo_run):
     stdout, run_dir, _ = demo_run
     assert "Results per sample" in stdout

@@ -42,32 +42,74 @@ def usd(value: float) -> str:
     return money(value)
 
 
-def cost_tables(summary: dict) -> list[Table]:
-    """Rich tables: per compute environment, per sample (if any), totals."""
-    cost = summary["cost"]
-    environments = Table(title="Compute environments", title_justify="left")
-    for column in ("name", "bills as", "purchase", "$/h", "price as of", "attributed", "billed", "instances"):
-        environments.add_column(column, justify="right" if column in ("$/h", "attributed", "billed") else "left")
-    for env in cost["computeEnvironments"]:
-        environments.add_row(
+#: The bySample keys of jobs that belong to no one sample (the reference every sample aligns to).
+SHARED_SAMPLE_KEYS = ("(none)", "(run)")
+
+
+def _environments_table(environments: list[dict]) -> Table:
+    """Per compute environment; six columns whose cells wrap, so it reads whole at 80 columns.
+
+    The instance type and how it is bought share a cell (two lines), and so do the price and its date: eight
+    one-line columns needed 83 columns and rich cut every header and amount ("purcha...", "$0.000...")."""
+    table = Table(title="Compute environments", title_justify="left")
+    table.add_column("environment", overflow="fold")
+    table.add_column("instance, purchase", overflow="fold")
+    table.add_column("$/h (as of)", justify="right")
+    # Amounts are never cut: a wrapped name costs a line, a cut amount is a wrong number.
+    table.add_column("attributed", justify="right", no_wrap=True)
+    table.add_column("billed", justify="right", no_wrap=True)
+    table.add_column("instances", justify="right", no_wrap=True)
+    for env in environments:
+        purchase = env["purchase"] + (" (estimated price)" if env.get("priceEstimated") else "")
+        table.add_row(
             env["name"],
-            env["instanceType"] or "(host)",
-            env["purchase"] + (" (estimated price)" if env.get("priceEstimated") else ""),
-            usd(env["pricePerHour"]),
-            str(env.get("priceAsOf") or "-"),
+            f"{env['instanceType'] or '(host)'}\n{purchase}",
+            f"{usd(env['pricePerHour'])}\n({env.get('priceAsOf') or 'date unknown'})",
             usd(env["attributedUsd"]),
             usd(env["billedUsd"]),
             str(env["instances"]),
         )
-    tables = [environments]
-    if cost["bySample"]:
-        samples = Table(title="Attributed cost per sample", title_justify="left")
-        samples.add_column("sample")
-        samples.add_column("attributed", justify="right")
-        for sample, value in sorted(cost["bySample"].items()):
-            samples.add_row(sample, usd(value))
-        tables.append(samples)
+    return table
+
+
+def _samples_table(cost: dict) -> Table:
+    """Per sample in natural order: its jobs' attributed cost and its share of the bill (what the user pays).
+
+    The billed share splits the billed cost in proportion to attributed cost, jobs of no one sample shared
+    evenly - the basis of the run report's per-sample compute cost."""
+    from genobatch.report.results import natural_key
+
+    by_sample = dict(cost["bySample"])
+    shared = sum(by_sample.pop(key, 0.0) for key in SHARED_SAMPLE_KEYS)
+    samples = sorted(by_sample, key=natural_key)
+    attributed, billed = cost["attributedUsd"], cost["billedUsd"]
+    scale = billed / attributed if attributed and billed else 1.0
+    table = Table(title="Cost per sample", title_justify="left")
+    table.add_column("sample", overflow="fold")
+    table.add_column("attributed", justify="right", no_wrap=True)
+    table.add_column("billed share", justify="right", no_wrap=True)
+    for sample in samples:
+        billed_share = (by_sample[sample] + shared / len(samples)) * scale
+        table.add_row(sample, usd(by_sample[sample]), usd(billed_share))
+    if shared:
+        table.add_row("(shared by all samples)", usd(shared), "split evenly")
+    table.caption = (
+        "attributed: the sample's jobs' share of their instances; billed share: the bill (idle time included) "
+        "split in proportion to attributed, shared jobs split evenly"
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def cost_tables(summary: dict) -> list[Table]:
+    """Rich tables: per compute environment, per sample (if any), totals."""
+    cost = summary["cost"]
+    tables = [_environments_table(cost["computeEnvironments"])]
+    if any(key not in SHARED_SAMPLE_KEYS for key in cost["bySample"]):
+        tables.append(_samples_table(cost))
     totals = Table(title="Totals", title_justify="left", show_header=False)
+    totals.add_column(overflow="fold")
+    totals.add_column(justify="right", no_wrap=True)
     totals.add_row("attributed (each job's share of its instance)", usd(cost["attributedUsd"]))
     totals.add_row("billed (instance time held, idle and 60 s minimums included)", usd(cost["billedUsd"]))
     totals.add_row("vCPU-hours", f"{cost['vcpuHours']:.4f}")
