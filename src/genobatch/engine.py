@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import logging
 import queue
 import threading
@@ -46,6 +47,7 @@ log = logging.getLogger("genobatch.engine")
 BATCH_LIMIT = 2000
 LOCAL_POOL = "local"
 RETRY_DELAY_S = 1.0  # before a deferred backend event or a store reload is tried again
+SPEC_CACHE_LIMIT = 4096  # job specs kept for starts; a few KiB each, so a few MiB at most
 _PR_SET_NAME = 15  # prctl option (linux/prctl.h)
 
 
@@ -205,6 +207,9 @@ class Engine:
             new_ids = {job.id for job, *_ in ctx.new_jobs}
             job_rows.insert_jobs(conn, ctx.new_jobs)
             job_rows.update_jobs(conn, [job for job in self.scheduler.take_dirty() if job.id not in new_ids])
+        # The specs just written are what these jobs will start with: keep them rather than read
+        # each back when it starts (a separate job's start read its own row: 11 % of the engine).
+        self._remember_specs({job.id: spec for job, _, _, spec in ctx.new_jobs if spec is not None})
         return ctx, results
 
     def _after_commit(self, ctx: Context, results: list[tuple[Future, object, bool]]) -> None:
@@ -227,6 +232,7 @@ class Engine:
             _record_health(ctx, event)
 
     def _dispatch(self, actions: list) -> None:
+        self._prefetch_specs([action for action in actions if isinstance(action, StartAttempt)])
         for action in actions:
             if isinstance(action, StartAttempt):
                 try:
@@ -258,14 +264,38 @@ class Engine:
         backend.stop(job_id, attempt, self.settings.stop_grace_s)
 
     # ----------------------------------------------------------------- attempts
+    def _remember_specs(self, specs: dict[str, dict]) -> None:
+        """Cache specs by job id, dropping the oldest beyond ``SPEC_CACHE_LIMIT`` (insertion order)."""
+        self._spec_cache.update(specs)
+        excess = len(self._spec_cache) - SPEC_CACHE_LIMIT
+        if excess > 0:
+            for job_id in list(itertools.islice(self._spec_cache, excess)):
+                del self._spec_cache[job_id]
+
+    def _prefetch_specs(self, starts: list[StartAttempt]) -> None:
+        """Read the specs the cache lacks for a batch of starts in one query, not one per job."""
+        wanted = set()
+        for action in starts:
+            job = self.scheduler.jobs.get(action.job_id)
+            if job is not None:
+                wanted.add(job.parent_id or job.id)
+        missing = [job_id for job_id in wanted if job_id not in self._spec_cache]
+        if len(missing) < 2:
+            return  # _spec_of reads a single one itself
+        try:
+            with self.database.connect() as conn:
+                rows = job_rows.get_rows(conn, missing)
+        except Exception:  # noqa: BLE001 - only an optimisation: each start reads its own spec then
+            log.exception("could not read %d job specs in one query", len(missing))
+            return
+        self._remember_specs({row["id"]: row["spec"] for row in rows})
+
     def _spec_of(self, job_id: str) -> dict:
         spec = self._spec_cache.get(job_id)
         if spec is None:
             with self.database.connect() as conn:
                 spec = job_rows.get_rows(conn, [job_id])[0]["spec"]
-            if len(self._spec_cache) > 256:
-                self._spec_cache.clear()
-            self._spec_cache[job_id] = spec
+            self._remember_specs({job_id: spec})
         return spec
 
     def _attempt_spec(self, action: StartAttempt) -> AttemptSpec:
