@@ -318,7 +318,10 @@ def main() -> None:
     runs: dict[str, list[dict]] = {name: [] for name in launchers}
     for repeat in range(args.repeats):
         floors += [floor_once(args.size, parallel) for _ in range(2)]
-        for launcher, launcher_kind, src in variants:
+        # Every other repeat in reverse order (ABBA): a run can leave the host worse for the next
+        # one (the kernel keeps removed memory cgroups around while their page cache lives), and a
+        # fixed order would charge that to the second variant every time.
+        for launcher, launcher_kind, src in variants if repeat % 2 == 0 else variants[::-1]:
             profile = args.py_spy and repeat == 0 and launcher == launchers[-1]
             hook = py_spy_hook(args.py_spy, args.py_spy_rate, args.py_spy_mode) if profile else None
             run = genobatch_once(args.size, args.db, args.timeout, hook, args.breakdown, parallel, launcher_kind, src)
