@@ -139,8 +139,11 @@ def test_login_gives_a_strict_httponly_session(genobatch_server: Server, batch) 
         allow_redirects=False,
     )
     assert response.headers["location"] == "/"
-    # Signing out ends the session on the server, not only in this browser.
+    # Signing out ends the session on the server, not only in this browser: its open streams end too.
     page = http.get(base + "/")
+    stream = http.get(base + "/console/events", stream=True, timeout=30)
+    lines = stream.iter_lines(decode_unicode=True)  # one iterator: a second one would start on a closed body
+    assert next(line for line in lines if line.startswith("event: ")) == "event: summary"
     assert (
         http.post(
             base + "/console/logout", data={"csrf": csrf_of(page.text)}, headers={"Origin": base}, allow_redirects=False
@@ -153,6 +156,11 @@ def test_login_gives_a_strict_httponly_session(genobatch_server: Server, batch) 
     assert stale.status_code == 200  # the second login's session is still live
     again = requests.get(base + "/", cookies=dict(http.cookies), allow_redirects=False)
     assert again.status_code == 303
+    began = time.monotonic()
+    for _line in lines:  # until the server ends the stream (a keep-alive would come at 15 s)
+        assert time.monotonic() - began < 5, "the stream outlived its session"
+    assert time.monotonic() - began < 5
+    stream.close()
 
 
 def test_one_time_login_link_from_the_cli(genobatch_server: Server) -> None:
@@ -354,7 +362,8 @@ def test_no_auth_console_is_open_actions_need_the_csrf_token_and_streams_end_on_
         assert wait_for(client, job_id, ("FAILED",), timeout=30)["isTerminated"] is True
         # A stop is not held up by a browser's open stream: the stream ends and the server exits.
         with requests.get(base + "/console/events", stream=True, timeout=30) as stream:
-            assert sse_events(stream, lambda seen: True)[0][0] == "summary"
+            lines = stream.iter_lines(decode_unicode=True)  # kept: dropping it would close the body
+            assert next(line for line in lines if line.startswith("event: ")) == "event: summary"
             began = time.monotonic()
             server.stop()
             assert time.monotonic() - began < 10

@@ -340,6 +340,9 @@ class Console:
         refused = self._signed_in_or_401(request)
         if refused:
             return refused
+        # Checked on every tick: signing out (or the session expiring) ends the page's streams.
+        session_id = request.cookies.get(COOKIE_NAME)
+        request.state.signed_in = lambda: self.sessions.get(session_id) is not None
         return StreamingResponse(make(), media_type="text/event-stream", headers={**SECURITY_HEADERS, **sse.HEADERS})
 
 

@@ -53,12 +53,18 @@ def event(name: str, data: Any, event_id: str | None = None) -> str:
 
 
 async def _ticks(request: Request, interval: float) -> AsyncIterator[bool]:
-    """Yield every ``interval`` s until the client goes away or the server stops; True when a
-    keep-alive is due. (The server sets ``app.state.stopping``; a stream left open would hold a
-    graceful stop until uvicorn's timeout cancels it.)"""
+    """Yield every ``interval`` s until the client goes away, its session ends (``request.state.
+    signed_in``, set by the console) or the server stops; True when a keep-alive is due. (The server
+    sets ``app.state.stopping``; a stream left open would hold a graceful stop until uvicorn's
+    timeout cancels it.)"""
     stopping = getattr(request.app.state, "stopping", None)
+    signed_in = getattr(request.state, "signed_in", None)
     last_sent = time.monotonic()
-    while not (stopping is not None and stopping()) and not await request.is_disconnected():
+    while (
+        not (stopping is not None and stopping())
+        and (signed_in is None or signed_in())
+        and not await request.is_disconnected()
+    ):
         now = time.monotonic()
         due = now - last_sent >= KEEPALIVE_S
         if due:
