@@ -114,14 +114,16 @@ class RawClient:
         return self.send("POST", operation_path, json.dumps(params).encode())
 
 
-def send_oversize(server: Server, path: str, size: int, *, chunked: bool) -> bytes:
+def send_oversize(server: Server, path: str, size: int, *, chunked: bool, headers: str = "") -> bytes:
     """Send headers announcing ``size`` bytes (or a chunked body) and keep writing until the server
-    answers or hangs up; return what it answered."""
+    answers or hangs up; return what it answered. ``headers``: extra header lines, each ending CRLF."""
     block = b"x" * (1 << 20)
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         framing = b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {size}\r\n".encode()
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode() + framing + b"\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}".encode()
+            + framing
+            + b"\r\n"
         )
         sent = 0
         try:

@@ -250,6 +250,23 @@ def test_oversize_bodies_are_refused_without_the_server_holding_them(genobatch_s
     assert grown < 24 << 20, f"server RSS grew by {grown >> 20} MiB"
 
 
+@pytest.mark.parametrize(
+    ("path", "target", "code"),
+    [
+        ("/v1/submitjob", "", "ClientException"),
+        ("/", "Logs_20140328.PutLogEvents", "InvalidParameterException"),
+        ("/", "AWSStepFunctions.StartExecution", "ValidationException"),
+    ],
+)
+def test_an_oversize_body_is_refused_with_the_error_code_of_the_service_it_is_for(genobatch_server, path, target, code):
+    headers = f"X-Amz-Target: {target}\r\n" if target else ""
+    answer = send_oversize(genobatch_server, path, MAX_REQUEST_BYTES + 1, chunked=False, headers=headers)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 413"), answer[:300]
+    assert f"x-amzn-errortype: {code.lower()}".encode() in head, answer[:300]
+    assert f'"__type":"{code}"'.encode() in answer.replace(b" ", b""), answer[:300]
+
+
 def test_a_body_just_under_the_limit_is_read_and_answered(raw):
     padding = b" " * (MAX_REQUEST_BYTES - 20)
     reply = raw.send("POST", "/v1/describejobs", b'{"jobs": ["x"]' + padding + b"}")

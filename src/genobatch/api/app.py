@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from genobatch.api import (
     compute_environments,
@@ -41,6 +42,7 @@ from genobatch.api.errors import (
 )
 from genobatch.api.model import match_route, parse_request
 from genobatch.api.rate_limit import RateLimits
+from genobatch.api.sfn_common import ValidationException
 from genobatch.console.app import Console
 from genobatch.context import Context
 from genobatch.engine import Engine, now_ms
@@ -165,9 +167,16 @@ async def _internal_error(_request: Request, _error: Exception) -> Response:
     return error_response(ServerException("Internal server error"))
 
 
-def _too_large(path: str, message: str) -> ApiError:
-    # CloudWatch Logs (POST /) names invalid input InvalidParameterException; Batch, ClientException.
-    return logs.InvalidParameterException(message) if path == "/" else ClientException(message)
+def _too_large(scope: Scope, message: str) -> ApiError:
+    """The error for an oversized request, in the code of the service it was for: on ``POST /``,
+    Step Functions (by its ``X-Amz-Target``) names invalid input ValidationException and CloudWatch
+    Logs InvalidParameterException; Batch (its REST paths) names it ClientException."""
+    if scope.get("path", "") != "/":
+        return ClientException(message)
+    target = dict(scope.get("headers", ())).get(b"x-amz-target", b"").decode("latin-1")
+    if target.startswith(stepfunctions.TARGET_PREFIX):
+        return ValidationException(message)
+    return logs.InvalidParameterException(message)
 
 
 async def health(_request: Request) -> Response:

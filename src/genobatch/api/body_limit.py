@@ -35,11 +35,14 @@ MAX_REQUEST_BYTES = 1 << 20
 class BodyLimit:
     """ASGI middleware: refuse HTTP request bodies larger than ``limit`` bytes.
 
-    ``too_large(path, message)`` makes the error to answer for a request to ``path`` (the two
-    services on the endpoint name their error codes differently).
+    ``too_large(scope, message)`` makes the error to answer for the request ``scope`` describes
+    (the services on the endpoint name their error codes differently; the path and the
+    ``X-Amz-Target`` header tell which service a request is for).
     """
 
-    def __init__(self, app: ASGIApp, too_large: Callable[[str, str], ApiError], limit: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, too_large: Callable[[Scope, str], ApiError], limit: int = MAX_REQUEST_BYTES
+    ) -> None:
         self.app = app
         self.too_large = too_large
         self.limit = limit
@@ -70,7 +73,7 @@ class BodyLimit:
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, send: Send, message: str) -> None:
-        response = error_response(self.too_large(scope.get("path", ""), message), new_request_id())
+        response = error_response(self.too_large(scope, message), new_request_id())
         response.status_code = 413
         # Without this the server would go on reading (and discarding) the rest of the body.
         response.headers["connection"] = "close"
