@@ -447,3 +447,42 @@ def test_only_declared_outputs_count_as_downloaded(tmp_path: Path) -> None:
     assert output_sizes(tmp_path, ["sample10", "sample2"]) == {"sample10": 1110, "sample2": 0}
     declared = output_sizes(tmp_path, ["sample10"], ("sample.bam", "sub/*.vcf.gz"))
     assert declared == {"sample10": 110}
+
+
+def test_a_negligible_saving_reads_as_a_sliver_of_the_run_not_minus_100_percent(tmp_path: Path) -> None:
+    """A definition costing $0.00003 that should grow from 2 to 4 vCPUs doubles its own cost: as a share of
+    its own cost that read "-$0.00003 (-100%)". Put against the run ($1), the page, the workbook and the
+    terminal say it moves the bill by under 0.1%; a saving that is zero up to float rounding is exactly $0."""
+    from rich.console import Console
+
+    from genobatch.cli.report_cmd import rightsizing_table
+
+    tiny = replace(attempt("haplotypecaller", "S1", (0, 1, 2), 350.0, 100, 0.00003), compute_environment="spot-r5")
+    big = replace(attempt("bwa-mem", "S1", (0, 1, 2), 780.0, 15000, 1.0), compute_environment="spot-r5")
+    shape = ComputeEnvironmentCost("spot-r5", 10.0, 1.2, "r5.4xlarge", 16, 131072)
+    info = RunInfo("run-tiny", "tiny", datetime(2024, 5, 1, tzinfo=UTC), "us-east-1", "catalog", "2024-05-01")
+    files = write_report(RunData(info=info, trace=[tiny, big], billed=[shape]), tmp_path)
+    advice = {a.job_definition: a for a in files.advice}
+    caller = advice["haplotypecaller"]
+    assert caller.recommended_cpus == 4 and caller.saving == pytest.approx(-0.00003)
+    assert caller.share_of(1.00003) == pytest.approx(-0.00003 / 1.00003)
+
+    html = files.html.read_text()
+    row = re.search(r'<tr data-definition="haplotypecaller">.*?</tr>', html, re.S).group(0)
+    assert "-$0.00003" in row and "(&lt;0.1%)" in row  # escaped "<"
+    assert "-100%" not in html and "Saving (share of run)" in html
+
+    sheet = load_workbook(files.xlsx)["Right-sizing"]
+    headers = [cell.value for cell in sheet[1]]
+    cells = {row[0].value: row for row in sheet.iter_rows(min_row=2) if row[0].value in advice}
+    share = cells["haplotypecaller"][headers.index("Saving, share of run")]
+    assert share.value == pytest.approx(-0.00003 / 1.00003) and share.number_format == "0.0%"
+
+    console = Console(width=80, record=True, color_system=None)
+    console.print(rightsizing_table(files.advice))
+    text = console.export_text()
+    assert "-$0.00003 (<0.1%)" in text and "-100%" not in text and max(map(len, text.splitlines())) <= 80
+
+    # 0.1 x 0.3 / 0.3 is not exactly 0.1: a saving that is nothing but float rounding is zero, not "-$0.00".
+    noisy = replace(caller, attributed_cost=0.1, estimated_cost=0.1 * 0.3 / 0.3 + 1e-17)
+    assert noisy.saving == 0.0 and money(noisy.saving) == "$0"

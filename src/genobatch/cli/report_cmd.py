@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from genobatch.cli.client import Client
 from genobatch.cli.cost_cmd import fetch_summary, selector_params
@@ -33,6 +35,7 @@ from genobatch.report.model import (
 from genobatch.report.results import RunResults, natural_key
 
 if TYPE_CHECKING:
+    from genobatch.report.rightsizing import Advice
     from genobatch.report.writer import ReportFiles
 
 pass_client = click.make_pass_decorator(Client)
@@ -230,6 +233,35 @@ def report(
         declared_outputs=declared_outputs,
     )
     click.echo(f"report: {files.html}\ntrace:  {files.trace_tsv}\nxlsx:   {files.xlsx}")
+    if files.advice:
+        Console().print(rightsizing_table(files.advice))
+
+
+def rightsizing_table(advice: list[Advice]) -> Table:
+    """The report's right-sizing in short: per definition the request, the advised one, and the saving with its
+    share of the run's attributed cost (a cheap definition that should double reads small, not -100%)."""
+    from genobatch.report.rightsizing import share_text
+
+    def change(now: int, advised: int | None) -> str:
+        return f"{now} → {'–' if advised is None else advised}"
+
+    run_cost = sum(a.attributed_cost for a in advice)
+    table = Table(title="Right-sizing (details in the report)", title_justify="left")
+    table.add_column("job definition", overflow="fold")
+    # The figures' columns wrap their headers rather than squeeze the name (rich shares space by header length).
+    table.add_column("vCPUs now → advised", justify="right", max_width=10)
+    table.add_column("MiB now → advised", justify="right", max_width=14)
+    table.add_column("saving (share of run)", justify="right", max_width=18)
+    for a in advice:
+        saving = "unknown" if a.saving is None else f"{units.money(a.saving)} ({share_text(a.share_of(run_cost))})"
+        cpus = change(a.requested_cpus[1], a.recommended_cpus)
+        table.add_row(a.job_definition, cpus, change(a.requested_memory_mib[1], a.recommended_memory_mib), saving)
+    table.caption = (
+        "saving: attributed cost minus the estimate with the advised request (negative: it costs more); "
+        f"share of run: over the run's attributed {units.money(run_cost)}"
+    )
+    table.caption_justify = "left"
+    return table
 
 
 COMMANDS = [report]

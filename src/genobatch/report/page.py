@@ -20,7 +20,7 @@ from genobatch.report.columns import TRACE_COLUMNS, Column
 from genobatch.report.model import RunData, TraceRecord
 from genobatch.report.page_template import TEMPLATE
 from genobatch.report.results import RunResults, metric_label, metric_text
-from genobatch.report.rightsizing import Advice
+from genobatch.report.rightsizing import Advice, share_text
 from genobatch.report.summary import RunSummary
 
 #: native_id repeats task_id in genobatch, so the page shows it once.
@@ -105,7 +105,9 @@ def _results_context(results: RunResults | None) -> dict[str, Any]:
 
 def _environment() -> Environment:
     environment = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    environment.filters.update(raw=raw, span=span, money=units.money, duration=units.duration, percent=units.percent)
+    environment.filters.update(
+        raw=raw, span=span, money=units.money, duration=units.duration, percent=units.percent, share=share_text
+    )
     return environment
 
 

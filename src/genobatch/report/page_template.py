@@ -245,13 +245,16 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
     genobatch attributes cost, an attempt pays for its largest share of the instance (vCPUs, memory or GPUs),
     so shrinking a resource that is not the largest saves nothing; where a compute environment's instance shape
     is unknown, {{ (policy.cpu_cost_share * 100) | round | int }}% of the cost is taken to follow vCPUs and the
-    rest memory. A negative saving means the definition asks for too little and should grow.</p>
+    rest memory. A negative saving means the definition asks for too little and should grow (the advised request
+    costs that much more). In brackets: the saving as a share of the whole run's attributed cost
+    ({{ s.attributed_cost | money }}), so a cheap definition reads as small even where its own cost would double;
+    the shares add up to the total's.</p>
   <div class="scroll">
   <table id="right-sizing-table">
     <thead>
       <tr><th rowspan="2">Job definition</th><th rowspan="2" class="num">Attempts</th>
         <th colspan="3" class="group">vCPUs</th><th colspan="3" class="group">Memory (MiB)</th>
-        <th rowspan="2" class="num">Attributed</th><th rowspan="2" class="num">Saving</th>
+        <th rowspan="2" class="num">Attributed</th><th rowspan="2" class="num">Saving (share of run)</th>
         <th rowspan="2">Advice</th></tr>
       <tr><th class="num">requested</th><th class="num">peak</th><th class="num">advised</th>
         <th class="num">requested</th><th class="num">peak</th><th class="num">advised</th></tr>
@@ -271,15 +274,17 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
           {{- a.recommended_memory_mib if a.recommended_memory_mib is not none else '–' }}</td>
         <td class="num">{{ a.attributed_cost | money }}</td>
         <td class="num {{ 'good' if (a.saving or 0) > 0 else ('warn' if (a.saving or 0) < 0 else '') }}"
-            data-value="{{ a.saving | raw }}">{{ a.saving | money }}{% if a.saving_share is not none %}
-          ({{ a.saving_share | percent }}){% endif %}</td>
+            data-value="{{ a.saving | raw }}">{{ a.saving | money }}{% if a.share_of(s.attributed_cost) is not none %}
+          ({{ a.share_of(s.attributed_cost) | share }}){% endif %}</td>
         <td class="advice{{ ' warn' if a.over_memory_attempts else '' }}">{{ a.note }}</td>
       </tr>
     {% endfor %}
     </tbody>
     <tfoot><tr><td>All (net)</td><td class="num">{{ s.attempts }}</td><td colspan="6"></td>
       <td class="num">{{ s.attributed_cost | money }}</td>
-      <td class="num" id="total-saving" data-value="{{ total_saving | raw }}">{{ total_saving | money }}</td>
+      <td class="num" id="total-saving" data-value="{{ total_saving | raw }}">{{ total_saving | money }}
+        {%- if total_saving is not none and s.attributed_cost %}
+          ({{ (total_saving / s.attributed_cost) | share }}){% endif %}</td>
       <td></td></tr></tfoot>
   </table>
   </div>

@@ -12,6 +12,11 @@ follows genobatch's attribution (``genobatch.cost.billing``): an attempt pays fo
 the instance (vCPUs, memory or GPUs), so ``cost x new share / old share``, and shrinking a resource
 that is not the largest saves nothing. Elsewhere a ``cpu_cost_share`` part of the cost is assumed to
 follow vCPUs and the rest memory. A negative saving means the definition asks for too little.
+
+A saving is put in proportion to the whole run's attributed cost (``Advice.share_of``), not to the
+definition's own: a definition that costs a few micro-dollars and should grow from 1 to 2 vCPUs doubles
+its own cost ("-100%") while moving the run's bill by a fraction of a percent, and the run's share is
+what tells a reader whether the advice matters. The shares of all definitions add up to the total's.
 """
 
 from __future__ import annotations
@@ -49,15 +54,31 @@ class Advice:
 
     @property
     def saving(self) -> float | None:
-        """Attributed cost minus the estimate; negative when the request should grow."""
-        return None if self.estimated_cost is None else self.attributed_cost - self.estimated_cost
-
-    @property
-    def saving_share(self) -> float | None:
-        """The saving as a fraction of the definition's attributed cost."""
-        if self.saving is None or not self.attributed_cost:
+        """Attributed cost minus the estimate; negative when the request should grow; exactly 0 when the
+        estimate equals the cost up to float rounding (a product of shares is not exact: -1e-20 read "-$0.00")."""
+        if self.estimated_cost is None:
             return None
-        return self.saving / self.attributed_cost
+        if math.isclose(self.estimated_cost, self.attributed_cost, rel_tol=1e-9, abs_tol=1e-15):
+            return 0.0
+        return self.attributed_cost - self.estimated_cost
+
+    def share_of(self, run_attributed_cost: float) -> float | None:
+        """The saving as a fraction of the whole run's attributed cost (None when either is unknown or zero)."""
+        if self.saving is None or not run_attributed_cost:
+            return None
+        return self.saving / run_attributed_cost
+
+
+def share_text(fraction: float | None) -> str:
+    """A saving's share of the run for people: ``12.5%``, ``-3.0%``, ``<0.1%`` for a non-zero sliver (its dollar
+    amount beside it carries the sign), ``0%`` for none, a dash when unknown."""
+    if fraction is None or math.isnan(fraction):
+        return "–"
+    if fraction == 0:
+        return "0%"
+    if abs(fraction) < 0.0005:
+        return "<0.1%"
+    return f"{fraction * 100:.1f}%"
 
 
 def recommend_cpus(peak_cpus: float, policy: RightSizingPolicy) -> int:

@@ -248,11 +248,13 @@ def _right_sizing(sheet: Worksheet, run: RunData, advice: list[Advice]) -> None:
         "Attributed cost",
         "Estimated cost right-sized",
         "Saving",
+        "Saving, share of run",
         "Advice",
     ]
-    _header(sheet, headers, [22, 10, 12, 11, 14, 16, 14, 16, 12, 14, 16, 12, 70])
+    _header(sheet, headers, [22, 10, 12, 11, 14, 16, 14, 16, 12, 14, 16, 12, 12, 70])
     usd = units.money_format([a.attributed_cost for a in advice] + [abs(a.saving or 0) for a in advice])
-    formats = [None, INTEGER, INTEGER, DECIMAL, INTEGER, INTEGER, INTEGER, INTEGER, INTEGER, usd, usd, usd, None]
+    formats = [None, INTEGER, INTEGER, DECIMAL, INTEGER, INTEGER, INTEGER, INTEGER, INTEGER, usd, usd, usd, PERCENT]
+    run_cost = sum(a.attributed_cost for a in advice)
     for a in advice:
         values = [
             a.job_definition,
@@ -267,9 +269,10 @@ def _right_sizing(sheet: Worksheet, run: RunData, advice: list[Advice]) -> None:
             a.attributed_cost,
             a.estimated_cost,
             a.saving,
+            a.share_of(run_cost),
             a.note,
         ]
-        _row(sheet, values, formats)
+        _row(sheet, values, [*formats, None])
     policy = run.policy
     sheet.append([])
     sheet.append(
@@ -277,7 +280,9 @@ def _right_sizing(sheet: Worksheet, run: RunData, advice: list[Advice]) -> None:
             f"vCPUs = ceil(peak CPUs x {policy.cpu_headroom}); memory = peak RSS x {policy.memory_headroom} "
             f"rounded up to {policy.memory_step_mib} MiB. Saving: cost x new / old share of the instance (the "
             f"largest of vCPU, memory, GPU fractions); where the instance shape is unknown, "
-            f"{policy.cpu_cost_share:.0%} of cost is taken to follow vCPUs and the rest memory."
+            f"{policy.cpu_cost_share:.0%} of cost is taken to follow vCPUs and the rest memory. Negative: the advised "
+            "request costs more. Share of run: the saving over the whole run's attributed cost (not the definition's "
+            "own, where a cheap definition growing from 1 to 2 vCPUs reads -100%)."
         ]
     )
 

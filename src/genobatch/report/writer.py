@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from genobatch.report.charts import Chart, resources_chart, timeline_chart
 from genobatch.report.model import RunData
 from genobatch.report.page import render_page
-from genobatch.report.rightsizing import advise
+from genobatch.report.rightsizing import Advice, advise
 from genobatch.report.summary import summarise
 from genobatch.report.tsv import write_trace
 from genobatch.report.workbook import write_workbook
@@ -25,6 +25,8 @@ class ReportFiles:
     timeline_png: Path
     resources_svg: Path
     resources_png: Path
+    #: The right-sizing advice the page and the workbook show, for a terminal summary.
+    advice: list[Advice] = field(default_factory=list)
 
     def all(self) -> list[Path]:
         """Every file, page first."""
@@ -68,4 +70,5 @@ def write_report(run: RunData, out_dir: Path) -> ReportFiles:
         timeline_png=timeline_png,
         resources_svg=resources_svg,
         resources_png=resources_png,
+        advice=advice,
     )
