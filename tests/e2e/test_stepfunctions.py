@@ -136,7 +136,7 @@ def test_sync_task_returns_the_describe_jobs_job_and_submit_job_its_response(sfn
     assert output["sample"] == 1
     run = output["run"]
     assert run["Status"] == "SUCCEEDED" and run["JobName"] == "t" and run["Container"]["ExitCode"] == 0
-    assert run["Tags"]["genobatch:execution"] == execution and run["Tags"]["genobatch:run"] == "e1"
+    assert run["Tags"]["genobatch:execution"] == execution and run["Tags"]["genobatch:run"] == "outputs:e1"
     assert set(output["submitted"]) == {"JobArn", "JobId", "JobName"}
     job = batch.describe_jobs(jobs=[output["submitted"]["JobId"]])["jobs"][0]
     assert job["tags"]["genobatch:execution"] == execution

@@ -111,11 +111,12 @@ def test_failed_sample_is_redriven_alone_and_outputs_complete(server, tmp_path):
         evaluation = json.loads((run_dir / f"sample{index}" / "evaluation.json").read_text())
         assert evaluation["recall"] > 0.5, evaluation
 
-    # The execution's cost is one command: its jobs are the run named after it.
-    summary = server.native("/runs", run="redrive-e2e")
+    # The execution's cost is one command: its jobs are the run <state machine>:<execution name>.
+    run = f"{genomics.STATE_MACHINE}:redrive-e2e"
+    summary = server.native("/runs", run=run)
     assert summary["progress"]["total"] == len(after) and summary["cost"]["attributedUsd"] > 0, summary["progress"]
     assert set(summary["cost"]["bySample"]) >= {f"sample{i}" for i in range(SAMPLES)}, summary["cost"]["bySample"]
-    cost = run_cli(server, "cost", "--run", "redrive-e2e").stdout
+    cost = run_cli(server, "cost", "--run", run).stdout
     assert "attributed" in cost.lower(), cost
 
 
@@ -124,6 +125,7 @@ def test_workflow_cli_runs_the_example_in_one_command(server):
     result = run_cli(server, "workflow", "run", "--samples", "2", "--genome-size", "20000", "--coverage", "5")
     assert "SUCCEEDED" in result.stdout, result.stdout
     arn = next(word for word in result.stdout.split() if word.startswith("arn:aws:states:"))
-    name = arn.rsplit(":", 1)[1]
-    assert f"genobatch cost --run {name}" in result.stdout
+    run = ":".join(arn.split(":")[-2:])  # <state machine>:<execution name>
+    assert run.startswith(f"{genomics.STATE_MACHINE}:genomics-")
+    assert f"run {run}" in result.stdout and f"genobatch cost --run {run}" in result.stdout
     assert time.monotonic() - started < 300

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 
+from genobatch.api.errors import ServerException
 from genobatch.api.sfn_common import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -94,23 +95,27 @@ def stop_execution(ctx: object, request: dict) -> dict:
 def redrive_execution(ctx: object, request: dict) -> dict:
     row = require_execution(ctx.conn, request["executionArn"])
     arn = row["arn"]
-    tokens = ctx.runner.redrive_tokens.setdefault(arn, {})
+    tokens = dict(row.get("redrive_tokens") or {})  # durable: a retry after a restart is answered alike
     token = request.get("clientToken")
     if token and token in tokens:
-        return {"redriveDate": tokens[token]}
+        return {"redriveDate": seconds(tokens[token])}
     if wf.get_state_machine(ctx.conn, row["state_machine_arn"]) is None:
         raise ExecutionNotRedrivable(f"Execution '{arn}' cannot be redriven: its state machine was deleted")
-    execution = ctx.live_execution(arn)
+    try:
+        execution = ctx.live_execution(arn)
+    except ServerException as error:  # its state cannot be rebuilt (it ended FAILED for that reason)
+        raise ExecutionNotRedrivable(f"Execution '{arn}' cannot be redriven: {error.message}") from None
     reason = redrivable(execution, ctx.now) if execution is not None else "Execution has no state to redrive"
     if reason is not None:
         raise ExecutionNotRedrivable(f"Execution '{arn}' cannot be redriven: {reason}")
     ctx.feed(arn, RedriveRequested())
-    date = seconds(int(ctx.now * 1000))  # as stored: DescribeExecution answers the same redriveDate
+    date_ms = int(ctx.now * 1000)  # as stored: DescribeExecution answers the same redriveDate
     if token:
-        tokens[token] = date
+        tokens[token] = date_ms
         while len(tokens) > MAX_REDRIVE_TOKENS:
             tokens.pop(next(iter(tokens)))
-    return {"redriveDate": date}
+        wf.update_execution(ctx.conn, arn, {"redrive_tokens": tokens})
+    return {"redriveDate": seconds(date_ms)}
 
 
 def _redrive_status(row: dict, now: float) -> tuple[str, str | None]:

@@ -27,6 +27,7 @@ from genobatch.cli.cost_cmd import fetch_summary, usd
 from genobatch.cli.demo_cmd import ensure_server
 from genobatch.cli.errors import CliError
 from genobatch.examples.workflows import genomics
+from genobatch.workflow.batch_task import run_id
 
 pass_client = click.make_pass_decorator(Client)
 POLL_S = 1.0
@@ -47,8 +48,8 @@ def _sfn(client: Client) -> Any:
     )
 
 
-def _progress_line(client: Client, name: str, status: str) -> str:
-    summary = fetch_summary(client, {"run": name})
+def _progress_line(client: Client, run: str, status: str) -> str:
+    summary = fetch_summary(client, {"run": run})
     jobs = summary["progress"]["jobs"]
     counts = ", ".join(f"{count} {state.lower()}" for state, count in sorted(jobs.items())) or "no jobs yet"
     return f"{status}: jobs {counts}; cost so far {usd(summary['cost']['attributedUsd'])}"
@@ -56,11 +57,11 @@ def _progress_line(client: Client, name: str, status: str) -> str:
 
 def follow(client: Client, console: Console, arn: str) -> dict:
     """Poll DescribeExecution until the execution ends, printing progress when it changes."""
-    name = arn.rsplit(":", 1)[1]
+    run = run_id(arn)
     last = ""
     while True:
         described = _sfn(client).describe_execution(executionArn=arn)
-        line = _progress_line(client, name, described["status"])
+        line = _progress_line(client, run, described["status"])
         if line != last:
             console.print(line)
             last = line
@@ -70,13 +71,14 @@ def follow(client: Client, console: Console, arn: str) -> dict:
 
 
 def _closing(console: Console, described: dict) -> None:
-    arn, name = described["executionArn"], described["name"]
+    arn = described["executionArn"]
+    run = run_id(arn)  # the genobatch:run tag of the execution's jobs
     console.print(f"execution [bold]{arn}[/] {described['status']}")
     if described["status"] != "SUCCEEDED":
         console.print(f"  error: {described.get('error')}: {described.get('cause')}")
         if described.get("redriveStatus") == "REDRIVABLE":
             console.print(f"  fix the cause, then re-run only what failed: genobatch workflow redrive {arn}")
-    console.print(f"  its cost: genobatch cost --run {name}   (report: genobatch report {name})")
+    console.print(f"  its cost: genobatch cost --run {run}   (report: genobatch report {run})")
     console.print(f"  history: aws stepfunctions get-execution-history --execution-arn {arn}")
 
 
@@ -116,7 +118,7 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     document = genomics.execution_input(str(run_dir), queue, samples, seed, coverage, genome_size)
     arn = _sfn(client).start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))["executionArn"]
-    console.print(f"started [bold]{arn}[/]: {samples} samples, outputs in {run_dir}")
+    console.print(f"started [bold]{arn}[/]: {samples} samples, outputs in {run_dir}; run {run_id(arn)}")
     if not wait:
         console.print(f"follow it with: genobatch workflow status {arn}")
         return
@@ -133,7 +135,7 @@ def status(client: Client, execution_arn: str) -> None:
     """An execution's status and, if it failed, which states failed and why."""
     console = Console(highlight=False)
     described = _sfn(client).describe_execution(executionArn=execution_arn)
-    console.print(_progress_line(client, described["name"], described["status"]))
+    console.print(_progress_line(client, run_id(execution_arn), described["status"]))
     failed = []
     for page in _sfn(client).get_paginator("get_execution_history").paginate(executionArn=execution_arn):
         for event in page["events"]:

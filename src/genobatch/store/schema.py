@@ -106,6 +106,8 @@ sfn_executions = Table(
     Column("history_count", Integer, nullable=False),
     Column("snapshot", JSON, nullable=True),
     Column("snapshot_events", Integer, nullable=False),
+    # {client token: redriveDate} of the last redrives (AWS answers a repeated token idempotently).
+    Column("redrive_tokens", JSON, nullable=True),
 )
 Index("ix_sfn_executions_machine_started", sfn_executions.c.state_machine_arn, sfn_executions.c.started_at)
 Index("ix_sfn_executions_status", sfn_executions.c.status)

@@ -23,8 +23,9 @@ SUBMIT_JOB = "arn:aws:states:::batch:submitJob"
 SUBMIT_JOB_SYNC = "arn:aws:states:::batch:submitJob.sync"
 RESOURCES = (SUBMIT_JOB, SUBMIT_JOB_SYNC)
 
-#: Tags genobatch puts on every job a workflow submits: the execution (cost per execution is
-#: ``genobatch cost --run <execution name>``) and the task token, the idempotency key of the job.
+#: Tags genobatch puts on every job a workflow submits: the execution, its run (cost per execution
+#: is ``genobatch cost --run <state machine>:<execution name>``, see :func:`run_id`) and the task
+#: token, the idempotency key of the job.
 EXECUTION_TAG = "genobatch:execution"
 RUN_TAG = "genobatch:run"
 TASK_TAG = "genobatch:workflow-task"
@@ -39,6 +40,17 @@ class TaskError(Exception):
         super().__init__(f"{error}: {cause}")
         self.error = error
         self.cause = cause
+
+
+def run_id(execution_arn: str) -> str:
+    """The ``genobatch:run`` value of an execution's jobs: ``<state machine>:<execution name>``.
+
+    Execution names are unique per state machine only, so the name alone would merge the costs of
+    two state machines' executions of the same name. Neither name may contain ':' (AWS's naming
+    rules), so the pair is unambiguous; it is the tail of the execution ARN
+    (``arn:aws:states:<region>:<account>:execution:<state machine>:<name>``).
+    """
+    return ":".join(execution_arn.split(":")[-2:])
 
 
 def task_tag(token: str) -> str:
@@ -83,7 +95,7 @@ def _pascal(value: Any, shape: Shape) -> Any:
     return value
 
 
-def submit_request(parameters: Any, execution_arn: str, execution_name: str, token: str) -> dict:
+def submit_request(parameters: Any, execution_arn: str, token: str) -> dict:
     """The SubmitJob request for a Task's resolved ``Parameters``, tagged with the execution and token.
 
     Raises :class:`TaskError` (``States.Runtime``) for parameters botocore's model rejects, naming each.
@@ -92,7 +104,7 @@ def submit_request(parameters: Any, execution_arn: str, execution_name: str, tok
         raise TaskError("States.Runtime", "The Parameters of a batch:submitJob task must be a JSON object")
     request = _camel(parameters, operation_model("SubmitJob").input_shape, "Parameters")
     tags = dict(request.get("tags") or {})
-    tags.update({EXECUTION_TAG: execution_arn, RUN_TAG: execution_name, TASK_TAG: task_tag(token)})
+    tags.update({EXECUTION_TAG: execution_arn, RUN_TAG: run_id(execution_arn), TASK_TAG: task_tag(token)})
     if len(tags) > MAX_TAGS:
         raise TaskError("States.Runtime", f"Tags: at most {MAX_TAGS - 3} tags besides genobatch's own three")
     request["tags"] = tags

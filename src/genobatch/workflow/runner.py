@@ -122,7 +122,6 @@ class WorkflowRunner:
         self._task_updates: dict[tuple[str, str], tuple[str, str | None]] = {}  # written at the batch's end
         self._last_poll = 0.0
         #: RedriveExecution client tokens answered, per execution (kept in memory only).
-        self.redrive_tokens: dict[str, dict[str, float]] = {}
 
     # ----------------------------------------------------------------- public
     def start(self) -> None:
@@ -177,7 +176,14 @@ class WorkflowRunner:
             row = wf.get_execution(conn, arn, snapshot=True)
             if row is None:
                 return None
-            live = self._live[arn] = self._load(conn, row)
+            try:
+                live = self._load(conn, row)
+            except Exception as exc:  # noqa: BLE001 - refuses this request only, not the whole batch
+                log.exception("cannot rebuild execution %s", arn)
+                raise ServerException(
+                    f"the execution's state could not be rebuilt: {type(exc).__name__}: {exc}"
+                ) from exc
+            self._live[arn] = live
         return live
 
     def _recover(self) -> list:
@@ -192,8 +198,11 @@ class WorkflowRunner:
             for row in wf.running_executions(conn):
                 try:
                     self._live[row["arn"]] = self._load(conn, row)
-                except Exception:  # noqa: BLE001 - one broken execution must not keep the others down
-                    log.exception("cannot rebuild execution %s; it stays as stored", row["arn"])
+                except Exception as exc:  # noqa: BLE001 - one broken execution must not keep the others down
+                    log.exception("cannot rebuild execution %s; it ends FAILED", row["arn"])
+                    # Ended in the next batch (this is a read connection); its tasks are cancelled below.
+                    cause = f"genobatch could not rebuild the execution after a restart: {type(exc).__name__}: {exc}"
+                    self._inbox.put(("unrecoverable", row["arn"], cause))
             by_execution: dict[str, list[dict]] = {}
             for task in wf.open_tasks(conn):
                 by_execution.setdefault(task["execution_arn"], []).append(task)
@@ -310,6 +319,8 @@ class WorkflowRunner:
                 work += self._submitted(ctx, item)
             elif isinstance(item, tuple) and item[0] == "after":
                 work += item[1]
+            elif isinstance(item, tuple) and item[0] == "unrecoverable":
+                self._end_unrecoverable(ctx, item[1], item[2])
             elif isinstance(item, tuple) and item[0] == "terminated":
                 self._close(ctx, item[1], item[2])
             elif isinstance(item, tuple) and item[0] == "fail":
@@ -467,7 +478,7 @@ class WorkflowRunner:
             self._inbox.put(("fail", arn, command.token, "States.Runtime", cause))
             return
         try:
-            request = batch_task.submit_request(command.parameters, arn, live.name, command.token)
+            request = batch_task.submit_request(command.parameters, arn, command.token)
         except batch_task.TaskError as error:
             self._inbox.put(("fail", arn, command.token, error.error, error.cause))
             return
@@ -528,6 +539,25 @@ class WorkflowRunner:
             self._tasks.pop(key, None)
             self.feed_event(ctx, item.arn, TaskSucceeded(item.token, batch_task.submit_output(response)))
         return []
+
+    def _end_unrecoverable(self, ctx: RunnerContext, arn: str, cause: str) -> None:
+        """End an execution whose state could not be rebuilt: FAILED with States.Runtime, as AWS
+        ends one on a runtime error, and an ExecutionFailed event saying why (never left RUNNING)."""
+        row = wf.get_execution(ctx.conn, arn)
+        if row is None or row["status"] != "RUNNING" or arn in self._live:
+            return  # ended or rebuilt meanwhile
+        event_id = row["history_count"] + 1
+        failed = {
+            "timestamp": ctx.now,
+            "type": "ExecutionFailed",
+            "id": event_id,
+            "previousEventId": event_id - 1,
+            "executionFailedEventDetails": {"error": "States.Runtime", "cause": cause[:32768]},
+        }
+        wf.append_history(ctx.conn, arn, [failed])
+        values = {"status": "FAILED", "stopped_at": ctx.now_ms, "error": "States.Runtime", "cause": cause[:32768]}
+        wf.update_execution(ctx.conn, arn, {**values, "history_count": event_id})
+        finish_deleting(ctx.conn, row["state_machine_arn"])
 
     def _close(self, ctx: RunnerContext, arn: str, token: str) -> None:
         task = self._tasks.pop((arn, token), None)
