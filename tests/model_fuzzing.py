@@ -438,6 +438,8 @@ class Fuzzer:
             ]
         )
         method = self.rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+        if (method, path) == ("GET", "/"):
+            method = "PUT"  # GET / is the web console (a redirect to its sign-in page), not an unknown path
         body = b"" if method == "GET" else b"{}"
         return Probe(method, path, body, must_refuse=True, label=f"unknown path {method} {path[:40]}")
 

@@ -203,8 +203,7 @@ def test_nul_in_a_path_or_query_is_a_client_error(raw, method, path, query):
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/nope"),
-        ("GET", "/"),
+        ("GET", "/nope"),  # GET / itself is the web console (tests/test_console_http.py)
         ("PUT", "/"),
         ("PATCH", "/v1/submitjob"),
         ("GET", "/v1/submitjob"),
