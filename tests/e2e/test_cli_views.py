@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -145,6 +146,20 @@ def test_timeout_and_oom_are_marked_in_the_listing():
     console.print(jobs_table(rows, width=80))
     text = console.export_text()
     assert re.search(r"slow +FAILED TIMEOUT", text) and re.search(r"big +FAILED OOM +137", text), text
+
+
+def test_names_get_the_width_an_empty_reason_column_does_not_need():
+    """A demo's 38-character names beside successes (no reason to show): the empty REASON column took two fifths
+    of the spare width and each name wrapped onto three lines at 80 and 120 columns; now two at most."""
+    now = time.time() * 1000  # started today: STARTED shows the time only, as in a real listing
+    rows = [{"jobId": f"{index}" * 36, "jobName": "demo-20261129-142403-4bea-evaluate", "status": "SUCCEEDED",
+             "arrayProperties": {"size": 2}, "startedAt": now - 3_000, "stoppedAt": now - 1_000,
+             "container": {"reason": "Essential container in task exited"}} for index in range(3)]  # fmt: skip
+    for width in (80, 120):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(jobs_table(rows, width=width, now_ms=now))
+        lines = console.export_text().splitlines()
+        assert lines[0].rstrip().endswith("REASON") and len(lines) <= 1 + 2 * len(rows), "\n".join(lines)
 
 
 def test_logs_follow_on_a_waiting_job_says_why_while_it_waits(genobatch_server, jobs):

@@ -171,6 +171,14 @@ def job_name(job: Mapping[str, Any], sample_prefix: str | None = None) -> str:
     return name
 
 
+def _reason(job: Mapping[str, Any]) -> str | None:
+    """The reason a listing shows: the container's says what happened (OutOfMemoryError: ...), the job's often
+    only that it exited; a success's ("Essential container in task exited") says nothing, so none."""
+    if job.get("status") == "SUCCEEDED":
+        return None
+    return (job.get("container") or {}).get("reason") or job.get("statusReason") or None
+
+
 def jobs_table(
     summaries: Iterable[Mapping[str, Any]],
     usage: Mapping[str, Mapping[str, Any]] | None = None,
@@ -204,7 +212,13 @@ def jobs_table(
     table.add_column("ELAPSED", justify="right", no_wrap=True)
     table.add_column("CPU", justify="right", no_wrap=True)
     table.add_column("MAXMEM", justify="right", no_wrap=True)
-    table.add_column("REASON", overflow="fold", min_width=12, ratio=2)
+    summaries = list(summaries)
+    if any(_reason(job) for job in summaries):
+        table.add_column("REASON", overflow="fold", min_width=12, ratio=2)
+    else:
+        # No reason to show: a flexible REASON column would still take two fifths of the spare width from the
+        # names (at 120 columns a 38-character demo name wrapped onto three lines beside an empty column).
+        table.add_column("REASON", no_wrap=True)
     for job in summaries:
         job_id = str(job.get("jobId"))
         measured = usage.get(job_id) or {}
@@ -224,11 +238,7 @@ def jobs_table(
             clock(elapsed),
             cpu_clock(measured.get("cpu_time_ms")),
             memory(measured.get("peak_rss")),
-            # The container's reason says what happened (OutOfMemoryError: ...); the job's often only that it exited.
-            # A success's reason ("Essential container in task exited") says nothing: left blank.
-            ""
-            if job.get("status") == "SUCCEEDED"
-            else text((job.get("container") or {}).get("reason") or job.get("statusReason")),
+            text(_reason(job)) if _reason(job) else "",
         ]
         table.add_row(*row)
     return table
