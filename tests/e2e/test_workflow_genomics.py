@@ -124,7 +124,7 @@ def test_workflow_cli_runs_the_example_in_one_command(server):
     started = time.monotonic()
     result = run_cli(server, "workflow", "run", "--samples", "2", "--genome-size", "20000", "--coverage", "5")
     assert "SUCCEEDED" in result.stdout, result.stdout
-    arn = next(word for word in result.stdout.split() if word.startswith("arn:aws:states:"))
+    arn = next(word for word in result.stdout.split() if word.startswith("arn:aws:states:")).rstrip(":")
     run = ":".join(arn.split(":")[-2:])  # <state machine>:<execution name>
     assert run.startswith(f"{genomics.STATE_MACHINE}:genomics-")
     assert f"run {run}" in result.stdout and f"genobatch cost --run {run}" in result.stdout
