@@ -115,6 +115,21 @@ def test_logs_of_an_array_parent_says_which_logs_to_read(genobatch_server, jobs)
     assert child.stdout == "sample 2\n"
 
 
+def test_the_short_ids_a_narrow_listing_prints_are_accepted(genobatch_server, jobs):
+    """At 80 columns ids read ``5c02350b…:2``: what the listing shows must work as an id (they said "no such job",
+    and ``jobs --array`` printed an empty table for them or for any unknown id)."""
+    listing = cli(genobatch_server, "jobs", "--array", jobs["array"]).stdout
+    short_child = re.search(r"^(\w{8}…:2) ", listing, re.M).group(1)
+    assert cli(genobatch_server, "logs", short_child).stdout == "sample 2\n"
+    short_parent = short_child.split(":")[0]
+    children = cli(genobatch_server, "jobs", "--array", short_parent.rstrip("…")).stdout
+    assert len([line for line in children.splitlines() if f"arr-{jobs['tag']}[" in line]) == 3, children
+    described = cli(genobatch_server, "describe", jobs["busy"][:8] + "…", columns=120).stdout
+    assert jobs["busy"] in described and f"busy-{jobs['tag']}" in described
+    unknown = cli(genobatch_server, "jobs", "--array", "0000dead", check=False)
+    assert unknown.returncode == 1 and "no such job: 0000dead" in unknown.stderr and unknown.stdout == ""
+
+
 def test_logs_of_a_waiting_job_says_why_it_waits(genobatch_server, jobs):
     result = cli(genobatch_server, "logs", jobs["waiting"])
     assert result.stdout == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -49,6 +50,39 @@ def list_jobs(client: Client, statuses: Iterable[str], queue: str | None, array_
                 for job in page.get("jobSummaryList", []):
                     found[job["jobId"]] = {"jobQueue": scope.get("jobQueue"), **job}
     return list(found.values())
+
+
+#: A whole job id (a UUID), with an array child's ``:index``.
+WHOLE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$", re.IGNORECASE)
+#: The short form narrow listings print (``5c02350b…:1``, typed with or without the ellipsis): at least 4 digits.
+SHORT_ID = re.compile(r"^(?P<prefix>[0-9a-f][0-9a-f-]{3,35})(?:…|\.\.\.)?(?P<index>:\d+)?$", re.IGNORECASE)
+
+
+def resolve_job_id(client: Client, given: str) -> str:
+    """The whole id of ``given``: itself when it is whole (or not id-like: the API then says what is wrong), else
+    the one job whose id starts with the short form ``genobatch jobs`` printed in a narrow terminal.
+
+    Ids are UUIDs, so a short form is never a job's own id; like git's short hashes it must be unambiguous,
+    which costs one listing of every queue - only ever for a short form. Array children are not in queue
+    listings, so ``5c02350b…:1`` resolves the parent and keeps the index."""
+    match = None if WHOLE_ID.match(given) else SHORT_ID.match(given)
+    if match is None:
+        return given
+    prefix = match.group("prefix").lower()
+    found = sorted(
+        {job["jobId"] for job in list_jobs(client, ALL_STATUSES, None, None) if job["jobId"].startswith(prefix)}
+    )
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise CliError(
+            f"job id {given!r} is ambiguous: {len(found)} jobs start with {prefix} ({shown}); give more of it"
+        )
+    return found[0] + (match.group("index") or "") if found else given
+
+
+def resolve_job_ids(client: Client, given: Iterable[str]) -> list[str]:
+    """``resolve_job_id`` for each id, in order."""
+    return [resolve_job_id(client, job_id) for job_id in given]
 
 
 def last_attempt_usage(client: Client, jobs: list[dict]) -> dict[str, dict]:
@@ -123,6 +157,11 @@ def jobs(
     if statuses and all_statuses:
         raise click.UsageError("--status and --all exclude each other")
     wanted = [s.upper() for s in statuses] if statuses else list(ALL_STATUSES)
+    if array_job_id:
+        array_job_id = resolve_job_id(client, array_job_id)
+        # An unknown id lists no children; an empty table would read as an array without any.
+        if not client.batch.describe_jobs(jobs=[array_job_id]).get("jobs"):
+            raise CliError(f"no such job: {array_job_id}")
     found = list_jobs(client, wanted, queue, array_job_id)
     selected = select_jobs(found, name, limit, by_index=array_job_id is not None)
     if as_json:
@@ -168,7 +207,10 @@ def describe_jobs(client: Client, job_ids: list[str]) -> list[dict]:
 @click.option("--json", "as_json", is_flag=True, help="Print the DescribeJobs items as JSON.")
 @click.pass_obj
 def describe(client: Client, job_ids: tuple[str, ...], as_json: bool) -> None:
-    """Show jobs in detail: status, attempts, container, array."""
+    """Show jobs in detail: status, attempts, container, array.
+
+    A JOBID is whole, or the start `genobatch jobs` shows in a narrow terminal (5c02350b…, 5c02350b…:1)."""
+    job_ids = tuple(resolve_job_ids(client, job_ids))
     found = describe_jobs(client, list(dict.fromkeys(job_ids)))
     if as_json:
         print_json(found)
@@ -205,8 +247,8 @@ def stop_each(job_ids: Iterable[str], call: Callable[..., Any], reason: str, don
 @click.option("--reason", default="Cancelled with genobatch cancel", show_default=True)
 @click.pass_obj
 def cancel(client: Client, job_ids: tuple[str, ...], reason: str) -> None:
-    """Cancel jobs that have not started yet."""
-    stop_each(job_ids, client.batch.cancel_job, reason, "cancelled")
+    """Cancel jobs that have not started yet (whole ids, or the unambiguous start `genobatch jobs` shows)."""
+    stop_each(resolve_job_ids(client, job_ids), client.batch.cancel_job, reason, "cancelled")
 
 
 @click.command("terminate")
@@ -214,8 +256,8 @@ def cancel(client: Client, job_ids: tuple[str, ...], reason: str) -> None:
 @click.option("--reason", default="Terminated with genobatch terminate", show_default=True)
 @click.pass_obj
 def terminate(client: Client, job_ids: tuple[str, ...], reason: str) -> None:
-    """Terminate jobs, stopping running ones."""
-    stop_each(job_ids, client.batch.terminate_job, reason, "terminated")
+    """Terminate jobs, stopping running ones (whole ids, or the unambiguous start `genobatch jobs` shows)."""
+    stop_each(resolve_job_ids(client, job_ids), client.batch.terminate_job, reason, "terminated")
 
 
 COMMANDS = (jobs, describe, cancel, terminate)

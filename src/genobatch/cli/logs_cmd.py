@@ -14,6 +14,7 @@ import click
 
 from genobatch.cli.client import Client
 from genobatch.cli.errors import CliError
+from genobatch.cli.jobs_cmd import resolve_job_id
 from genobatch.cli.native import path_segment
 
 POLL_INTERVAL_S = 1.0
@@ -115,9 +116,11 @@ def stream_log(client: Client, job_id: str, attempt: int | None, follow: bool) -
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the attempt finishes.")
 @click.pass_obj
 def logs(client: Client, job_id: str, attempt: int | None, follow: bool) -> None:
-    """Print a job attempt's output (stdout and stderr)."""
+    """Print a job attempt's output (stdout and stderr).
+
+    JOBID is whole, or the start `genobatch jobs` shows in a narrow terminal (5c02350b…:1)."""
     try:
-        stream_log(client, job_id, attempt, follow)
+        stream_log(client, resolve_job_id(client, job_id), attempt, follow)
     except KeyboardInterrupt:
         # Ctrl-C is how one stops following; it is not an error.
         click.echo("", err=True)
