@@ -159,10 +159,10 @@ def jobs(
     wanted = [s.upper() for s in statuses] if statuses else list(ALL_STATUSES)
     if array_job_id:
         array_job_id = resolve_job_id(client, array_job_id)
-        # An unknown id lists no children; an empty table would read as an array without any.
-        if not client.batch.describe_jobs(jobs=[array_job_id]).get("jobs"):
-            raise CliError(f"no such job: {array_job_id}")
     found = list_jobs(client, wanted, queue, array_job_id)
+    # An unknown id lists no children; an empty table would read as an array without any.
+    if array_job_id and not found and not client.batch.describe_jobs(jobs=[array_job_id]).get("jobs"):
+        raise CliError(f"no such job: {array_job_id}")
     selected = select_jobs(found, name, limit, by_index=array_job_id is not None)
     if as_json:
         print_json(selected)
