@@ -107,6 +107,14 @@ def test_describe_says_the_command_ran_on_the_host(genobatch_server, jobs):
     assert "on the host" in flat and "the image busybox was recorded, not used" in flat, flat
 
 
+def test_describe_at_80_columns_cuts_nothing(genobatch_server, jobs):
+    """The definition's ARN and the log stream fold onto a second line instead of ending in "…"."""
+    result = cli(genobatch_server, "describe", jobs["busy"])
+    assert "…" not in result.stdout and max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+    folded = "".join(line.strip("│ ") for line in result.stdout.splitlines())
+    assert f"job-definition/busy-{jobs['tag']}:1" in folded and "CPU IDS" in result.stdout, result.stdout
+
+
 def test_logs_of_an_array_parent_says_which_logs_to_read(genobatch_server, jobs):
     result = cli(genobatch_server, "logs", jobs["array"], check=False)
     assert result.returncode == 1

@@ -20,7 +20,8 @@ def fields_grid(rows: list[tuple[str, str]]) -> Table:
     """Two-column ``label  value`` grid; rows whose value is missing are left out."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
+    # Folded, not cut: an ARN or log stream name cut to "genobatch…" at 80 columns cannot be copied.
+    grid.add_column(overflow="fold")
     for label, value in rows:
         if value not in ("", "-"):
             grid.add_row(label, value)
@@ -147,7 +148,8 @@ def execution_table(detail: Mapping[str, Any]) -> Table:
     from genobatch.cli.render import cpu_clock, memory
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("#", "RAN", "CPUS", "CPU TIME", "MAXMEM"):
+    # "CPU IDS": the host CPUs the attempt was pinned to; "CPUS 0" read as "no CPUs".
+    for column in ("#", "RAN", "CPU IDS", "CPU TIME", "MAXMEM"):
         table.add_column(column, overflow="fold")
     for attempt in detail.get("attempts") or []:
         usage = attempt.get("usage") or {}
