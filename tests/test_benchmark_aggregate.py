@@ -251,6 +251,22 @@ def test_recommendation_with_a_deadline_and_a_budget(tmp_path: Path) -> None:
     )
 
 
+def test_the_fastest_within_the_budget_also_says_its_time_on_instances_in_parallel(tmp_path: Path) -> None:
+    """After the parallel sentences, "Fastest within the budget: ..., 16.7 h" (one instance at a time) read as the
+    best time the money buys; ten instances cost the same and finish in one workload's 6000 s."""
+    plan, summaries = _three_targets(tmp_path, {"workloads": 10, "deadline_h": 24, "budget_usd": 100})
+    rec = recommend(plan, summaries)
+    sentence = (
+        "The same dorado/hac@b on 10 instances in parallel, one workload each, costs the same and finishes in 1.7 h."
+    )
+    assert sentence in rec.explanation
+    assert (
+        rec.explanation.index(sentence)
+        == rec.explanation.index("Fastest within the $100.00 budget: dorado/hac@b: $66.67 for 10 ($6.67 each), 16.7 h.")
+        + 1
+    )
+
+
 def test_recommendation_without_limits_and_when_nothing_fits(tmp_path: Path) -> None:
     plan, summaries = _three_targets(tmp_path, {"workloads": 10})
     rec = recommend(plan, summaries)

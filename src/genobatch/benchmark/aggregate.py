@@ -52,7 +52,8 @@ time**, so with medians over repeats::
 * *cheapest within the deadline*: the lowest ``cost(W)`` among those with ``time_h(W) <= deadline_h``
   (all, without a deadline); ties go to the faster;
 * *fastest within the budget*: the lowest ``time_h(W)`` among those with ``cost(W) <= budget_usd``
-  (all, without a budget); ties go to the cheaper.
+  (all, without a budget); ties go to the cheaper. With more than one workload the recommendation adds
+  what the same target takes on W instances in parallel (the same cost, one workload's time).
 
 **N instances in parallel** (the question is "how many instances of which type meet the deadline,
 at what cost"): the workloads are dealt out to N instances, each running whole workloads one after
@@ -416,6 +417,14 @@ def recommend(plan: Plan, summaries: Sequence[TargetSummary]) -> Recommendation:
     if fastest is not None:
         within = f"within the {_usd(budget)} budget" if budget is not None else "with no budget"
         explanation.append(f"Fastest {within}: {describe(fastest)}.")
+        if w > 1:
+            # The sentence above is one instance at a time (the model); after the parallel sentences its hours
+            # read as the best on offer, while the same money on W instances finishes in one workload's time.
+            one = time_for_workloads_h(next(s for s in usable if label(s) == fastest), 1, overhead)
+            explanation.append(
+                f"The same {fastest} on {w} instances in parallel, one workload each, costs the same and "
+                f"finishes in {one:.1f} h."
+            )
     else:
         explanation.append(
             f"Nothing runs {w} workload(s) within {_usd(budget or 0)}; the cheapest, {describe(by_cost[0])}."
