@@ -484,3 +484,23 @@ def test_benchmark_report_screenshot(results: BenchmarkResults, tmp_path: Path) 
         target = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target / shot.name)
+
+
+def test_terminal_summary_wraps_at_words_to_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench run's closing sentences at 80 columns: whole words, continuations indented under their line (the
+    terminal broke them mid-word); piped with no COLUMNS, one line each for grep."""
+    from genobatch.cli.bench_cmd import wrapped
+
+    lines = [
+        "recommendation: Instances in parallel to finish 100 workload(s) within 48 h (each instance runs whole "
+        "workloads one after another; the cost does not change with the count): minimap2/default@one-vcpu x50",
+        "  minimap2/default@c6i-large-spot: measured run 3.0 s; per workload 11.98 h, $0.408",
+    ]
+    monkeypatch.setenv("COLUMNS", "80")
+    out = wrapped(lines)
+    assert len(out) > len(lines) and all(len(line) <= 80 for line in out), out
+    assert out[1].startswith("  ") and not out[1].startswith("   ")  # under "recommendation:", by two
+    assert out[-1].startswith("    ") and out[-2].startswith("  minimap2/")  # a nested line's continuation
+    assert " ".join(" ".join(out).split()) == " ".join(" ".join(lines).split())  # no word cut or lost
+    monkeypatch.delenv("COLUMNS")
+    assert wrapped(lines) == lines

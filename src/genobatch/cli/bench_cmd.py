@@ -29,6 +29,24 @@ def _load_plan(path: Path):  # noqa: ANN202 - a Plan
         raise CliError(f"invalid benchmark plan {path}:\n{problems}") from None
 
 
+def wrapped(lines: list[str]) -> list[str]:
+    """Sentences wrapped at word boundaries to the terminal's width, continuations indented under their line, so
+    a recommendation at 80 columns does not break mid-word ("instanc|e"). Piped output keeps one line each
+    (``stdout_console``'s pipe width); equivalence records are not passed here: they are copied whole."""
+    import textwrap
+
+    from genobatch.cli.render import stdout_console
+
+    width = stdout_console().width
+    out = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        out += textwrap.wrap(
+            line, width, subsequent_indent=indent + "  ", break_long_words=False, break_on_hyphens=False
+        ) or [line]
+    return out
+
+
 def write_report(directory: Path) -> Path:
     """Analyse a saved run, print its summary, ratios, recommendation and equivalence verdicts, and write its
     report; returns the HTML page."""
@@ -37,7 +55,7 @@ def write_report(directory: Path) -> Path:
     from genobatch.benchmark.report_terminal import comparison_lines, equivalence_lines, summary_lines
 
     results = analyse(directory)
-    for line in summary_lines(results) + comparison_lines(results) + equivalence_lines(results):
+    for line in wrapped(summary_lines(results) + comparison_lines(results)) + equivalence_lines(results):
         click.echo(line)
     return write_benchmark_report(results, directory / "report").html
 
