@@ -99,6 +99,27 @@ def finish_deleting(conn: Any, state_machine_arn: str) -> None:
         wf.delete_state_machine(conn, state_machine_arn)
 
 
+def end_unrecoverable(conn: Any, arn: str, cause: str, now: float) -> None:
+    """End a RUNNING execution whose state could not be rebuilt: FAILED with States.Runtime, as AWS
+    ends one on a runtime error, and an ExecutionFailed event saying why (never left RUNNING)."""
+    row = wf.get_execution(conn, arn)
+    if row is None or row["status"] != "RUNNING":
+        return  # ended meanwhile
+    event_id = row["history_count"] + 1
+    cause = cause[:32768]  # AWS's limit on a cause
+    failed = {
+        "timestamp": now,
+        "type": "ExecutionFailed",
+        "id": event_id,
+        "previousEventId": event_id - 1,
+        "executionFailedEventDetails": {"error": "States.Runtime", "cause": cause},
+    }
+    wf.append_history(conn, arn, [failed])
+    values = {"status": "FAILED", "stopped_at": int(now * 1000), "error": "States.Runtime", "cause": cause}
+    wf.update_execution(conn, arn, {**values, "history_count": event_id})
+    finish_deleting(conn, row["state_machine_arn"])
+
+
 def settle(future: Future, value: object, ok: bool) -> None:
     with contextlib.suppress(InvalidStateError):
         if ok:
