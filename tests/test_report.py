@@ -483,6 +483,11 @@ def test_a_negligible_saving_reads_as_a_sliver_of_the_run_not_minus_100_percent(
     text = console.export_text()
     assert "-$0.00003 (<0.1%)" in text and "-100%" not in text and max(map(len, text.splitlines())) <= 80
 
+    # Headroom alone does not grow vCPUs: 1.9 CPUs on 2 requested (x 1.1 = 2.09) stays at 2, not 3 (+50% cost).
+    within = replace(attempt("haplotypecaller", "S2", (0, 1, 2), 190.0, 100, 0.5), compute_environment="spot-r5")
+    held = advise([within], RightSizingPolicy(), [shape])[0]
+    assert held.recommended_cpus == 2 and held.saving is not None and held.saving >= 0
+
     # 0.1 x 0.3 / 0.3 is not exactly 0.1: a saving that is nothing but float rounding is zero, not "-$0.00".
     noisy = replace(caller, attributed_cost=0.1, estimated_cost=0.1 * 0.3 / 0.3 + 1e-17)
     assert noisy.saving == 0.0 and money(noisy.saving) == "$0"

@@ -239,7 +239,8 @@ footer { color: var(--muted); font-size: 12px; text-align: center; margin: 24px 
 <section id="right-sizing">
   <h2>Right-sizing</h2>
   <p class="explain">Recommended requests from the highest measurement over all attempts of a definition:
-    vCPUs = ⌈peak CPUs × {{ policy.cpu_headroom }}⌉ (peak CPUs = %cpu ÷ 100 of the busiest attempt),
+    vCPUs = ⌈peak CPUs × {{ policy.cpu_headroom }}⌉ (peak CPUs = %cpu ÷ 100 of the busiest attempt; never more
+    than requested when the peak was within the request: a job held to its vCPUs cannot show it wanted more),
     memory = peak RSS × {{ policy.memory_headroom }} rounded up to {{ policy.memory_step_mib }} MiB.
     The saving estimates what the same attempts would have been attributed with the recommended request. As
     genobatch attributes cost, an attempt pays for its largest share of the instance (vCPUs, memory or GPUs),

@@ -3,8 +3,10 @@
 Recommendations come from the highest measurement over all attempts of the definition (failed ones
 too: an attempt killed for memory shows exactly the need the request missed), plus headroom:
 ``vCPUs = ceil(peak CPUs x cpu_headroom)`` and ``memory = peak RSS x memory_headroom`` rounded up to
-``memory_step_mib``. ``pct_cpu`` is Nextflow's average CPU over an attempt's life, so the peak here is
-the busiest attempt, not the busiest instant.
+``memory_step_mib``. Headroom never raises vCPUs past the request when the peak is within it (a job
+held to its vCPUs cannot show it wanted more; only memory, which is not compressible, grows on headroom
+alone). ``pct_cpu`` is Nextflow's average CPU over an attempt's life, so the peak here is the busiest
+attempt, not the busiest instant.
 
 The saving is an estimate of what the same attempts would have been attributed with the
 recommended request. Where the attempt's compute environment gives its instance shape, the estimate
@@ -132,6 +134,12 @@ def _advise_one(
     peak_cpus = max(measured_cpu) if measured_cpu else None
     peak_mem = max(measured_mem) if measured_mem else None
     rec_cpus = None if peak_cpus is None else recommend_cpus(peak_cpus, policy)
+    requested_cpus = max(r.cpus for r in records)
+    if rec_cpus is not None and peak_cpus is not None and peak_cpus <= requested_cpus < rec_cpus:
+        # CPU is compressible and a job held to its vCPUs cannot show it wanted more: a peak within the request
+        # is no evidence for growing it, and headroom alone turned a single-threaded 0.94 CPUs on 1 vCPU into
+        # "request 2 vCPUs" - twice the cost for nothing.
+        rec_cpus = requested_cpus
     rec_mem = None if peak_mem is None else recommend_memory_mib(peak_mem, policy)
     over = sum(1 for r in records if r.peak_rss is not None and r.memory and r.peak_rss > r.requested_memory_bytes)
     attributed = sum(r.attributed_cost for r in records)

@@ -277,7 +277,8 @@ def _right_sizing(sheet: Worksheet, run: RunData, advice: list[Advice]) -> None:
     sheet.append([])
     sheet.append(
         [
-            f"vCPUs = ceil(peak CPUs x {policy.cpu_headroom}); memory = peak RSS x {policy.memory_headroom} "
+            f"vCPUs = ceil(peak CPUs x {policy.cpu_headroom}), not above the request when the peak is within it; "
+            f"memory = peak RSS x {policy.memory_headroom} "
             f"rounded up to {policy.memory_step_mib} MiB. Saving: cost x new / old share of the instance (the "
             f"largest of vCPU, memory, GPU fractions); where the instance shape is unknown, "
             f"{policy.cpu_cost_share:.0%} of cost is taken to follow vCPUs and the rest memory. Negative: the advised "
