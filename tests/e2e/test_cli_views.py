@@ -138,6 +138,13 @@ def test_the_short_ids_a_narrow_listing_prints_are_accepted(genobatch_server, jo
     assert unknown.returncode == 1 and "no such job: 0000dead" in unknown.stderr and unknown.stdout == ""
 
 
+def test_logs_of_an_attempt_without_output_says_so_and_how_it_ended(genobatch_server, jobs):
+    """Killed at its memory limit before printing anything: silence read as a broken command."""
+    result = cli(genobatch_server, "logs", jobs["hog"])
+    assert result.stdout == ""
+    assert f"of {jobs['hog']} wrote no output (FAILED, exit code 137, OutOfMemoryError" in result.stderr, result.stderr
+
+
 def test_logs_of_a_waiting_job_says_why_it_waits(genobatch_server, jobs):
     result = cli(genobatch_server, "logs", jobs["waiting"])
     assert result.stdout == ""

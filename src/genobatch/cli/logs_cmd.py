@@ -79,12 +79,31 @@ def wait_for_start(client: Client, job_id: str, follow: bool) -> bool:
     return True
 
 
+def say_no_output(client: Client, job_id: str, attempt: int | None) -> None:
+    """An attempt that printed nothing: say so, and how it ended, on stderr (silence read as a broken command)."""
+    job = (client.batch.describe_jobs(jobs=[job_id]).get("jobs") or [{}])[0]
+    attempts = job.get("attempts") or [{}]
+    number = attempt if attempt and attempt <= len(attempts) else len(attempts)
+    ended = attempts[number - 1]
+    container = ended.get("container") or {}
+    exit_code = container.get("exitCode")
+    parts = [
+        job.get("status") if number == len(attempts) else None,  # the job's status is its last attempt's
+        None if exit_code is None else f"exit code {exit_code}",
+        container.get("reason") or ended.get("statusReason"),
+    ]
+    how = ", ".join(str(part) for part in parts if part)
+    which = f"attempt {attempt}" if attempt else "the attempt"
+    click.echo(f"genobatch: {which} of {job_id} wrote no output" + (f" ({how})" if how else ""), err=True)
+
+
 def stream_log(client: Client, job_id: str, attempt: int | None, follow: bool) -> None:
     """Write the log to stdout as it is read; with ``follow``, keep polling until it is complete.
 
     A job without an attempt yet gets one line on why it waits (an array parent: which logs to read instead)."""
     offset = 0
     checked = False
+    written = 0
     while True:
         chunk = fetch_chunk(client, job_id, attempt, offset)
         if chunk.get("attempt") is None and attempt is None and not checked:
@@ -99,10 +118,13 @@ def stream_log(client: Client, job_id: str, attempt: int | None, follow: bool) -
             # Raw write, not rich: log text must come out byte for byte, brackets and all.
             sys.stdout.write(data)
             sys.stdout.flush()
+            written += len(data)
         # Pin the attempt the server chose, so a retry starting mid-follow does not switch logs.
         attempt = chunk.get("attempt") or attempt
         offset = int(chunk.get("nextOffset", offset + len(data.encode())))
         if chunk.get("complete"):
+            if not written and not offset:
+                say_no_output(client, job_id, attempt)
             return
         if not data:
             if not follow:
