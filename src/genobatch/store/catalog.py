@@ -152,5 +152,11 @@ def set_tags(conn: Connection, arn: str, values: Mapping[str, str]) -> None:
     conn.execute(tags.insert(), [{"resource_arn": arn, "key": k, "value": v} for k, v in values.items()])
 
 
+def insert_tags(conn: Connection, arn: str, values: Mapping[str, str]) -> None:
+    """Tags of a resource that has none yet (a new job): no delete of old values first."""
+    if values:
+        conn.execute(tags.insert(), [{"resource_arn": arn, "key": k, "value": v} for k, v in values.items()])
+
+
 def remove_tags(conn: Connection, arn: str, keys: Sequence[str]) -> None:
     conn.execute(delete(tags).where(tags.c.resource_arn == arn, tags.c.key.in_(list(keys))))
