@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,15 @@ SERIAL_GROUPS = {
         for name in ("test_local_backend.py", "test_containment.py", "test_launcher.py")
     },
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's workers carry COLUMNS=80 and LINES=24 in their environment, which every CLI a
+    # test starts would inherit (rich sizes its output by them). Without xdist there are none: a
+    # worker runs the CLIs as the plain suite does, and a test that wants a width sets COLUMNS itself.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
