@@ -30,7 +30,14 @@ from genobatch.examples.workflows import genomics
 from genobatch.workflow.batch_task import run_id
 
 pass_client = click.make_pass_decorator(Client)
+
+
 POLL_S = 1.0
+
+
+def _console() -> Console:
+    """Output whose ARNs, paths and commands stay whole on one line (soft wrap), to be copied."""
+    return Console(highlight=False, soft_wrap=True)
 
 
 @cache
@@ -109,7 +116,7 @@ def run(
     wait: bool,
 ) -> None:
     """Run the demo pipeline as a state machine: per sample align -> Parallel { call -> evaluate ; stats }."""
-    console = Console(highlight=False)
+    console = _console()
     ensure_server(client, console)
     genomics.register_job_definitions(client.batch, sys.executable)
     machine = genomics.ensure_state_machine(_sfn(client))
@@ -133,7 +140,7 @@ def run(
 @pass_client
 def status(client: Client, execution_arn: str) -> None:
     """An execution's status and, if it failed, which states failed and why."""
-    console = Console(highlight=False)
+    console = _console()
     described = _sfn(client).describe_execution(executionArn=execution_arn)
     console.print(_progress_line(client, run_id(execution_arn), described["status"]))
     failed = []
@@ -153,7 +160,7 @@ def status(client: Client, execution_arn: str) -> None:
 @pass_client
 def redrive(client: Client, execution_arn: str, wait: bool) -> None:
     """RedriveExecution: re-run only the failed or aborted states (and Map iterations), keeping what succeeded."""
-    console = Console(highlight=False)
+    console = _console()
     try:
         _sfn(client).redrive_execution(executionArn=execution_arn)
     except _sfn(client).exceptions.ExecutionNotRedrivable as error:
