@@ -144,18 +144,7 @@ def run_data(
         pricing_date=", ".join(dates),
         pricing_estimates=tuple(price_estimates(environments)),
     )
-    billed = [
-        ComputeEnvironmentCost(
-            compute_environment=env["name"],
-            instance_seconds=env["billedInstanceSeconds"],
-            billed_cost=env["billedUsd"],
-            instance_type=env["instanceType"] or "",
-            instance_vcpus=env["instanceVcpus"],
-            instance_memory_mib=env["instanceMemoryMib"],
-            instance_gpus=env["instanceGpus"],
-        )
-        for env in environments
-    ]
+    billed = [ComputeEnvironmentCost.from_summary(env) for env in environments]
     trace = [TraceRecord.from_mapping(record) for record in summary["trace"]]
     extra = {"sample_cost_basis": basis} if basis else {}
     return RunData(info=info, trace=trace, billed=billed, samples=samples, results=results, **extra)

@@ -151,18 +151,7 @@ def timeline(rows: list[dict], trace: list[dict], now: int) -> dict:
 
 def run_data(selector: Selector, summary: dict, region: str) -> RunData:
     """The run report's data model for this run (as ``genobatch report`` builds it)."""
-    billed = [
-        ComputeEnvironmentCost(
-            compute_environment=env["name"],
-            instance_seconds=env["billedInstanceSeconds"],
-            billed_cost=env["billedUsd"],
-            instance_type=env["instanceType"] or "",
-            instance_vcpus=env["instanceVcpus"],
-            instance_memory_mib=env["instanceMemoryMib"],
-            instance_gpus=env["instanceGpus"],
-        )
-        for env in summary["cost"]["computeEnvironments"]
-    ]
+    billed = [ComputeEnvironmentCost.from_summary(env) for env in summary["cost"]["computeEnvironments"]]
     label = selector.tag_value or selector.queue or ""
     info = RunInfo(run_id=label, title=label, created=datetime.now(UTC), region=region)
     trace = [TraceRecord.from_mapping(record) for record in summary["trace"]]

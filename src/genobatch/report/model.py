@@ -121,6 +121,19 @@ class ComputeEnvironmentCost:
     instance_memory_mib: int | None = None
     instance_gpus: int = 0
 
+    @classmethod
+    def from_summary(cls, environment: Mapping[str, Any]) -> ComputeEnvironmentCost:
+        """One of ``cost.computeEnvironments`` in the run summary (``GET /genobatch/v1/runs``)."""
+        return cls(
+            compute_environment=environment["name"],
+            instance_seconds=environment["billedInstanceSeconds"],
+            billed_cost=environment["billedUsd"],
+            instance_type=environment["instanceType"] or "",
+            instance_vcpus=environment["instanceVcpus"],
+            instance_memory_mib=environment["instanceMemoryMib"],
+            instance_gpus=environment["instanceGpus"],
+        )
+
     def share(self, cpus: float, memory_mib: float, gpus: int) -> float | None:
         """The fraction of one instance a request takes (its largest relative part, at most 1)."""
         if not self.instance_vcpus or not self.instance_memory_mib:
