@@ -36,9 +36,9 @@ def build_url(endpoint: str, path: str, params: dict[str, Any]) -> str:
     return f"{endpoint}{path}" + (f"?{query}" if query else "")
 
 
-def signed_headers(url: str, region: str, key: SigningKey) -> dict[str, str]:
-    """The headers of a GET of ``url`` signed with SigV4, as botocore would sign it."""
-    request = AWSRequest(method="GET", url=url, headers={"Accept": "application/json"})
+def signed_headers(url: str, region: str, key: SigningKey, method: str = "GET") -> dict[str, str]:
+    """The headers of a bodiless ``method`` request of ``url`` signed with SigV4, as botocore signs it."""
+    request = AWSRequest(method=method, url=url, data=b"", headers={"Accept": "application/json"})
     credentials = Credentials(key.access_key_id, key.secret_access_key)
     SigV4Auth(credentials, "batch", region).add_auth(request)
     return dict(request.headers.items())
@@ -61,8 +61,17 @@ def error_from_response(exc: urllib.error.HTTPError) -> ApiError:
 
 def signed_get(endpoint: str, path: str, params: dict[str, Any], region: str, key: SigningKey) -> dict[str, Any]:
     """GET ``endpoint + path`` signed, and return the decoded JSON object it answers."""
+    return signed_request("GET", endpoint, path, params, region, key)
+
+
+def signed_request(
+    method: str, endpoint: str, path: str, params: dict[str, Any], region: str, key: SigningKey
+) -> dict[str, Any]:
+    """Send a bodiless ``method`` request to ``endpoint + path``, signed, and return the decoded JSON
+    object it answers; errors as the CLI reports them (unreachable server, the API's error)."""
     url = build_url(endpoint, path, params)
-    request = urllib.request.Request(url, headers=signed_headers(url, region, key), method="GET")
+    data = None if method == "GET" else b""
+    request = urllib.request.Request(url, data=data, headers=signed_headers(url, region, key, method), method=method)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             raw = response.read()
