@@ -25,6 +25,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 from shapes import assert_matches_output_shape
 
@@ -123,6 +124,18 @@ class Server:
         client = boto3.client(service, **options)
         client.meta.events.register("after-call", functools.partial(_check_shape, service=service))
         return client
+
+    def console_session(self) -> requests.Session:
+        """A browser-like HTTP session signed in to the web console through its login form."""
+        http = requests.Session()
+        response = http.post(
+            self.endpoint + "/console/login",
+            data={"access_key_id": self.access_key, "secret_access_key": self.secret_key, "next": "/"},
+            headers={"Origin": self.endpoint},
+            allow_redirects=False,
+        )
+        assert response.status_code == 303, response.text[:500]
+        return http
 
     def native(self, path: str, **params) -> dict:
         """GET one of genobatch's native endpoints, signed like the CLI signs it."""

@@ -105,6 +105,14 @@ def test_cpu_plan_report_agrees_with_api_and_catches_a_perturbation(genobatch_se
     assert list(table) == [t for _, t in sorted(zip(costs, times, strict=True))]  # sorted by cost per workload
     verdicts = re.findall(r'data-tool="minimap2" data-output="([^"]+)"\s+data-identical="(\w+)"', html)
     assert len(verdicts) == 4 and all(identical == "true" for _, identical in verdicts)
+    # The console's Benchmarks page shows this run, every instance run done, and the report's table
+    # read from the results the run saved: one row per target, as in the report.
+    page = genobatch_server.console_session().get(genobatch_server.endpoint + "/console/benchmarks").text
+    section = page[page.index(f">{run_dir.name}</h2>") :].split("</section>")[0]
+    for target in ("one-vcpu", "c6i-large-spot"):
+        assert f'<td>{target}</td><td class="num">2 / 2</td><td class="num">0</td>' in section, target
+    report_rows = section[section.index('class="bench-report"') :].split("<tr>")[2:]
+    assert sorted(row.split("<td>")[1].split("</td>")[0] for row in report_rows) == sorted(rows)
 
     # TEST-ONLY PERTURBATION: alter one record of one target's BAM, then recompute the report.
     shard_dir = run_dir / "minimap2" / "default" / "c6i-large-spot" / "r0" / "shard-0"
