@@ -129,3 +129,7 @@ def test_workflow_cli_runs_the_example_in_one_command(server):
     assert run.startswith(f"{genomics.STATE_MACHINE}:genomics-")
     assert f"run {run}" in result.stdout and f"genobatch cost --run {run}" in result.stdout
     assert time.monotonic() - started < 300
+    # The console lists the execution once, as an execution (its jobs carry both tags).
+    runs = server.console_session().get(server.endpoint + "/console/runs").text
+    assert runs.count(f">{arn}</a></th><td>workflow execution</td>") == 1, runs
+    assert f">{run}</a></th>" not in runs, runs

@@ -28,6 +28,7 @@ from genobatch.run import FINAL, RUN_TAG, Selector, price_catalog, priced_trace,
 from genobatch.store.schema import jobs as jobs_table
 from genobatch.store.schema import tags as tags_table
 from genobatch.trace import SAMPLE_PREFIX_TAG, SAMPLE_TAG
+from genobatch.workflow.batch_task import run_id as execution_run_id
 
 EXECUTION_TAG = "genobatch:execution"
 BENCH_TAG = "genobatch:bench"
@@ -57,6 +58,10 @@ def list_runs(conn: Connection) -> list[RunRef]:
         .group_by(tags_table.c.key, tags_table.c.value)
     )
     runs = [RunRef(key, value, count) for key, value, count in conn.execute(query)]
+    # A workflow execution's jobs also carry its genobatch:run (for `genobatch cost --run`): list the
+    # execution once, as an execution.
+    executions = {execution_run_id(run.value) for run in runs if run.key == EXECUTION_TAG}
+    runs = [run for run in runs if not (run.key == RUN_TAG and run.value in executions)]
     return sorted(runs, key=lambda run: (run.key != RUN_TAG, run.value))
 
 
