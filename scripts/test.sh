@@ -31,7 +31,7 @@ if slurm_env=$(scripts/slurm-cluster.sh start); then eval "$slurm_env"; else ech
 
 ruff check .
 # Several workers per pass (pytest-xdist): most tests wait on real servers and engines rather than on a
-# CPU. Tests that share a machine-wide resource run on one worker (xdist_group, tests/conftest.py).
+# CPU. Tests that share a machine-wide resource run on one worker (SERIAL_GROUPS, tests/conftest.py).
 WORKERS=(-n "${GENOBATCH_TEST_WORKERS:-4}" --dist loadgroup)
 echo "== pass 1: SQLite store =="
 python3 -m pytest -q "${WORKERS[@]}" "$@"

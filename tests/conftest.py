@@ -7,22 +7,43 @@ from pathlib import Path
 
 import pytest
 from harness import Server, launch
+from xdist.scheduler import LoadScopeScheduling
 
 #: Folders of the remote engines' tests (marked ``remote_engine``, see pyproject.toml).
 REMOTE_ENGINE_TESTS = tuple(Path(__file__).parent / name for name in ("slurm", "aws_batch"))
 
 
-#: Tests that share one machine-wide resource, and so run one at a time on one pytest-xdist worker
-#: (``--dist loadgroup``): the Slurm tests share the one cluster on this host, and one of them stops
-#: and restarts its controller; the tests that build a LocalBackend without a data directory share
-#: its default cgroup group and persistent launcher (``launch.default_launcher_dir``).
+#: Tests that share one machine-wide resource, and so run one after another on one pytest-xdist
+#: worker: the Slurm tests share the one cluster on this host, and one of them stops and restarts
+#: its controller; the tests that build a LocalBackend without a data directory share its default
+#: cgroup group and persistent launcher (``launch.default_launcher_dir``). Paths relative to the
+#: repository, as pytest's node ids start.
 SERIAL_GROUPS = {
-    Path(__file__).parent / "slurm": "slurm-cluster",
-    **{
-        Path(__file__).parent / name: "host-launcher"
-        for name in ("test_local_backend.py", "test_containment.py", "test_launcher.py")
-    },
+    "tests/slurm/": "slurm-cluster",
+    "tests/test_local_backend.py": "host-launcher",
+    "tests/test_containment.py": "host-launcher",
+    "tests/test_launcher.py": "host-launcher",
 }
+
+
+class SerialGroupScheduling(LoadScopeScheduling):
+    """pytest-xdist scheduling for ``--dist loadgroup``: a test of :data:`SERIAL_GROUPS` goes to the
+    worker that runs the rest of its group; every other test is a unit of its own, as in ``load``.
+
+    It replaces xdist's own loadgroup scheduling, whose ``xdist_group`` marks do not take effect
+    under pytest 9 (xdist renames the node ids to carry the group, which pytest 9 no longer reads).
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        for prefix, group in SERIAL_GROUPS.items():
+            if nodeid.startswith(prefix):
+                return group
+        return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling | None:
+    """The scheduler for ``--dist loadgroup`` (see :class:`SerialGroupScheduling`); xdist's own otherwise."""
+    return SerialGroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,9 +59,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(item.path.is_relative_to(folder) for folder in REMOTE_ENGINE_TESTS):
             item.add_marker(pytest.mark.remote_engine)
-        for folder, group in SERIAL_GROUPS.items():
-            if item.path.is_relative_to(folder):
-                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="module")
