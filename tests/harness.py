@@ -224,6 +224,14 @@ def shell_definition(client, name: str, script: str, memory: int = 64) -> str:
     )["jobDefinitionArn"]
 
 
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` for a CLI a test will Ctrl-C: SIGINT at its default and unblocked, as a shell
+    starts a foreground command. A child inherits an ignored or blocked SIGINT from the test
+    process, whatever state the runner (a pytest-xdist worker) or an earlier test left it in."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def run_cli(server: Server, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``genobatch ARGS`` against ``server`` as a user would; asserts it succeeded."""
     command = [sys.executable, "-m", "genobatch", "--data-dir", str(server.data_dir), "--endpoint", server.endpoint]

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from harness import launch, wait_for
+from harness import as_from_a_terminal, launch, wait_for
 
 PLAN = """
 name: never-placed
@@ -94,6 +94,7 @@ def test_ctrl_c_terminates_the_benchmarks_job(gpu_less_server, tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         env={**gpu_less_server.env(), "COLUMNS": "120"},
+        preexec_fn=as_from_a_terminal,
     )
     batch = gpu_less_server.client()
     try:

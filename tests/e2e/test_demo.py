@@ -22,7 +22,7 @@ from pathlib import Path
 import pysam
 import pytest
 from browser import chromium, needs_chromium
-from harness import free_port
+from harness import as_from_a_terminal, free_port
 from openpyxl import load_workbook
 
 from genobatch.cli.client import SigningKey
@@ -235,6 +235,7 @@ def test_ctrl_c_terminates_the_runs_jobs(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "COLUMNS": "120"},
+        preexec_fn=as_from_a_terminal,
     )
     try:
         line = ""
