@@ -150,16 +150,7 @@ class Engine:
         batch, self._deferred = self._deferred, []
         if batch:
             timeout = RETRY_DELAY_S if timeout is None else min(timeout, RETRY_DELAY_S)
-        try:
-            batch.append(self._inbox.get(timeout=timeout))
-        except queue.Empty:
-            return batch
-        while len(batch) < BATCH_LIMIT:
-            try:
-                batch.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        return [item for item in batch if item is not None]
+        return drain(self._inbox, timeout, BATCH_LIMIT, batch)
 
     def _process(self, batch: list) -> None:
         """Commit the batch as one transaction; if that fails, isolate the item that broke it.
@@ -383,6 +374,23 @@ class Engine:
                 continue
             self._reconcile(in_flight)
             return
+
+
+def drain(inbox: queue.SimpleQueue | queue.Queue, timeout: float | None, limit: int, batch: list | None = None) -> list:
+    """One batch for a single-threaded loop: ``batch`` (items carried over) plus the first item to
+    arrive within ``timeout`` seconds and whatever else is already queued, up to ``limit`` in all;
+    ``None`` items (wake-ups) are dropped. Nothing within ``timeout``: just ``batch``."""
+    batch = [] if batch is None else batch
+    try:
+        batch.append(inbox.get(timeout=timeout))
+    except queue.Empty:
+        return batch
+    while len(batch) < limit:
+        try:
+            batch.append(inbox.get_nowait())
+        except queue.Empty:
+            break
+    return [item for item in batch if item is not None]
 
 
 def _name_os_thread(name: str) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 from genobatch.api import job_queries, jobs
 from genobatch.api.errors import ApiError, ServerException
 from genobatch.context import Context
-from genobatch.engine import Engine, now_ms
+from genobatch.engine import Engine, drain, now_ms
 from genobatch.store import jobs as job_rows
 from genobatch.workflow import batch_task
 from genobatch.workflow import store as wf
@@ -256,17 +256,7 @@ class WorkflowRunner:
         if self._tracked:
             wait = max(0.0, self._last_poll + self.poll_interval_s - time.monotonic())
             timeout = wait if timeout is None else min(timeout, wait)
-        batch: list = []
-        try:
-            batch.append(self._inbox.get(timeout=timeout))
-        except queue.Empty:
-            return batch
-        while len(batch) < BATCH_LIMIT:
-            try:
-                batch.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        return [item for item in batch if item is not None]
+        return drain(self._inbox, timeout, BATCH_LIMIT)
 
     def _process(self, batch: list) -> None:
         """Apply one batch in a transaction *on the engine thread*, then carry out its commands.
