@@ -235,7 +235,9 @@ def test_sse_pushes_changed_jobs_and_streams_the_log(genobatch_server: Server, b
 
 def test_run_page_and_timeline(genobatch_server: Server, batch) -> None:
     base = genobatch_server.endpoint
-    definition = shell_definition(batch, "console-stage", "echo working")
+    # A second's work: the array must still be running when "call" is submitted, or "call" never
+    # waits for it (a fast array could end first, as it did once on PostgreSQL).
+    definition = shell_definition(batch, "console-stage", "sleep 1; echo working")
     first = batch.submit_job(
         jobName="align",
         jobQueue="default",
