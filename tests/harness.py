@@ -276,3 +276,16 @@ def submit_array_and_dependent(client, queue: str, size: int) -> tuple[str, str]
     children = client.describe_jobs(jobs=[f"{array['jobId']}:{i}" for i in range(size)])["jobs"]
     assert {c["status"] for c in children} == {"SUCCEEDED"}
     return array["jobId"], after["jobId"]
+
+
+def execution_jobs(batch, execution_arn: str) -> list[dict]:
+    """Every job a Step Functions execution submitted to the default queue, found through the Batch
+    API by its ``genobatch:execution`` tag."""
+    ids = []
+    for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+        for page in batch.get_paginator("list_jobs").paginate(jobQueue="default", jobStatus=status):
+            ids += [job["jobId"] for job in page["jobSummaryList"]]
+    jobs = []
+    for start in range(0, len(ids), 100):
+        jobs += batch.describe_jobs(jobs=ids[start : start + 100])["jobs"]
+    return [job for job in jobs if job.get("tags", {}).get("genobatch:execution") == execution_arn]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from harness import launch
+from harness import execution_jobs, launch
 from sqlalchemy import create_engine, text
 from test_stepfunctions import ROLE, sfn_client, wait_execution
 
@@ -56,17 +56,6 @@ def wait_history(sfn, arn: str, event_type: str, count: int, timeout: float = 60
     while history_types(sfn, arn)[event_type] < count:
         assert time.monotonic() < deadline, history_types(sfn, arn)
         time.sleep(0.05)
-
-
-def tagged_jobs(batch, arn: str) -> list[dict]:
-    ids = []
-    for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
-        for page in batch.get_paginator("list_jobs").paginate(jobQueue="default", jobStatus=status):
-            ids += [job["jobId"] for job in page["jobSummaryList"]]
-    jobs = []
-    for start in range(0, len(ids), 100):
-        jobs += batch.describe_jobs(jobs=ids[start : start + 100])["jobs"]
-    return [job for job in jobs if job["tags"].get("genobatch:execution") == arn]
 
 
 def database_url(server) -> str:
@@ -115,7 +104,7 @@ def test_executions_survive_kill_dash_nine_mid_map_and_mid_wait(tmp_path_factory
         assert described["status"] == "SUCCEEDED", described
         output = json.loads(described["output"])
         assert len(output["results"]) == 6 and "last" in output
-        jobs = tagged_jobs(batch, arn)
+        jobs = execution_jobs(batch, arn)
         tokens = Counter(job["tags"]["genobatch:workflow-task"] for job in jobs)
         assert len(tokens) == 7 and set(tokens.values()) == {1}, tokens  # one job per task, none twice
         assert {job["status"] for job in jobs} == {"SUCCEEDED"}
@@ -149,7 +138,7 @@ def test_a_job_submitted_just_before_the_crash_is_adopted_not_resubmitted(tmp_pa
         sfn, batch = sfn_client(server), server.client()
         described = wait_execution(sfn, arn, timeout=60)
         assert described["status"] == "SUCCEEDED", described
-        jobs = tagged_jobs(batch, arn)
+        jobs = execution_jobs(batch, arn)
         assert len(jobs) == 1, [j["jobId"] for j in jobs]
         assert ledger.read_text().split() == [jobs[0]["jobId"]]
     finally:
@@ -186,7 +175,7 @@ def test_an_execution_that_cannot_be_rebuilt_after_a_restart_ends_failed(tmp_pat
         assert events[0]["type"] == "ExecutionFailed"
         assert events[0]["executionFailedEventDetails"]["error"] == "States.Runtime"
         assert events[0]["id"] == events[1]["id"] + 1
-        (task_job,) = tagged_jobs(batch, arn)
+        (task_job,) = execution_jobs(batch, arn)
         deadline = time.monotonic() + 30
         while batch.describe_jobs(jobs=[task_job["jobId"]])["jobs"][0]["status"] != "FAILED":
             assert time.monotonic() < deadline, "the broken execution's job was not terminated"

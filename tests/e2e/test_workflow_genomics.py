@@ -18,7 +18,7 @@ import time
 from collections import Counter
 
 import pytest
-from harness import launch, run_cli
+from harness import execution_jobs, launch, run_cli
 from test_stepfunctions import sfn_client, wait_execution
 
 from genobatch.examples.workflows import genomics
@@ -26,18 +26,6 @@ from genobatch.examples.workflows import genomics
 pytestmark = pytest.mark.slow
 SAMPLES = 3
 OUTPUTS = ("sample.bam", "sample.bam.bai", "calls.vcf.gz", "calls.vcf.gz.tbi", "stats.txt", "evaluation.json")
-
-
-def execution_jobs(batch, execution_arn: str) -> list[dict]:
-    """Every job the execution submitted, found through the Batch API by its execution tag."""
-    ids = []
-    for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
-        for page in batch.get_paginator("list_jobs").paginate(jobQueue="default", jobStatus=status):
-            ids += [job["jobId"] for job in page["jobSummaryList"]]
-    jobs = []
-    for start in range(0, len(ids), 100):
-        jobs += batch.describe_jobs(jobs=ids[start : start + 100])["jobs"]
-    return [job for job in jobs if job.get("tags", {}).get("genobatch:execution") == execution_arn]
 
 
 def full_history(sfn, arn: str) -> list[dict]:
