@@ -17,7 +17,11 @@ only every 50 ms and reports ``startedAt`` alone, without that disturbance.
 submit ``-n`` jobs each as fast as they can, all at once, to a queue whose only compute environment
 is DISABLED (the jobs stay RUNNABLE, so what is measured is the submit path alone: HTTP, SigV4,
 validation, the engine's batch and commit, the response). It prints the aggregate rate and the
-round trip's p50/p99. The clients share the host's CPUs with the server.
+round trip's p50/p99. The clients share the host's CPUs with the server, so it also prints the
+clients' own CPU per call (boto3 building, signing and parsing each call costs milliseconds too)
+and what the host allows: ``cores / (client CPU + server CPU per call)`` calls per second if every
+core did nothing else, and ``1 / server CPU per call`` for the server alone (one Python process: its
+threads share one GIL, so about one core). ``--py-spy OUT`` profiles the current tree's first burst.
 
 Run: ``python bench/submit_latency.py [-n 200] [--poll-ms 3] [--passive] [--db postgresql://...]``
 ``python bench/submit_latency.py --clients 8 -n 250`` (throughput)
@@ -27,10 +31,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
 import time
+from dataclasses import dataclass
 
 import psutil
+from array_throughput import py_spy_hook, thread_cpu
 from launcher import load_average, machine_info, now_ms, percentile, register_definition, server_for
 
 FINAL = ("SUCCEEDED", "FAILED")
@@ -84,22 +91,38 @@ def hold_queue(client) -> str:
 
 
 def _submit_burst(server, queue: str, definition: str, count: int, barrier, results) -> None:
-    """One client process: wait for the others, submit ``count`` jobs, report the round trips."""
+    """One client process: wait for the others, submit ``count`` jobs, report the round trips and
+    the process's own CPU seconds during the burst."""
     client = server.client()
     client.describe_job_queues(jobQueues=[queue])  # connection and signer warm before the burst
     barrier.wait()
     begun = time.perf_counter()
+    cpu_begun = time.process_time()
     latencies = []
     for index in range(count):
         t0 = time.perf_counter()
         client.submit_job(jobName=f"burst-{index}", jobQueue=queue, jobDefinition=definition)
         latencies.append((time.perf_counter() - t0) * 1000)
-    results.put((begun, time.perf_counter(), latencies))
+    results.put((begun, time.perf_counter(), latencies, time.process_time() - cpu_begun))
 
 
-def throughput(server, clients: int, per_client: int) -> tuple[float, list[float], float]:
-    """(SubmitJob calls per second over the whole burst, every call's round trip in ms, the
-    server's CPU ms per call)."""
+@dataclass
+class Burst:
+    """One burst's figures: rate, every round trip, and CPU ms per call (server, its threads, clients)."""
+
+    rate: float
+    latencies: list[float]
+    server_cpu_ms: float
+    client_cpu_ms: float
+    thread_cpu_ms: dict[str, float]
+
+    def host_bound(self) -> float:
+        """Calls per second the host's cores allow if they did nothing but this burst's work."""
+        return len(os.sched_getaffinity(0)) * 1000 / (self.server_cpu_ms + self.client_cpu_ms)
+
+
+def throughput(server, clients: int, per_client: int, profile=None) -> Burst:
+    """One burst of ``clients`` x ``per_client`` SubmitJob calls against ``server``."""
     client = server.client()
     queue = hold_queue(client)
     definition = register_definition(client, ["true"], vcpus=1, memory_mib=64)
@@ -109,18 +132,35 @@ def throughput(server, clients: int, per_client: int) -> tuple[float, list[float
         context.Process(target=_submit_burst, args=(server, queue, definition, per_client, barrier, results))
         for _ in range(clients)
     ]
+    finish = profile(server.pid) if profile is not None else None
     process = psutil.Process(server.pid)
     cpu_before = sum(process.cpu_times()[:2])
+    threads_before = thread_cpu(server.pid)
     for worker in workers:
         worker.start()
     outcomes = [results.get(timeout=600) for _ in workers]
     server_cpu = sum(process.cpu_times()[:2]) - cpu_before
+    threads_after = thread_cpu(server.pid)
+    if finish is not None:
+        finish()
     for worker in workers:
         worker.join()
-    began = min(begun for begun, _, _ in outcomes)
-    ended = max(end for _, end, _ in outcomes)
-    latencies = [value for _, _, values in outcomes for value in values]
-    return len(latencies) / (ended - began), latencies, 1000 * server_cpu / len(latencies)
+    began = min(outcome[0] for outcome in outcomes)
+    ended = max(outcome[1] for outcome in outcomes)
+    latencies = [value for outcome in outcomes for value in outcome[2]]
+    calls = len(latencies)
+    threads = {
+        name: 1000 * (after - threads_before.get(name, 0.0)) / calls
+        for name, after in threads_after.items()
+        if after - threads_before.get(name, 0.0) > 0.005
+    }
+    return Burst(
+        rate=calls / (ended - began),
+        latencies=latencies,
+        server_cpu_ms=1000 * server_cpu / calls,
+        client_cpu_ms=1000 * sum(outcome[3] for outcome in outcomes) / calls,
+        thread_cpu_ms=threads,
+    )
 
 
 def summary(name: str, values: list[float]) -> str:
@@ -132,6 +172,57 @@ def summary(name: str, values: list[float]) -> str:
         f"{name:<28} n={len(values):<4} p50 {p50:7.1f}  p90 {p90:7.1f}  p99 {p99:7.1f}  max {top:7.1f}  "
         f"mean {statistics.fmean(values):7.1f} ms"
     )
+
+
+def throughput_main(args: argparse.Namespace, store: str) -> None:
+    """``--clients``: bursts against the current tree (and the baseline's, alternating), with ratios."""
+    variants = [("baseline", args.baseline_src), ("current", None)] if args.baseline_src else [("current", None)]
+    bursts: dict[str, list[Burst]] = {name: [] for name, _ in variants}
+    for repeat in range(args.repeats):
+        # The order alternates each repeat (ABBA): on a shared host the second server of a pair
+        # often meets a different load than the first.
+        for name, src in variants if repeat % 2 == 0 else variants[::-1]:
+            profile = None
+            if args.py_spy and name == "current" and repeat == 0:
+                profile = py_spy_hook(args.py_spy, 200, args.py_spy_mode)
+            with server_for(args.db, src=src) as server:
+                burst = throughput(server, args.clients, args.jobs, profile)
+            bursts[name].append(burst)
+            threads = ", ".join(f"{thread} {ms:.2f}" for thread, ms in sorted(burst.thread_cpu_ms.items()))
+            print(
+                f"genobatch[{store}, {name}] burst {repeat + 1}: {args.clients} clients x {args.jobs} jobs, "
+                f"{burst.rate:.0f} calls/s; round trip p50 {percentile(burst.latencies, 50):.1f} ms, "
+                f"p99 {percentile(burst.latencies, 99):.1f} ms; CPU ms/call: server {burst.server_cpu_ms:.2f} "
+                f"({threads}), clients {burst.client_cpu_ms:.2f}; load {load_average()}"
+            )
+    cores = len(os.sched_getaffinity(0))
+    medians: dict[str, dict[str, float]] = {}
+    for name, _ in variants:
+        runs = bursts[name]
+        median = {
+            "rate": statistics.median(b.rate for b in runs),
+            "server": statistics.median(b.server_cpu_ms for b in runs),
+            "client": statistics.median(b.client_cpu_ms for b in runs),
+            "bound": statistics.median(b.host_bound() for b in runs),
+        }
+        medians[name] = median
+        print(
+            f"genobatch[{store}, {name}] median {median['rate']:.0f} calls/s; CPU ms/call: server "
+            f"{median['server']:.2f}, clients {median['client']:.2f}"
+        )
+        print(
+            f"  host allows at most {median['bound']:.0f} calls/s ({cores} cores / (server + clients' CPU per "
+            f"call)); the server alone, on one core (one GIL), {1000 / median['server']:.0f} calls/s"
+        )
+        print(summary(f"  {name} round trip", [value for b in runs for value in b.latencies]))
+    if args.baseline_src:
+        current, baseline = medians["current"], medians["baseline"]
+        print(
+            f"ratio current/baseline: {current['rate'] / baseline['rate']:.2f}x calls/s, "
+            f"{current['server'] / baseline['server']:.2f}x server CPU per call, "
+            f"{current['client'] / baseline['client']:.2f}x clients' CPU per call (medians)"
+        )
+    print(f"# load at end {load_average()}")
 
 
 def main() -> None:
@@ -152,6 +243,8 @@ def main() -> None:
         "current one, --repeats times each, and print the ratios",
     )
     parser.add_argument("--repeats", type=int, default=1, help="with --clients: bursts per variant (default 1)")
+    parser.add_argument("--py-spy", metavar="OUT", help="with --clients: profile the current tree's first burst")
+    parser.add_argument("--py-spy-mode", choices=("wall", "cpu", "gil"), default="gil", help="(default gil)")
     args = parser.parse_args()
 
     info = machine_info()
@@ -161,33 +254,7 @@ def main() -> None:
     )
     store = "SQLite" if not args.db else args.db.split("://", 1)[0]
     if args.clients:
-        variants = [("baseline", args.baseline_src), ("current", None)] if args.baseline_src else [("current", None)]
-        rates: dict[str, list[float]] = {name: [] for name, _ in variants}
-        cpus: dict[str, list[float]] = {name: [] for name, _ in variants}
-        all_latencies: dict[str, list[float]] = {name: [] for name, _ in variants}
-        for repeat in range(args.repeats):
-            for name, src in variants:
-                with server_for(args.db, src=src) as server:
-                    rate, latencies, cpu_ms = throughput(server, args.clients, args.jobs)
-                rates[name].append(rate)
-                cpus[name].append(cpu_ms)
-                all_latencies[name] += latencies
-                print(
-                    f"genobatch[{store}, {name}] burst {repeat + 1}: {args.clients} clients x {args.jobs} jobs, "
-                    f"{rate:.0f} calls/s; round trip p50 {percentile(latencies, 50):.1f} ms, "
-                    f"p99 {percentile(latencies, 99):.1f} ms; server CPU {cpu_ms:.2f} ms/call"
-                )
-        for name, _ in variants:
-            print(
-                f"genobatch[{store}, {name}] median {statistics.median(rates[name]):.0f} calls/s, "
-                f"server CPU {statistics.median(cpus[name]):.2f} ms/call"
-            )
-            print(summary(f"  {name} round trip", all_latencies[name]))
-        if args.baseline_src:
-            ratio = statistics.median(rates["current"]) / statistics.median(rates["baseline"])
-            cpu_ratio = statistics.median(cpus["current"]) / statistics.median(cpus["baseline"])
-            print(f"ratio current/baseline: {ratio:.2f}x calls/s, {cpu_ratio:.2f}x server CPU per call (medians)")
-        print(f"# load at end {load_average()}")
+        throughput_main(args, store)
         return
     with server_for(args.db) as server:
         client = server.client()
