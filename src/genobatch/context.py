@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from genobatch.catalog_cache import CatalogCache
 from genobatch.config import Settings
 from genobatch.core.job import Job
 from genobatch.core.scheduler import Action, Scheduler
@@ -23,6 +24,7 @@ class Context:
     # New job rows to insert with this batch: (job, definition ARN, share identifier, spec | None).
     new_jobs: list[tuple[Job, str, str | None, dict | None]] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    catalog: CatalogCache | None = None  # the engine's queue and definition cache (engine thread only)
 
     def arn(self, kind: str, name: str) -> str:
         """``arn:aws:batch:<region>:<account>:<kind>/<name>``."""

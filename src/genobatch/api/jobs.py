@@ -12,7 +12,7 @@ import uuid
 
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
-from genobatch.api.resources import require
+from genobatch.catalog_cache import find_definition, find_job_queue
 from genobatch.context import Context
 from genobatch.core.array import expand_array, parent_dependencies
 from genobatch.core.job import N_TO_N, SEQUENTIAL, Job
@@ -41,7 +41,9 @@ def substitute(command: list[str], parameters: dict[str, str]) -> list[str]:
 
 
 def _queue(ctx: Context, reference: str) -> dict:
-    queue = require(ctx, "job-queue", reference)
+    queue = find_job_queue(ctx.conn, ctx.catalog, reference)
+    if queue is None:
+        raise ClientException(f"jobQueue {reference} does not exist")
     if queue.get("state") != "ENABLED":
         raise ClientException(f"jobQueue {queue['jobQueueName']} is DISABLED and does not accept new jobs")
     return queue
@@ -56,7 +58,7 @@ def _definition(ctx: Context, reference: str) -> dict:
     prefix = ctx.arn("job-definition", "")
     if reference.startswith(prefix) and ":" not in reference[len(prefix) :]:
         reference = reference[len(prefix) :]
-    definition = catalog.find_definition(ctx.conn, reference)
+    definition = find_definition(ctx.conn, ctx.catalog, reference)
     if definition is None:
         raise ClientException(f"jobDefinition {reference} does not exist or has no ACTIVE revision")
     if definition["status"] != "ACTIVE":
