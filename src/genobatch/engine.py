@@ -27,7 +27,6 @@ from sqlalchemy import Engine as Database
 from genobatch.api.errors import ApiError, ServerException
 from genobatch.backends.base import (
     AttemptExited,
-    AttemptNotStarted,
     AttemptSpec,
     AttemptStarted,
     AttemptSubmitted,
@@ -41,7 +40,7 @@ from genobatch.config import Settings
 from genobatch.context import Context
 from genobatch.core.pool import CountedPool, HostPool
 from genobatch.core.retry import ExitInfo
-from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt, WithdrawAttempt
+from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
 from genobatch.store import catalog
 from genobatch.store import jobs as job_rows
 
@@ -101,8 +100,6 @@ class Engine:
         """Fill the scheduler from the store; return the jobs with an attempt in flight."""
         inventory = self.backend.inventory()
         self.scheduler.set_pool(HostPool(LOCAL_POOL, inventory.cpus, inventory.memory_mib, inventory.gpus))
-        if self.backend.hands_off:  # the next attempt may wait on a running one's devices
-            self.scheduler.handoffs.pools.add(LOCAL_POOL)
         with self.database.connect() as conn:
             for document in catalog.list_documents(conn, "compute-environment"):
                 apply_compute_environment(self.scheduler, document)
@@ -223,8 +220,6 @@ class Engine:
         elif isinstance(event, AttemptExited):
             info = ExitInfo(event.exit_code, event.reason, event.status_reason, event.timed_out, event.final)
             self.scheduler.exited(event.job_id, event.attempt, event.at_ms, info, event.usage)
-        elif isinstance(event, AttemptNotStarted):
-            self.scheduler.not_started(event.job_id, event.attempt, event.at_ms)
         elif isinstance(event, EnvironmentHealth):
             self.scheduler.set_reachable(event.compute_environment, event.problem is None)
             _record_health(ctx, event)
@@ -243,8 +238,6 @@ class Engine:
                     )
             elif isinstance(action, StopAttempt):
                 self._stop(action.job_id, action.attempt)
-            elif isinstance(action, WithdrawAttempt):
-                self._withdraw(action.job_id, action.attempt)
             elif isinstance(action, ConfigureBackend):
                 if action.tags is None:
                     self.backends.remove(action.compute_environment)
@@ -262,17 +255,6 @@ class Engine:
             log.exception("cannot stop %s attempt %s", job_id, attempt)
             return
         backend.stop(job_id, attempt, self.settings.stop_grace_s)
-
-    def _withdraw(self, job_id: str, attempt: int) -> None:
-        """Drop a successor that has not started (it comes back as AttemptNotStarted)."""
-        job = self.scheduler.jobs.get(job_id)
-        current = job.current if job is not None else None
-        if current is None:
-            return
-        try:
-            self.backends.for_environment(current.compute_environment).withdraw(job_id, attempt)
-        except LookupError:
-            log.exception("cannot withdraw %s attempt %s", job_id, attempt)
 
     # ----------------------------------------------------------------- attempts
     def _remember_specs(self, specs: dict[str, dict]) -> None:
@@ -350,7 +332,6 @@ class Engine:
             gpus=action.gpus,
             image=container.get("image"),
             compute_environment=action.compute_environment,
-            after=action.after,
         )
 
     def _reconcile(self, in_flight: list) -> None:
@@ -359,9 +340,7 @@ class Engine:
             attempt = job.current
             if attempt is None:
                 continue
-            start = StartAttempt(
-                job.id, attempt.number, attempt.compute_environment, attempt.cpus, attempt.gpus, attempt.after
-            )
+            start = StartAttempt(job.id, attempt.number, attempt.compute_environment, attempt.cpus, attempt.gpus)
             try:
                 backend = self.backends.for_environment(attempt.compute_environment)
                 outcome = backend.reconcile(self._attempt_spec(start), attempt.info)
