@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -12,6 +13,19 @@ from genobatch.catalog_cache import CatalogCache
 from genobatch.config import Settings
 from genobatch.core.job import Job
 from genobatch.core.scheduler import Action, Scheduler
+
+Handler = TypeVar("Handler", bound=Callable)
+
+
+def refuses_before_writing(handler: Handler) -> Handler:
+    """Mark a write handler that raises every ``ApiError`` before its first write to the store,
+    so the engine runs it without a savepoint of its own: a refusal has nothing to roll back.
+
+    Only for handlers whose writes are all at their end; one that could refuse after writing
+    must keep the savepoint, or its refused request would leave rows behind.
+    """
+    handler.refuses_before_writing = True  # type: ignore[attr-defined]
+    return handler
 
 
 @dataclass

@@ -13,7 +13,7 @@ import uuid
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.catalog_cache import find_definition, find_job_queue
-from genobatch.context import Context
+from genobatch.context import Context, refuses_before_writing
 from genobatch.core.array import expand_array, parent_dependencies
 from genobatch.core.job import N_TO_N, SEQUENTIAL, Job
 from genobatch.core.status import JobStatus
@@ -149,6 +149,7 @@ def _validate_scalars(request: dict, queue: dict) -> None:
         raise ClientException("shareIdentifier is only allowed on job queues with a fair-share scheduling policy")
 
 
+@refuses_before_writing  # its only write, the job's tags, is its last statement
 def submit_job(ctx: Context, request: dict) -> dict:
     limits.refuse_unsupported(request, UNSUPPORTED_SUBMIT)
     queue = _queue(ctx, request["jobQueue"])
