@@ -33,6 +33,11 @@ class JobQueue:
         self.runnable.add((*job.sort_key(), job.id))
         self.shapes[job.resources] += 1
 
+    def add_many(self, jobs: list[Job]) -> None:
+        """:meth:`add` for many jobs at once (a restore's): one sorted merge, not one insert each."""
+        self.runnable.update([(*job.sort_key(), job.id) for job in jobs])
+        self.shapes.update(job.resources for job in jobs)
+
     def remove(self, job: Job) -> None:
         key = (*job.sort_key(), job.id)
         if key in self.runnable:

@@ -61,6 +61,18 @@ jobs = Table(
 Index("ix_jobs_queue_status_created", jobs.c.queue, jobs.c.status, jobs.c.created_at)
 Index("ix_jobs_parent_index", jobs.c.parent_id, jobs.c.array_index)
 Index("ix_jobs_status", jobs.c.status)
+# ListJobs of a queue lists top-level jobs only, newest first; partial indexes so that a million
+# queued array children neither slow that page nor cost an index entry each (migration 0004).
+_TOP_LEVEL = jobs.c.parent_id.is_(None)
+Index(
+    "ix_jobs_top_queue_status_seq",
+    jobs.c.queue,
+    jobs.c.status,
+    jobs.c.seq,
+    sqlite_where=_TOP_LEVEL,
+    postgresql_where=_TOP_LEVEL,
+)
+Index("ix_jobs_top_queue_seq", jobs.c.queue, jobs.c.seq, sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL)
 
 tags = Table(
     "tags",
