@@ -102,9 +102,10 @@ class Job:
     attempts: list[Attempt] = field(default_factory=list)
     summary: dict[str, int] | None = None  # array parents: children per status
     summary_updated_at: int | None = None  # array parents: when ``summary`` last changed
-    # Scheduler-internal bookkeeping, rebuilt on restore, never persisted.
-    waiting_on: set[str] = field(default_factory=set)
-    dependents: list[str] = field(default_factory=list)
+    # Scheduler-internal bookkeeping, rebuilt on restore, never persisted. None until the job has
+    # one: an empty set and list were 270 of a queued job's ~800 bytes in memory (issue 9).
+    waiting_on: set[str] | None = None
+    dependents: list[str] | None = None
 
     @property
     def is_array_parent(self) -> bool:

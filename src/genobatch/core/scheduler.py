@@ -175,7 +175,11 @@ class Scheduler:
             if status == S.FAILED:
                 return True
             if status != S.SUCCEEDED:
+                if job.waiting_on is None:
+                    job.waiting_on = set()
                 job.waiting_on.add(dep_id)
+                if dep.dependents is None:
+                    dep.dependents = []
                 dep.dependents.append(job.id)
         return False
 
@@ -508,14 +512,15 @@ class Scheduler:
         self._placement_due = True
 
     def _notify_dependents(self, job: Job, now: int) -> None:
-        for dependent_id in job.dependents:
+        for dependent_id in job.dependents or ():
             dependent = self.jobs.get(dependent_id)
             if dependent is None or dependent.status in TERMINAL:
                 continue
-            dependent.waiting_on.discard(job.id)
+            if dependent.waiting_on:
+                dependent.waiting_on.discard(job.id)
             if job.status == S.FAILED or (not dependent.waiting_on and dependent.status == S.PENDING):
                 self._dependencies_settled(dependent, job.status == S.FAILED, now)
-        job.dependents.clear()
+        job.dependents = None
 
     def _dependencies_settled(self, job: Job, failed: bool, now: int) -> None:
         """A dependency failed, or all succeeded: fail the job, or make it RUNNABLE.
