@@ -44,12 +44,6 @@ def server(tmp_path_factory):
     server.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, open in issue 11: when sample1's failure aborts another sample's Parallel branch "
-    "mid-way (its call SUCCEEDED, its evaluate running), the redrive restarts that branch from its first "
-    "state, so the succeeded call runs again; it depends on timing, so this test fails only sometimes",
-)
 def test_failed_sample_is_redriven_alone_and_outputs_complete(server, tmp_path):
     batch, sfn = server.client(), sfn_client(server)
     genomics.register_job_definitions(batch, sys.executable)

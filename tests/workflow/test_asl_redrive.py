@@ -3,6 +3,8 @@ states' results are reused, same input, redriveCount + 1, ExecutionRedriven, AWS
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from asl_driver import Driver
 
@@ -265,3 +267,48 @@ def test_a_failure_deep_in_the_pipeline_cancels_every_running_job_and_redrive_fi
     assert run.status == "SUCCEEDED"
     assert run.execution.output == [["out-eval-s1", "out-stats-s1"], ["out-eval-s2", "out-stats-s2"]]
     assert [t.parameters["JobName"] for t in run.commands if isinstance(t, RunTask)].count("align-s2") == 1
+
+
+def test_a_job_that_succeeds_after_its_abort_is_reused_by_the_redrive_not_run_again():
+    """A sibling's failure aborts a task whose job was just ending: if that job then reports
+    SUCCEEDED, the redrive takes its output instead of submitting the job again."""
+    run = Driver(GENOMICS, {"samples": ["s1", "s2"]})
+    for work in run.tasks_of("Align"):
+        run.succeed(work, "bam")
+    running = {t.parameters["JobName"]: t for t in run.tasks.values()}
+    run.succeed(running["stats-s1"], "out-stats-s1")
+    run.fail(running["call-s2"], "States.TaskFailed", "Essential container in task exited")
+    assert run.status == "FAILED" and running["call-s1"].token in run.cancelled
+    history_length = len(run.history)
+    assert run.succeed(running["call-s1"], "vcf-s1") == []  # late: no commands, no history...
+    assert len(run.history) == history_length and run.status == "FAILED"
+    run.fail(running["stats-s2"], "States.TaskFailed", "terminated")  # ...and a late failure changes nothing
+
+    mark = len(run.commands)
+    run.send(RedriveRequested())
+    assert sorted(t.parameters["JobName"] for t in run_tasks_after(run, mark)) == ["call-s2", "eval-s1", "stats-s2"]
+    reused = [e for e in run.history[history_length:] if e["type"] == "TaskSucceeded"]
+    assert [json.loads(e["taskSucceededEventDetails"]["output"]) for e in reused] == ["vcf-s1"]
+    while run.tasks:
+        work = next(iter(run.tasks.values()))
+        run.succeed(work, f"out-{work.parameters['JobName']}")
+    assert run.status == "SUCCEEDED"
+    assert run.execution.output == [["out-eval-s1", "out-stats-s1"], ["out-eval-s2", "out-stats-s2"]]
+    names = [t.parameters["JobName"] for t in run.commands if isinstance(t, RunTask)]
+    assert names.count("call-s1") == 1 and names.count("stats-s1") == 1
+
+
+def test_a_late_success_after_the_redrive_began_does_not_replace_the_rerun():
+    run = Driver({"StartAt": "Fork", "States": {"Fork": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "A", "States": {"A": task(End=True)}},
+        {"StartAt": "B", "States": {"B": task(End=True)}},
+    ]}}}, {})  # fmt: skip
+    first_a, first_b = run.task("A"), run.task("B")
+    run.fail(first_b)
+    run.send(RedriveRequested())
+    run.succeed(first_a, "too late")  # the redrive already runs A again
+    again_a = run.task("A")
+    assert again_a.token != first_a.token
+    run.succeed(again_a, "a")
+    run.succeed(run.task("B"), "b")
+    assert run.status == "SUCCEEDED" and run.execution.output == ["a", "b"]

@@ -108,6 +108,7 @@ def redrive_execution(ctx: object, request: dict) -> dict:
     reason = redrivable(execution, ctx.now) if execution is not None else "Execution has no state to redrive"
     if reason is not None:
         raise ExecutionNotRedrivable(f"Execution '{arn}' cannot be redriven: {reason}")
+    ctx.settle_ended_tasks(arn)
     ctx.feed(arn, RedriveRequested())
     date_ms = int(ctx.now * 1000)  # as stored: DescribeExecution answers the same redriveDate
     if token:

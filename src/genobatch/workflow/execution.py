@@ -22,7 +22,8 @@ class Execution:
     input, output, error, cause, name, execution_arn, state_machine_arn, start_date, stop_date
     (seconds since the epoch, on apply's clock), redrive_count, redrive_date, next_event_id.
     ``frames`` and ``pending`` are the interpreter's own (one frame per running branch, Map
-    iteration or the top level; ``pending`` maps each outstanding token to its frame).
+    iteration or the top level; ``pending`` maps each outstanding token to its frame; ``aborted``
+    maps the token of each task cancelled by an abort to its frame, until a redrive).
     """
 
     name: str
@@ -41,6 +42,7 @@ class Execution:
     next_event_id: int = 1
     frames: dict[str, dict] = field(default_factory=dict)
     pending: dict[str, list] = field(default_factory=dict)
+    aborted: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The state as JSON-ready data."""

@@ -13,6 +13,9 @@ its frame in O(1); a Map keeps per-iteration status in a list and a queue of ite
 start, so finishing one iteration starts the next without scanning the others, and a succeeded
 iteration's frame is dropped (its output kept in the Map's results) to keep the state compact.
 A failed or aborted frame keeps its state and input: redrive restarts exactly those frames.
+A task aborted while its job was ending (a sibling failed, the execution stopped) may still
+succeed: that late result is kept on the frame (``aborted`` maps the task's token to it), and a
+redrive reuses it instead of running the task again.
 
 Tokens (the shell's idempotency keys) are ``<frame>/<state>@<visit>#<attempt>#r<redrive count>``
 (plus ``#wait``, ``#retry``, ``#timeout`` for timers), unique over the execution's whole life.
@@ -73,8 +76,9 @@ def apply(
     Should apply raise (an interpreter bug), the execution may be partly updated: rebuild it from
     the persisted events (or the last snapshot plus the events after it) before using it again.
     ``now`` is part of the event: the shell persists it with the event and replays with it.
-    Events that no longer apply (a late TaskSucceeded for a cancelled task, a timer of a finished
-    execution, a redrive of a non-redrivable execution) change nothing and return no commands.
+    Events that no longer apply (a late answer for a timed-out task, a timer of a finished
+    execution, a redrive of a non-redrivable execution) change nothing and return no commands; the
+    late success of a task an abort cancelled is only kept for a redrive (no history, no commands).
     """
     if isinstance(event, ExecutionStarted):
         if execution is not None:
@@ -142,6 +146,8 @@ class _Run:
 
     def token_event(self, event) -> None:
         entry = self.ex.pending.get(event.token)
+        if entry is None and isinstance(event, TaskSucceeded | TaskFailed):
+            self.aborted_task_ended(event)
         if entry is None or self.ex.status != "RUNNING":
             return  # late or replayed answer for something already settled: nothing to do
         frame_id, kind = entry
@@ -383,7 +389,11 @@ class _Run:
         for token in list(frame["tokens"]):
             kind = self.ex.pending[token][1]
             self.forget(token)
-            self.commands.append(CancelTask(token) if kind == "task" else CancelTimer(token))
+            if kind == "task":
+                self.ex.aborted[token] = frame_id  # its job may still succeed: see aborted_task_ended
+                self.commands.append(CancelTask(token))
+            else:
+                self.commands.append(CancelTimer(token))
         children = frame.get("children")
         if children and children["failure"] is None:
             for index, status in enumerate(children["status"]):
@@ -527,8 +537,20 @@ class _Run:
 
     # -- redrive ---------------------------------------------------------------------------------
 
+    def aborted_task_ended(self, event: TaskSucceeded | TaskFailed) -> None:
+        """An aborted task's job ended after all. If it succeeded and its frame still waits for a
+        redrive at that task, keep the result: the redrive reuses it rather than run the job again
+        (the job had finished its work; only the news of it came after the abort)."""
+        frame_id = self.ex.aborted.pop(event.token, None)
+        frame = self.ex.frames.get(frame_id) if frame_id is not None else None
+        if isinstance(event, TaskFailed) or frame is None or frame["status"] != "ABORTED":
+            return
+        if self.task_token(frame) == event.token:
+            frame["late_result"] = [event.output]
+
     def redrive(self) -> None:
         ex = self.ex
+        ex.aborted.clear()  # a job that ends from now on is too late: its state runs again
         ex.redrive_count += 1
         ex.redrive_date = self.now
         self.execution_context = None
@@ -544,6 +566,10 @@ class _Run:
         only the children that did not succeed run again."""
         frame = self.ex.frames[frame_id]
         frame.update(status="RUNNING", error=None, cause=None)
+        late = frame.pop("late_result", None)
+        if late is not None:
+            self.reuse_late_result(frame_id, late[0])
+            return
         children = frame.get("children")
         if not children:
             self.enter(frame_id, frame["state"], frame["input"])
@@ -553,6 +579,16 @@ class _Run:
         children["done"] = len(children["status"]) - len(retry)
         self.emit_entered(frame)
         self.start_more(frame_id)
+
+    def reuse_late_result(self, frame_id: str, output: Any) -> None:
+        """Redrive an aborted task whose job succeeded late: enter it and succeed with that job's
+        output, without running it again (the history shows the state entered and succeeding)."""
+        frame = self.ex.frames[frame_id]
+        frame["entered"] = self.now
+        self.emit_entered(frame)
+        kind = history.resource_fields(self.state_of(frame)["Resource"])
+        self.emit("TaskSucceeded", frame, {**kind, "output": history.as_json(output)})
+        self.complete(frame_id, output)
 
     # -- helpers ---------------------------------------------------------------------------------
 

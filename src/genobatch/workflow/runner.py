@@ -100,6 +100,11 @@ class RunnerContext:
         live = self.runner._live_or_load(self.conn, arn)
         return live.execution if live else None
 
+    def settle_ended_tasks(self, arn: str) -> None:
+        """Report the jobs of ``arn``'s tasks that have ended but not been polled yet (before a
+        redrive: a cancelled task's job that succeeded meanwhile is then reused, not run again)."""
+        self.runner._settle(self, arn)
+
     def new_seed(self) -> int:
         return random.getrandbits(31)
 
@@ -223,6 +228,8 @@ class WorkflowRunner:
                     state = task["state"] if arn in self._live else wf.CANCELLING
                     self._tasks[key] = Task(task["resource"], state, job_id)
                     if state == wf.CANCELLING:
+                        if job_id is not None and task["resource"] == batch_task.SUBMIT_JOB_SYNC:
+                            self._tracked[job_id] = key
                         work.append(("cancel", arn, task["token"]))
                     elif job_id is None:
                         work.append(("submit", arn, RunTask(task["token"], task["resource"], task["parameters"])))
@@ -314,7 +321,7 @@ class WorkflowRunner:
             elif isinstance(item, tuple) and item[0] == "unrecoverable" and item[1] not in self._live:
                 end_unrecoverable(conn, item[1], item[2], ctx.now)
             elif isinstance(item, tuple) and item[0] == "terminated":
-                self._close(ctx, item[1], item[2])
+                self._terminated(ctx, item[1], item[2])
             elif isinstance(item, tuple) and item[0] == "fail":
                 _, arn, token, error, cause = item
                 self._close(ctx, arn, token)
@@ -374,6 +381,13 @@ class WorkflowRunner:
         pending.commands += commands
         return execution
 
+    def _feed_late(self, ctx: RunnerContext, arn: str, event: Any) -> None:
+        """Feed an event even to an execution that has ended (loaded from its snapshot if needed)."""
+        try:
+            self._feed(ctx, arn, event)
+        except (LookupError, ServerException):
+            log.warning("a late task result for execution %s was dropped: it is gone or cannot be rebuilt", arn)
+
     def feed_event(self, ctx: RunnerContext, arn: str, event: Any) -> None:
         """Feed an event from a task or timer; one for an execution no longer running is dropped."""
         live = self._live.get(arn)
@@ -412,9 +426,10 @@ class WorkflowRunner:
                 elif isinstance(command, CancelTask):
                     task = self._tasks.get(key)
                     if task is not None and task.state != wf.DONE:
+                        # A .sync job stays tracked until it ends: one that succeeds regardless
+                        # gives the interpreter a result a redrive can reuse.
                         task.state = wf.CANCELLING
                         self._set_task(arn, command.token, wf.CANCELLING)
-                        self._tracked.pop(task.job_id or "", None)
                         work.append(("cancel", arn, command.token))
                 elif isinstance(command, StartTimer):
                     fire_at_ms = math.ceil(command.fire_at * 1000)
@@ -520,6 +535,8 @@ class WorkflowRunner:
         task.job_id = response["jobId"]
         if task.state == wf.CANCELLING:
             self._set_task(item.arn, item.token, wf.CANCELLING, task.job_id)
+            if task.resource == batch_task.SUBMIT_JOB_SYNC:
+                self._tracked[task.job_id] = key
             return [("cancel", item.arn, item.token)]
         self.feed_event(ctx, item.arn, TaskStarted(item.token, batch_task.submit_output(response)))
         if task.resource == batch_task.SUBMIT_JOB_SYNC:
@@ -531,6 +548,13 @@ class WorkflowRunner:
             self._tasks.pop(key, None)
             self.feed_event(ctx, item.arn, TaskSucceeded(item.token, batch_task.submit_output(response)))
         return []
+
+    def _terminated(self, ctx: RunnerContext, arn: str, token: str) -> None:
+        """TerminateJob answered for a cancelled task: a tracked .sync job is closed when it ends
+        (it may have succeeded after all); anything else is done now."""
+        task = self._tasks.get((arn, token))
+        if task is None or task.job_id is None or task.job_id not in self._tracked:
+            self._close(ctx, arn, token)
 
     def _close(self, ctx: RunnerContext, arn: str, token: str) -> None:
         task = self._tasks.pop((arn, token), None)
@@ -570,13 +594,25 @@ class WorkflowRunner:
         if not candidates:
             return []
         with self.database.connect() as conn:
-            statuses = job_rows.statuses(conn, candidates)
-            finished = [job_id for job_id, status in statuses.items() if status.value in _FINAL_JOB]
-            described: list[dict] = []
-            for start in range(0, len(finished), 100):
-                request = {"jobs": finished[start : start + 100]}
-                described += job_queries.describe_jobs(Context(conn, self.engine.settings, now_ms()), request)["jobs"]
+            described = self._describe_ended(conn, candidates)
+        ended = {job["jobId"] for job in described}
+        settling = any(job_id in live and job_id not in ended for job_id in candidates)
+        return in_reporting_order(described, settling=settling)
+
+    def _describe_ended(self, conn: Any, job_ids: list[str]) -> list[dict]:
+        """DescribeJobs of those of ``job_ids`` whose committed status is final."""
+        statuses = job_rows.statuses(conn, job_ids)
+        ended = sorted(job_id for job_id, status in statuses.items() if status.value in _FINAL_JOB)
+        described: list[dict] = []
+        for start in range(0, len(ended), 100):
+            request = {"jobs": ended[start : start + 100]}
+            described += job_queries.describe_jobs(Context(conn, self.engine.settings, now_ms()), request)["jobs"]
         return described
+
+    def _settle(self, ctx: RunnerContext, arn: str) -> None:
+        jobs = [job_id for job_id, key in self._tracked.items() if key[0] == arn]
+        if jobs:
+            self._report_finished(ctx, in_reporting_order(self._describe_ended(ctx.conn, jobs), settling=False))
 
     def _report_finished(self, ctx: RunnerContext, finished: list[dict]) -> None:
         """Feed the interpreter each finished job's outcome: the job for SUCCEEDED, TaskFailed for FAILED."""
@@ -587,7 +623,25 @@ class WorkflowRunner:
             arn, token = key
             self._close(ctx, arn, token)
             if job["status"] == "SUCCEEDED":
-                self.feed_event(ctx, arn, TaskSucceeded(token, batch_task.job_output(job)))
+                # Also to an execution that has ended: a task it aborted may have succeeded late,
+                # and the interpreter keeps that result for a redrive.
+                self._feed_late(ctx, arn, TaskSucceeded(token, batch_task.job_output(job)))
             else:
                 error, cause = batch_task.job_failure(job)
                 self.feed_event(ctx, arn, TaskFailed(token, error, cause))
+
+
+def in_reporting_order(finished: list[dict], *, settling: bool) -> list[dict]:
+    """The finished jobs of one poll in the order the interpreter should learn of them.
+
+    A failure can abort other work (the siblings of a failed Map iteration or Parallel branch). Every
+    job of this poll had already ended before the interpreter hears of the failure, so its successes
+    are reported first: a job that SUCCEEDED is never aborted and run again by a redrive because a
+    sibling's failure happened to be read in the same poll. For the same reason, failures wait for
+    the next poll while another tracked job has ended in the scheduler but its final status is not
+    committed yet (``settling``); a failure then costs at most one poll interval more.
+    """
+    succeeded = [job for job in finished if job["status"] == "SUCCEEDED"]
+    if settling:
+        return succeeded
+    return succeeded + [job for job in finished if job["status"] != "SUCCEEDED"]
