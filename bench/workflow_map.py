@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
-from array_throughput import thread_cpu
+from array_throughput import py_spy_hook, thread_cpu
 from botocore.config import Config
 from launcher import REGION, load_average, machine_info, register_definition, run_array, server_for
 
@@ -98,7 +98,7 @@ def individual(db: str | None, size: int, timeout_s: float) -> dict:
     }
 
 
-def workflow(db: str | None, size: int, timeout_s: float) -> dict:
+def workflow(db: str | None, size: int, timeout_s: float, profile=None) -> dict:
     with server_for(db) as server:
         client, sfn = server.client(), sfn_client(server)
         definition = register_definition(client, ["true"])
@@ -123,6 +123,7 @@ def workflow(db: str | None, size: int, timeout_s: float) -> dict:
         }
         arn = sfn.create_state_machine(name="bench", definition=json.dumps(machine), roleArn=ROLE)["stateMachineArn"]
         document = json.dumps({"items": list(range(size))})
+        finish_profile = profile(server.pid) if profile else None
         before = thread_cpu(server.pid)
         began = time.perf_counter()
         execution = sfn.start_execution(stateMachineArn=arn, input=document)["executionArn"]
@@ -134,6 +135,8 @@ def workflow(db: str | None, size: int, timeout_s: float) -> dict:
             time.sleep(POLL_S)
         wall = time.perf_counter() - began
         cpu = thread_cpu(server.pid)
+        if finish_profile:
+            finish_profile()
     assert described["status"] == "SUCCEEDED", described
     return {
         "wall": wall,
@@ -149,20 +152,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--db", help="a PostgreSQL URL (a fresh database per server); default SQLite")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--py-spy", metavar="OUT", help="profile the first workflow run's server with py-spy into OUT")
+    parser.add_argument("--py-spy-mode", choices=("wall", "cpu", "gil"), default="gil")
+    parser.add_argument("--only-workflow", action="store_true", help="run the workflow alone (for profiling)")
     args = parser.parse_args()
     print(json.dumps(machine_info()))
     runs: dict[str, list[dict]] = {"baseline": [], "individual": [], "workflow": []}
     for repeat in range(args.repeats):
         order = (baseline, workflow, individual) if repeat % 2 == 0 else (workflow, baseline, individual)
-        for kind in order:
+        for kind in (workflow,) if args.only_workflow else order:
             load = load_average()
-            result = kind(args.db, args.size, args.timeout)
+            if kind is workflow and args.py_spy and repeat == 0:
+                result = workflow(args.db, args.size, args.timeout, py_spy_hook(args.py_spy, 100, args.py_spy_mode))
+            else:
+                result = kind(args.db, args.size, args.timeout)
             runs[kind.__name__].append(result)
             print(
                 f"repeat {repeat + 1} {kind.__name__:9s} wall {result['wall']:.3f} s, server {result['server']:.3f} s, "
                 f"server CPU {result['cpu']:.2f} s, load {load} {result.get('threads', '')}",
                 flush=True,
             )
+    if args.only_workflow:
+        return
     base_runs, flow_runs = runs["baseline"], runs["workflow"]
     base = statistics.median(r["wall"] for r in base_runs)
     flow = statistics.median(r["wall"] for r in flow_runs)

@@ -48,6 +48,12 @@ class Execution:
         """The state as JSON-ready data."""
         return copy.deepcopy(self.__dict__)
 
+    def snapshot(self) -> dict:
+        """The state as JSON-ready data *without* a copy: serialise it before the next ``apply``
+        (the runner writes a snapshot at once; a deep copy of a 1,000-item Map each time was 3 %
+        of the engine thread)."""
+        return dict(self.__dict__)
+
     @classmethod
     def from_dict(cls, data: dict) -> Execution:
         """The state ``to_dict`` wrote."""

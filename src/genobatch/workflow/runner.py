@@ -446,7 +446,7 @@ class WorkflowRunner:
                 values.update(columns(execution))
                 due = live.event_count - live.snapshot_events >= SNAPSHOT_EVERY_EVENTS
                 if execution.status in TERMINAL or due or time.monotonic() - live.snapshot_at >= SNAPSHOT_EVERY_S:
-                    values.update(snapshot=execution.to_dict(), snapshot_events=live.event_count)
+                    values.update(snapshot=execution.snapshot(), snapshot_events=live.event_count)
                     live.snapshot_events, live.snapshot_at = live.event_count, time.monotonic()
             wf.update_execution(conn, arn, values)
             if execution is not None and execution.status in TERMINAL:
