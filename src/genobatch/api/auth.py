@@ -19,6 +19,7 @@ services such as DynamoDB use 400 for the same codes).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import itertools
@@ -37,7 +38,7 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
 
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-_TIMESTAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")
+_TIMESTAMP_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")  # ASCII digits only, as strptime reads them
 _HEX_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -181,8 +182,13 @@ def verify_sigv4(
 # ------------------------------------------------------------------------------------- primitives
 
 
+@functools.lru_cache(maxsize=64)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """Derive the SigV4 signing key: HMAC chain over date, region, service and the terminator."""
+    """Derive the SigV4 signing key: HMAC chain over date, region, service and the terminator.
+
+    Kept for the few keys in use (one per access key, day, region and service): the chain is
+    four HMACs, a tenth of a request's signature check.
+    """
     key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
     for part in (region, service, TERMINATOR):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -374,10 +380,20 @@ def _parse_presigned_query(params: list[tuple[str, str]]) -> tuple[_AuthParams, 
 
 
 def _parse_timestamp(timestamp: str) -> datetime:
-    # The regex first: strptime alone accepts single-digit fields that no signer produces.
-    if _TIMESTAMP_RE.match(timestamp):
+    # Exactly 8 digits, T, 6 digits, Z (strptime alone accepts single-digit fields that no signer
+    # produces); the fields are then at fixed positions, and datetime() refuses the same
+    # impossible dates and times strptime does, at a fraction of its cost (it was ~7 % of a request).
+    if len(timestamp) == 16 and _TIMESTAMP_RE.match(timestamp):
         try:
-            return datetime.strptime(timestamp, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+            return datetime(
+                int(timestamp[0:4]),
+                int(timestamp[4:6]),
+                int(timestamp[6:8]),
+                int(timestamp[9:11]),
+                int(timestamp[11:13]),
+                int(timestamp[13:15]),
+                tzinfo=UTC,
+            )
         except ValueError:
             pass
     raise _incomplete(
@@ -412,11 +428,9 @@ def _check_time(timestamp: str, now: datetime, max_skew_s: int, expires_s: int |
     skew = timedelta(seconds=max_skew_s)
     window = f"{max_skew_s / 60:g} min."
     # A presigned URL is valid for X-Amz-Expires after signing; a header-signed request for the skew.
-    if expires_s is not None:
-        oldest, oldest_note = now - timedelta(seconds=expires_s), f"({_fmt(now)} - {expires_s} sec.)"
-    else:
-        oldest, oldest_note = now - skew, f"({_fmt(now)} - {window})"
+    oldest = now - (timedelta(seconds=expires_s) if expires_s is not None else skew)
     if signed_at < oldest:
+        oldest_note = f"({_fmt(now)} - {expires_s} sec.)" if expires_s is not None else f"({_fmt(now)} - {window})"
         raise _invalid(f"Signature expired: {timestamp} is now earlier than {_fmt(oldest)} {oldest_note}")
     if signed_at > now + skew:
         raise _invalid(
