@@ -148,12 +148,13 @@ def test_a_job_submitted_just_before_the_crash_is_adopted_not_resubmitted(tmp_pa
 def test_an_execution_that_cannot_be_rebuilt_after_a_restart_ends_failed(tmp_path_factory, tmp_path):
     """Replay fails at start-up (here: an event log record no genobatch knows, written into the store
     while the server is down): the execution ends FAILED with States.Runtime and a cause naming the
-    problem, says so in its history, and the Batch job it had running is terminated - not left RUNNING."""
+    problem, says so in its history, is not redrivable, and the Batch job it had running is terminated
+    - not left RUNNING; its timers (here the task's TimeoutSeconds) are deleted with it."""
     server = launch(tmp_path_factory)
     try:
         batch, sfn = server.client(), sfn_client(server)
         job = ledger_definition(batch, tmp_path / "ledger.txt", 60)
-        definition = {"StartAt": "Work", "States": {"Work": sync_task(job, End=True)}}
+        definition = {"StartAt": "Work", "States": {"Work": sync_task(job, End=True, TimeoutSeconds=600)}}
         machine = sfn.create_state_machine(name="broken", definition=json.dumps(definition), roleArn=ROLE)
         arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="b1")["executionArn"]
         wait_history(sfn, arn, "TaskSubmitted", 1)
@@ -170,6 +171,7 @@ def test_an_execution_that_cannot_be_rebuilt_after_a_restart_ends_failed(tmp_pat
         described = wait_execution(sfn, arn, timeout=30)
         assert described["status"] == "FAILED", described
         assert described["error"] == "States.Runtime"
+        assert described["redriveStatus"] == "NOT_REDRIVABLE" and "rebuilt" in described["redriveStatusReason"]
         assert "could not rebuild the execution" in described["cause"] and "NoSuchEvent" in described["cause"]
         events = sfn.get_execution_history(executionArn=arn, reverseOrder=True)["events"]
         assert events[0]["type"] == "ExecutionFailed"
@@ -186,6 +188,11 @@ def test_an_execution_that_cannot_be_rebuilt_after_a_restart_ends_failed(tmp_pat
         assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
         assert "could not be rebuilt" in refused.value.response["Error"]["Message"]
         assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"
+        engine = create_engine(database_url(server))
+        with engine.connect() as conn:
+            timers = conn.execute(text("SELECT token FROM sfn_timers WHERE execution_arn = :arn"), {"arn": arn}).all()
+        engine.dispose()
+        assert timers == []
     finally:
         server.stop()
 

@@ -33,6 +33,7 @@ from genobatch.api.sfn_machines import require_machine
 from genobatch.workflow import store as wf
 from genobatch.workflow.events import ExecutionStarted, RedriveRequested, StopRequested
 from genobatch.workflow.interpreter import Execution, redrivable
+from genobatch.workflow.runner_state import UNREBUILDABLE
 
 MAX_REDRIVE_TOKENS = 10  # AWS answers the last 10 client tokens of successful redrives idempotently
 _DATA_FIELDS = ("input", "output", "inputDetails", "outputDetails")
@@ -122,6 +123,8 @@ def redrive_execution(ctx: object, request: dict) -> dict:
 def _redrive_status(row: dict, now: float) -> tuple[str, str | None]:
     if row["status"] in ("RUNNING", "SUCCEEDED"):
         return "NOT_REDRIVABLE", f"Execution is {row['status']} and cannot be redriven"
+    if (row.get("cause") or "").startswith(UNREBUILDABLE):
+        return "NOT_REDRIVABLE", "Execution's state could not be rebuilt after a restart"
     # redrivable() reads only the execution's dates, status and history size, all columns of the row.
     light = Execution(
         name=row["name"],

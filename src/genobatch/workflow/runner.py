@@ -56,6 +56,7 @@ from genobatch.workflow.events import (
 )
 from genobatch.workflow.interpreter import Execution, apply
 from genobatch.workflow.runner_state import (
+    UNREBUILDABLE,
     Call,
     Live,
     Pending,
@@ -208,7 +209,7 @@ class WorkflowRunner:
                 except Exception as exc:  # noqa: BLE001 - one broken execution must not keep the others down
                     log.exception("cannot rebuild execution %s; it ends FAILED", row["arn"])
                     # Ended in the next batch (this is a read connection); its tasks are cancelled below.
-                    cause = f"genobatch could not rebuild the execution after a restart: {type(exc).__name__}: {exc}"
+                    cause = f"{UNREBUILDABLE}: {type(exc).__name__}: {exc}"
                     self._inbox.put(("unrecoverable", row["arn"], cause))
             by_execution: dict[str, list[dict]] = {}
             for task in wf.open_tasks(conn):

@@ -99,9 +99,13 @@ def finish_deleting(conn: Any, state_machine_arn: str) -> None:
         wf.delete_state_machine(conn, state_machine_arn)
 
 
+UNREBUILDABLE = "genobatch could not rebuild the execution after a restart"
+
+
 def end_unrecoverable(conn: Any, arn: str, cause: str, now: float) -> None:
     """End a RUNNING execution whose state could not be rebuilt: FAILED with States.Runtime, as AWS
-    ends one on a runtime error, and an ExecutionFailed event saying why (never left RUNNING)."""
+    ends one on a runtime error, and an ExecutionFailed event saying why (never left RUNNING).
+    Its timers go with it; its cause starts with ``UNREBUILDABLE``, which makes it not redrivable."""
     row = wf.get_execution(conn, arn)
     if row is None or row["status"] != "RUNNING":
         return  # ended meanwhile
@@ -117,6 +121,7 @@ def end_unrecoverable(conn: Any, arn: str, cause: str, now: float) -> None:
     wf.append_history(conn, arn, [failed])
     values = {"status": "FAILED", "stopped_at": int(now * 1000), "error": "States.Runtime", "cause": cause}
     wf.update_execution(conn, arn, {**values, "history_count": event_id})
+    wf.delete_timers_of(conn, arn)
     finish_deleting(conn, row["state_machine_arn"])
 
 

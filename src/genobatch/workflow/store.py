@@ -226,6 +226,11 @@ def delete_timers(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
         conn.execute(delete(sfn_timers).where(sfn_timers.c.execution_arn == arn, sfn_timers.c.token == token))
 
 
+def delete_timers_of(conn: Connection, arn: str) -> None:
+    """Every timer of execution ``arn``."""
+    conn.execute(delete(sfn_timers).where(sfn_timers.c.execution_arn == arn))
+
+
 def all_timers(conn: Connection) -> list[dict]:
     return [dict(row) for row in conn.execute(select(sfn_timers)).mappings()]
 
