@@ -15,9 +15,9 @@ resumed - a task whose job id was recorded is tracked again, one without is look
 the job exists, submitted only if it does not - and stored timers are re-armed. So a job is never
 submitted twice.
 
-Job completion is observed every ``poll_interval_s``: the tracked jobs the engine's scheduler no
-longer holds as live are read from the store (no per-job polling, and no hook in the engine); a
-finished ``.sync`` task's job is then described through the Batch API's own DescribeJobs handler.
+Job completion is observed every ``poll_interval_s`` (:mod:`genobatch.workflow.job_watch`): the
+watched jobs the engine's scheduler no longer holds as live are read from the store (no per-job
+polling, and no hook in the engine).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from genobatch.api import job_queries, jobs
 from genobatch.api.errors import ApiError, ServerException
 from genobatch.context import Context
 from genobatch.engine import Engine, drain, now_ms
-from genobatch.store import jobs as job_rows
 from genobatch.workflow import batch_task
 from genobatch.workflow import store as wf
 from genobatch.workflow.definition import StateMachineDefinition, parse_definition
@@ -55,6 +54,7 @@ from genobatch.workflow.events import (
     to_dict,
 )
 from genobatch.workflow.interpreter import Execution, apply
+from genobatch.workflow.job_watch import JobWatch
 from genobatch.workflow.runner_state import (
     UNREBUILDABLE,
     Call,
@@ -76,7 +76,6 @@ SNAPSHOT_EVERY_EVENTS = 500  # a restart replays at most this many events per ex
 SNAPSHOT_EVERY_S = 5.0  # ...or this many seconds' worth
 TERMINATE_REASON = "Step Functions task stopped"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
-_FINAL_JOB = frozenset({"SUCCEEDED", "FAILED"})  # a Batch job's final statuses
 
 
 class RunnerContext:
@@ -116,19 +115,17 @@ class WorkflowRunner:
     def __init__(self, engine: Engine, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         self.engine = engine
         self.database = engine.database
-        self.poll_interval_s = poll_interval_s
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: dict[str, Live] = {}
         self._tasks: dict[tuple[str, str], Task] = {}
-        self._tracked: dict[str, tuple[str, str]] = {}  # job id -> (execution arn, token), .sync tasks
+        self._watch = JobWatch(engine, poll_interval_s)  # the .sync tasks' jobs
         self._timers: list[tuple[int, str, str]] = []  # heap of (fire_at_ms, arn, token)
         self._timer_at: dict[tuple[str, str], int] = {}
         self._definitions: dict[str, StateMachineDefinition] = {}
         self._pending: dict[str, Pending] = {}
         self._task_updates: dict[tuple[str, str], tuple[str, str | None]] = {}  # written at the batch's end
-        self._last_poll = 0.0
         #: RedriveExecution client tokens answered, per execution (kept in memory only).
 
     # ----------------------------------------------------------------- public
@@ -198,7 +195,7 @@ class WorkflowRunner:
         """Rebuild state after a start (or a failed commit); returns the work to do after it."""
         self._live.clear()
         self._tasks.clear()
-        self._tracked.clear()
+        self._watch.clear()
         self._timers.clear()
         self._timer_at.clear()
         work: list = []
@@ -230,14 +227,14 @@ class WorkflowRunner:
                     self._tasks[key] = Task(task["resource"], state, job_id)
                     if state == wf.CANCELLING:
                         if job_id is not None and task["resource"] == batch_task.SUBMIT_JOB_SYNC:
-                            self._tracked[job_id] = key
+                            self._watch.track(job_id, key)
                         work.append(("cancel", arn, task["token"]))
                     elif job_id is None:
                         work.append(("submit", arn, RunTask(task["token"], task["resource"], task["parameters"])))
                     elif task["state"] == wf.PENDING:
                         work.append(("adopt", arn, task["token"], job_id))
                     elif task["resource"] == batch_task.SUBMIT_JOB_SYNC:
-                        self._tracked[job_id] = key
+                        self._watch.track(job_id, key)
                     else:
                         work.append(("adopt", arn, task["token"], job_id))
             for timer in wf.all_timers(conn):
@@ -261,8 +258,8 @@ class WorkflowRunner:
         timeout: float | None = None
         if self._timers:
             timeout = max(0.0, (self._timers[0][0] - now_ms()) / 1000)
-        if self._tracked:
-            wait = max(0.0, self._last_poll + self.poll_interval_s - time.monotonic())
+        wait = self._watch.seconds_to_next_poll()
+        if wait is not None:
             timeout = wait if timeout is None else min(timeout, wait)
         return drain(self._inbox, timeout, BATCH_LIMIT)
 
@@ -276,7 +273,7 @@ class WorkflowRunner:
         the second run refuses (the interpreter state is already ahead of the store) and the runner
         rebuilds itself from the store instead.
         """
-        finished = self._poll_read() if self._tracked and self._poll_due() else []
+        finished = self._watch.poll()
         due = bool(self._timers) and self._timers[0][0] <= now_ms()
         if not batch and not finished and not due:
             return
@@ -537,13 +534,13 @@ class WorkflowRunner:
         if task.state == wf.CANCELLING:
             self._set_task(item.arn, item.token, wf.CANCELLING, task.job_id)
             if task.resource == batch_task.SUBMIT_JOB_SYNC:
-                self._tracked[task.job_id] = key
+                self._watch.track(task.job_id, key)
             return [("cancel", item.arn, item.token)]
         self.feed_event(ctx, item.arn, TaskStarted(item.token, batch_task.submit_output(response)))
         if task.resource == batch_task.SUBMIT_JOB_SYNC:
             task.state = wf.SUBMITTED
             self._set_task(item.arn, item.token, wf.SUBMITTED, task.job_id)
-            self._tracked[task.job_id] = key
+            self._watch.track(task.job_id, key)
         else:
             self._set_task(item.arn, item.token, wf.DONE, task.job_id)
             self._tasks.pop(key, None)
@@ -554,13 +551,13 @@ class WorkflowRunner:
         """TerminateJob answered for a cancelled task: a tracked .sync job is closed when it ends
         (it may have succeeded after all); anything else is done now."""
         task = self._tasks.get((arn, token))
-        if task is None or task.job_id is None or task.job_id not in self._tracked:
+        if task is None or task.job_id is None or task.job_id not in self._watch:
             self._close(ctx, arn, token)
 
     def _close(self, ctx: RunnerContext, arn: str, token: str) -> None:
         task = self._tasks.pop((arn, token), None)
         if task is not None:
-            self._tracked.pop(task.job_id or "", None)
+            self._watch.forget(task.job_id)
             self._set_task(arn, token, wf.DONE)
 
     def _fire_timers(self, ctx: RunnerContext) -> None:
@@ -573,52 +570,13 @@ class WorkflowRunner:
             wf.delete_timers(ctx.conn, [(arn, token)])
             self.feed_event(ctx, arn, TimerFired(token))
 
-    def _poll_due(self) -> bool:
-        return time.monotonic() - self._last_poll >= self.poll_interval_s
-
-    def _poll_read(self) -> list[dict]:
-        """The tracked jobs that finished, described (a read connection); the store is the truth.
-
-        Only the candidates are read: jobs the engine's scheduler no longer holds (it forgets a job
-        once its final status is committed) or holds as final. Reading 1,000 tracked jobs' statuses
-        from the store every poll was 15 % of this thread's samples in a 1,000-item Map, taking the
-        GIL from the engine; a dict lookup per job is not. A candidate whose committed status is not
-        final yet (the scheduler is ahead of the store, or rebuilding) is simply asked again next poll.
-        """
-        self._last_poll = time.monotonic()
-        live = self.engine.scheduler.jobs  # read-only here; the engine thread owns it (lookups are atomic)
-        candidates = []
-        for job_id in list(self._tracked):
-            job = live.get(job_id)
-            if job is None or job.status.value in _FINAL_JOB:
-                candidates.append(job_id)
-        if not candidates:
-            return []
-        with self.database.connect() as conn:
-            described = self._describe_ended(conn, candidates)
-        ended = {job["jobId"] for job in described}
-        settling = any(job_id in live and job_id not in ended for job_id in candidates)
-        return in_reporting_order(described, settling=settling)
-
-    def _describe_ended(self, conn: Any, job_ids: list[str]) -> list[dict]:
-        """DescribeJobs of those of ``job_ids`` whose committed status is final."""
-        statuses = job_rows.statuses(conn, job_ids)
-        ended = sorted(job_id for job_id, status in statuses.items() if status.value in _FINAL_JOB)
-        described: list[dict] = []
-        for start in range(0, len(ended), 100):
-            request = {"jobs": ended[start : start + 100]}
-            described += job_queries.describe_jobs(Context(conn, self.engine.settings, now_ms()), request)["jobs"]
-        return described
-
     def _settle(self, ctx: RunnerContext, arn: str) -> None:
-        jobs = [job_id for job_id, key in self._tracked.items() if key[0] == arn]
-        if jobs:
-            self._report_finished(ctx, in_reporting_order(self._describe_ended(ctx.conn, jobs), settling=False))
+        self._report_finished(ctx, self._watch.ended_of(ctx.conn, arn))
 
     def _report_finished(self, ctx: RunnerContext, finished: list[dict]) -> None:
         """Feed the interpreter each finished job's outcome: the job for SUCCEEDED, TaskFailed for FAILED."""
         for job in finished:
-            key = self._tracked.pop(job["jobId"], None)
+            key = self._watch.forget(job["jobId"])
             if key is None:
                 continue  # cancelled meanwhile
             arn, token = key
@@ -630,19 +588,3 @@ class WorkflowRunner:
             else:
                 error, cause = batch_task.job_failure(job)
                 self.feed_event(ctx, arn, TaskFailed(token, error, cause))
-
-
-def in_reporting_order(finished: list[dict], *, settling: bool) -> list[dict]:
-    """The finished jobs of one poll in the order the interpreter should learn of them.
-
-    A failure can abort other work (the siblings of a failed Map iteration or Parallel branch). Every
-    job of this poll had already ended before the interpreter hears of the failure, so its successes
-    are reported first: a job that SUCCEEDED is never aborted and run again by a redrive because a
-    sibling's failure happened to be read in the same poll. For the same reason, failures wait for
-    the next poll while another tracked job has ended in the scheduler but its final status is not
-    committed yet (``settling``); a failure then costs at most one poll interval more.
-    """
-    succeeded = [job for job in finished if job["status"] == "SUCCEEDED"]
-    if settling:
-        return succeeded
-    return succeeded + [job for job in finished if job["status"] != "SUCCEEDED"]
