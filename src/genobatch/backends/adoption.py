@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from genobatch.backends.attempt import CHILD_PID_FILE, WRAPPER_PID_FILE, LocalAttempt
-from genobatch.backends.base import AttemptExited, AttemptSpec, AttemptStarted, BackendEvent
+from genobatch.backends.base import AttemptExited, AttemptNotStarted, AttemptSpec, AttemptStarted, BackendEvent
 from genobatch.backends.containment import Containment
 from genobatch.backends.host import find_wrapper, is_wrapper_of, mtime_ms, read_int, read_stop
 from genobatch.backends.launch import read_attempt_file
@@ -47,8 +47,13 @@ class Adoption:
         def _emit(self, event: BackendEvent) -> None: ...
         def _connect_launcher(self, *, start: bool) -> bool: ...
 
-    def reconcile(self, spec: AttemptSpec, info: dict) -> AttemptExited | None:
+    def reconcile(self, spec: AttemptSpec, info: dict) -> AttemptExited | AttemptNotStarted | None:
         """Settle or adopt an attempt found after a restart; never starts anything.
+
+        An attempt that certainly never started - no exit record, no ``child.pid`` and no
+        ``wrapper.pid`` (the launcher creates ``child.pid`` before it spawns; the wrapper writes
+        ``wrapper.pid`` before it starts the command), and nothing runs or waits for it - is
+        reported as :class:`AttemptNotStarted`, so the engine places it again.
 
         The adopted attempt's AttemptExited comes from the watcher thread and may be delivered
         before this call returns.
@@ -118,16 +123,21 @@ class Adoption:
         self._emit(AttemptStarted(att.job_id, att.attempt, att.started_ms or _now_ms(), {"adopted": True}))
         self._watcher.watch(att, pidfd, None)
 
-    def _settle_unattended(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited:
-        """An attempt nothing runs any more: its exit record if it has one by now, else vanished
-        (and whatever it left running is killed)."""
+    def _settle_unattended(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited | AttemptNotStarted:
+        """An attempt nothing runs any more: its exit record if it has one by now, never started
+        if nothing was ever spawned for it, else vanished (and whatever it left running is killed)."""
         job_id, attempt, attempt_dir = spec.job_id, spec.attempt, os.path.abspath(spec.attempt_dir)
         record = read_exit_record(attempt_dir)
         if record is not None:
             return recovered_exit(job_id, attempt, attempt_dir, record, info, self._hostname)
+        # Any trace of a process: its pid files, or a start the server recorded.
+        spawned = any(os.path.exists(os.path.join(attempt_dir, name)) for name in (CHILD_PID_FILE, WRAPPER_PID_FILE))
+        spawned = spawned or bool((info or {}).get("pid") or (info or {}).get("child_pid"))
         Containment.recorded(attempt_dir, meta, info).end(
             read_int(os.path.join(attempt_dir, CHILD_PID_FILE)), meta.get("created_ms")
         )
+        if not spawned:
+            return AttemptNotStarted(job_id, attempt, _now_ms())
         return AttemptExited(
             job_id=job_id,
             attempt=attempt,
@@ -137,7 +147,9 @@ class Adoption:
             usage={"hostname": self._hostname, "samples": 0},
         )
 
-    def _reconcile_launched(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited | None:
+    def _reconcile_launched(
+        self, spec: AttemptSpec, info: dict, meta: dict
+    ) -> AttemptExited | AttemptNotStarted | None:
         """Reconcile an attempt the persistent launcher started: adopt it if the launcher still
         runs it, else settle it from its exit record (or report it vanished)."""
         attempt_dir = os.path.abspath(spec.attempt_dir)
@@ -159,8 +171,19 @@ class Adoption:
                 self._attempts[att.key] = att
                 self._launched[attempt_dir] = att
 
+        def adopt_waiting(after: str) -> None:
+            att.state, att.after_dir = "starting", after
+            with self._lock:
+                self._attempts[att.key] = att
+                self._launched[attempt_dir] = att
+
         # A launcher that runs nothing may have exited: then there is nothing to adopt.
-        if self._connect_launcher(start=False) and self._launcher.running_pid(attempt_dir, adopt):
-            self._adopted(att, None)
-            return None
+        if self._connect_launcher(start=False):
+            if self._launcher.running_pid(attempt_dir, adopt):
+                self._adopted(att, None)
+                return None
+            if self._launcher.waiting(attempt_dir, adopt_waiting):
+                # A successor the launcher still holds: it starts when its predecessor ends.
+                self._watcher.watch(att, None, None)
+                return None
         return self._settle_unattended(spec, info, meta)

@@ -54,6 +54,11 @@ class LocalAttempt:
     oom_fd: int | None = None  # cgroup v1 OOM eventfd, watched by the watcher thread only
     log_dropped: int = 0  # bytes cut out of output.log so far (monitor thread)
     launched: bool = False  # started by the persistent launcher (no wrapper; it reports the end)
+    # A successor placed ahead (issue 9): the predecessor's directory the launcher waits on, or
+    # the predecessor's key while this backend holds it back itself (a wrapper-run predecessor).
+    after_dir: str | None = None
+    held_behind: tuple[str, int] | None = None
+    after_key: tuple[str, int] | None = None  # the predecessor it was placed behind
 
     @property
     def key(self) -> tuple[str, int]:

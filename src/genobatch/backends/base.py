@@ -62,6 +62,10 @@ class AttemptSpec:
     name: str = ""
     container: dict = field(default_factory=dict)
     job_definition: str = ""
+    # A successor placed ahead (genobatch.core.handoff): the (job id, attempt) whose devices it
+    # takes; start it only once that attempt has ended. Only backends whose ``hands_off`` is True
+    # get one.
+    after: tuple[str, int] | None = None
 
 
 def attempt_name(job_id: str, attempt: int) -> str:
@@ -122,6 +126,17 @@ class AttemptExited:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptNotStarted:
+    """The attempt never started and never will: a successor withdrawn before its holder ended,
+    or one that a crash kept from being started (found by ``reconcile``). Not a failed attempt:
+    the job is RUNNABLE again."""
+
+    job_id: str
+    attempt: int
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class EnvironmentHealth:
     """A compute environment's backend became reachable (``problem`` None) or not (why not).
 
@@ -133,7 +148,7 @@ class EnvironmentHealth:
     problem: str | None
 
 
-BackendEvent = AttemptStarted | AttemptSubmitted | AttemptExited | EnvironmentHealth
+BackendEvent = AttemptStarted | AttemptSubmitted | AttemptExited | AttemptNotStarted | EnvironmentHealth
 EventSink = Callable[[BackendEvent], None]
 
 
@@ -172,9 +187,13 @@ class Backend(abc.ABC):
       started from and the ``info`` persisted from its events. The backend either adopts the
       attempt (returns None and later delivers its events), or returns the :class:`AttemptExited`
       it recovered (exit code from the status file), or an :class:`AttemptExited` with
-      ``exit_code=None`` and a status reason saying it vanished. It must never run the attempt a
-      second time; a remote backend that finds no trace of an attempt anywhere (the server died
-      before submitting it) may submit it then, under the same name.
+      ``exit_code=None`` and a status reason saying it vanished, or :class:`AttemptNotStarted`
+      when it can tell that the attempt never started (the engine then places it again). It must
+      never run the attempt a second time; a remote backend that finds no trace of an attempt
+      anywhere (the server died before submitting it) may submit it then, under the same name.
+    * ``hands_off``: True for a backend that can start a successor the moment its holder ends
+      (``spec.after``); ``withdraw(job_id, attempt)`` then drops a successor that has not
+      started (reported as :class:`AttemptNotStarted`; one that started is left alone).
     * ``inventory()`` describes the devices a backend places on itself (None for one whose engine
       places jobs: the scheduler then counts vCPUs against the compute environment's maxvCpus).
     * ``close()`` stops background threads; running attempts are left running (they are adopted
@@ -200,6 +219,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def reconcile(self, spec: AttemptSpec, info: dict) -> AttemptExited | None:
         """Adopt (None) or settle (AttemptExited) an attempt found after a restart."""
+
+    @property
+    def hands_off(self) -> bool:
+        """Whether this backend takes successors placed ahead (``AttemptSpec.after``)."""
+        return False
+
+    def withdraw(self, job_id: str, attempt: int) -> None:  # noqa: B027 - optional, as hands_off says
+        """Drop a successor that has not started (see ``hands_off``); none here."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from genobatch.backends.attempt import LocalAttempt
 from genobatch.backends.base import AttemptExited, AttemptSpec
-from genobatch.backends.outcome import FAILED_TO_START
+from genobatch.backends.outcome import FAILED_TO_START, STOPPED_BEFORE_START
 
 if TYPE_CHECKING:
     from genobatch.backends.launcher_client import LauncherClient
@@ -39,6 +39,7 @@ class LaunchedAttempts:
         def _started(self, att: LocalAttempt, child_pid: int) -> None: ...
         def _adopted(self, att: LocalAttempt, pidfd: int | None) -> None: ...
         def _settle_unattended(self, spec: AttemptSpec, info: dict, meta: dict) -> AttemptExited: ...
+        def _not_started(self, att: LocalAttempt) -> None: ...
 
     def _launch(self, spec: AttemptSpec, att: LocalAttempt, command: list[str], env: dict[str, str]) -> None:
         """Have the persistent launcher start the attempt (one message, sent from the caller's
@@ -57,7 +58,9 @@ class LaunchedAttempts:
             self._launched[att.attempt_dir] = att
         self._watcher.watch(att, None, None)  # its OOM eventfd
         try:
-            self._launcher.spawn(att.attempt_dir, command, env, list(spec.cpus), cgroup.procs_file if cgroup else None)
+            self._launcher.spawn(
+                att.attempt_dir, command, env, list(spec.cpus), cgroup.procs_file if cgroup else None, att.after_dir
+            )
         except OSError as exc:  # the launcher has gone: the watcher reports what it ran as lost
             with self._lock:
                 self._launched.pop(att.attempt_dir, None)
@@ -87,6 +90,19 @@ class LaunchedAttempts:
             att = self._launched.pop(attempt_dir, None)
         if att is not None:
             self._watcher.end(att)
+
+    def _launcher_withdrawn(self, attempt_dir: str) -> None:
+        """The launcher dropped a successor that was still waiting (watcher thread): stopped
+        before it started if a stop asked for it, else never started (a withdrawal)."""
+        with self._lock:
+            att = self._launched.pop(attempt_dir, None)
+        if att is None:
+            return
+        self._watcher.forget(att)
+        if att.stop_grace is not None:
+            self._finish(att, None, status=STOPPED_BEFORE_START)
+        else:
+            self._not_started(att)
 
     def _launcher_lost(self) -> None:
         """The launcher's connection ended (watcher thread): what it had not reported ended is

@@ -15,7 +15,12 @@ Per attempt it costs one ``posix_spawn`` (a vfork + one exec: no shell, no ``set
   back right after. It is single-threaded, so nothing else runs meanwhile;
 * the child gets its own session (``setsid``), default dispositions for every signal, an empty
   signal mask, ``/dev/null`` as stdin and ``output.log`` (appended) as stdout and stderr;
-* ``child.pid`` is written as it starts (its mtime is the attempt's start, as with the wrapper);
+* ``child.pid`` is created just before the spawn and the pid written into it as it starts (its
+  mtime is the attempt's start, as with the wrapper). An attempt without ``child.pid`` was never
+  spawned: a restarted server may start it again (it is not a failed attempt);
+* a request ``after`` another attempt's directory (a successor placed ahead, issue 9) waits while
+  that attempt runs here and is spawned the moment it is reaped, right after its ``exit_status`` is
+  written and whatever it left in its cgroup is killed: no round trip to the server in between;
 * once reaped, ``exit_status`` is written in the wrapper's format (see ``wrapper.sh``): the exit code
   (128+N when killed by signal N), ``status=`` notes, two lines as the shell's ``times`` prints
   them (the launcher's own share, always zero, then the reaped command tree's user and system CPU
@@ -27,10 +32,14 @@ Per attempt it costs one ``posix_spawn`` (a vfork + one exec: no shell, no ``set
   reports such an attempt as vanished, never with a made-up code.
 
 Protocol (JSON, one object per line). The server sends ``{"op": "spawn", "dir", "argv", "env",
-"cpus", "cgroup"}`` (``cgroup``: the ``cgroup.procs`` file to join, or null). The launcher sends
-every connected server ``{"ev": "hello", "pid", "running": {dir: pid}}`` when it connects, then
-``{"ev": "started", "dir", "pid"}`` and ``{"ev": "exited", "dir"}`` (after ``exit_status`` is
-written; also for an attempt that could not start, whose record says why).
+"cpus", "cgroup", "after"}`` (``cgroup``: the ``cgroup.procs`` file to join, or null; ``after``:
+the directory of the attempt to wait for, or null) and ``{"op": "cancel", "dir"}`` (drop a
+request still waiting). The launcher sends every connected server ``{"ev": "hello", "pid",
+"running": {dir: pid}, "waiting": {dir: after}}`` when it connects (having first acted on every
+request already received, so that what it lists is complete), then ``{"ev": "started", "dir",
+"pid"}``, ``{"ev": "exited", "dir"}`` (after ``exit_status`` is written; also for an attempt that
+could not start, whose record says why) and ``{"ev": "withdrawn", "dir"}`` (a cancelled request
+that had not started: nothing was run).
 """
 
 from __future__ import annotations
@@ -162,6 +171,9 @@ class Launcher:
         self.selector = selectors.DefaultSelector()
         self.clients: dict[socket.socket, bytearray] = {}
         self.running: dict[int, str] = {}  # pid -> attempt dir
+        self.cgroup_of: dict[int, str] = {}  # pid -> the cgroup.procs file it was started in
+        self.waiting: dict[str, dict] = {}  # attempt dir still running -> the request waiting for it
+        self.waits_on: dict[str, str] = {}  # waiting request's dir -> the dir it waits for
         self.host_cpus = frozenset(os.sched_getaffinity(0))
         self.home_cgroups = _own_cgroup_dirs()
         self.pid = os.getpid()
@@ -207,10 +219,21 @@ class Launcher:
             return
         # Blocking with a timeout: recv is only called once readable, and the messages are tiny.
         conn.settimeout(SEND_TIMEOUT_S)
+        # Requests a (dead) server sent before this one connected are acted on first, so that the
+        # hello lists every attempt that runs or waits: what it omits was never received.
+        for key, _ in self.selector.select(0):
+            if key.data == "client":
+                self.read_client(key.fileobj)  # type: ignore[arg-type]
+        self.reap()
         self.clients[conn] = bytearray()
         self.ever_connected = True
         self.selector.register(conn, selectors.EVENT_READ, "client")
-        hello = {"ev": "hello", "pid": self.pid, "running": {d: p for p, d in self.running.items()}}
+        hello = {
+            "ev": "hello",
+            "pid": self.pid,
+            "running": {d: p for p, d in self.running.items()},
+            "waiting": dict(self.waits_on),
+        }
         self.send(conn, hello)
 
     def drop(self, conn: socket.socket) -> None:
@@ -241,6 +264,8 @@ class Launcher:
                 continue
             if isinstance(request, dict) and request.get("op") == "spawn":
                 self.spawn(request)
+            elif isinstance(request, dict) and request.get("op") == "cancel":
+                self.cancel(str(request.get("dir")))
             self.reap()  # a short job may already be over: tell the server early
 
     def send(self, conn: socket.socket, message: dict) -> None:
@@ -257,8 +282,14 @@ class Launcher:
     # -- attempts ----------------------------------------------------------------------------
 
     def spawn(self, request: dict) -> None:
-        """Start one attempt as the request describes; report it started, or ended if it cannot start."""
+        """Start one attempt as the request describes (or hold it until the attempt it is to follow
+        has ended); report it started, or ended if it cannot start."""
         attempt_dir = str(request["dir"])
+        after = request.get("after")
+        if after and (after in self.waits_on or after in self.running.values()) and after not in self.waiting:
+            self.waiting[after] = request
+            self.waits_on[attempt_dir] = after
+            return
         argv = [str(a) for a in request["argv"]]
         env = {str(k): str(v) for k, v in request["env"].items()}
         work = os.path.join(attempt_dir, "work")
@@ -272,8 +303,11 @@ class Launcher:
         cpus = frozenset(int(c) for c in request.get("cpus") or ()) or self.host_cpus
         cgroup = request.get("cgroup")
         pinned = cpus != self.host_cpus
+        pid_file = None
         try:
             os.makedirs(work, exist_ok=True)
+            # Before the spawn: an attempt with no child.pid was certainly never spawned.
+            pid_file = open(os.path.join(attempt_dir, _CHILD_PID), "w")  # noqa: SIM115 - closed below
             os.chdir(work)
             if pinned:
                 os.sched_setaffinity(0, cpus)
@@ -287,6 +321,8 @@ class Launcher:
                     return
             pid = self.spawner.spawn(executable, argv, env, log_path)
         except OSError as exc:
+            if pid_file is not None:
+                pid_file.close()
             code = _NOT_FOUND_EXIT if exc.errno == errno.ENOENT else _CANNOT_EXEC_EXIT
             self.note(log_path, f"genobatch: {argv[0]}: {exc.strerror}\n")
             self.record(attempt_dir, code, ["status=notfound"] if code == _NOT_FOUND_EXIT else [])
@@ -294,9 +330,41 @@ class Launcher:
         finally:
             self.go_home(cgroup, pinned)
         self.running[pid] = attempt_dir
-        with open(os.path.join(attempt_dir, _CHILD_PID), "w") as fh:
-            fh.write(f"{pid}\n")
+        if cgroup:
+            self.cgroup_of[pid] = cgroup
+        with pid_file:
+            pid_file.write(f"{pid}\n")
         self.broadcast({"ev": "started", "dir": attempt_dir, "pid": pid})
+
+    def cancel(self, attempt_dir: str) -> None:
+        """Drop a request still waiting for its predecessor; the one waiting for it, if any, now
+        waits for that predecessor instead (the server relinks it the same way)."""
+        after = self.waits_on.pop(attempt_dir, None)
+        if after is None:
+            return  # started already (its reports follow), or unknown
+        del self.waiting[after]
+        follower = self.waiting.pop(attempt_dir, None)
+        if follower is not None:
+            self.waiting[after] = follower
+            self.waits_on[str(follower["dir"])] = after
+        self.broadcast({"ev": "withdrawn", "dir": attempt_dir})
+
+    def follow(self, attempt_dir: str, cgroup: str | None) -> None:
+        """The attempt of ``attempt_dir`` was reaped: start the request waiting for it, if any, on
+        the devices it leaves - once whatever it left running in its cgroup is killed."""
+        request = self.waiting.pop(attempt_dir, None)
+        if request is None:
+            return
+        self.waits_on.pop(str(request["dir"]), None)
+        leftovers: list[str] = []
+        if cgroup:
+            # Gone already if the server has ended the attempt meanwhile (then nothing is left).
+            with contextlib.suppress(OSError), open(cgroup) as fh:
+                leftovers = fh.read().split()
+            for pid in leftovers:
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+        self.spawn(request)
 
     def go_home(self, cgroup: str | None, pinned: bool) -> None:
         """Back to the launcher's own cgroup, CPUs and directory after a spawn."""
@@ -327,6 +395,7 @@ class Launcher:
                 return
             after = _read_io()
             attempt_dir = self.running.pop(pid, None)
+            cgroup = self.cgroup_of.pop(pid, None)
             if attempt_dir is None:
                 continue
             code = os.waitstatus_to_exitcode(status)
@@ -334,6 +403,7 @@ class Launcher:
             io = [f"{k}={max(0, after[k] - before.get(k, 0))}" for k in _IO_KEYS if k in after]
             times = [_times_line(0, 0), _times_line(rusage.ru_utime, rusage.ru_stime)]
             self.record(attempt_dir, code, [*times, *io, f"maxrss_kb={rusage.ru_maxrss}"], started=True)
+            self.follow(attempt_dir, cgroup)
 
     def record(self, attempt_dir: str, code: int, notes: list[str], started: bool = False) -> None:
         """Write ``exit_status`` (one write; valid once its ``end`` line is there), then report."""
@@ -343,6 +413,8 @@ class Launcher:
         except OSError as exc:  # the attempt directory was removed under us: the server reports it
             print(f"cannot record the exit of {attempt_dir}: {exc}", file=sys.stderr, flush=True)
         self.broadcast({"ev": "exited", "dir": attempt_dir, "started": started})
+        if not started:
+            self.follow(attempt_dir, None)  # it could not start: the devices are free for the next
 
     @staticmethod
     def note(log_path: str, text: str) -> None:

@@ -3,9 +3,10 @@ starting it, sending it attempts, and turning its reports into calls.
 
 One client per backend. Its socket is read by the backend's watcher thread (:meth:`on_readable`);
 spawn requests are sent from the spawn pool (:meth:`spawn`). What the reports *mean* is the
-backend's, reached through three callbacks: ``started(attempt_dir, pid)``, ``exited(attempt_dir)``
-(after the launcher wrote ``exit_status``) and ``lost()`` (the launcher's connection ended: every
-attempt not yet reported ended is over as far as this server can know).
+backend's, reached through four callbacks: ``started(attempt_dir, pid)``, ``exited(attempt_dir)``
+(after the launcher wrote ``exit_status``), ``withdrawn(attempt_dir)`` (a cancelled request that
+had not started) and ``lost()`` (the launcher's connection ended: every attempt not yet reported
+ended is over as far as this server can know).
 """
 
 from __future__ import annotations
@@ -43,15 +44,18 @@ class LauncherClient:
         started: Callable[[str, int], None],
         exited: Callable[[str], None],
         lost: Callable[[], None],
+        withdrawn: Callable[[str], None] | None = None,
     ) -> None:
         """Remember the callbacks; nothing is connected until :meth:`connect`."""
         self.directory = os.path.abspath(directory)
         self._started, self._exited, self._lost = started, exited, lost
+        self._withdrawn = withdrawn or (lambda _dir: None)
         self._lock = threading.Lock()  # guards _sock, _running, _buf
         self._send_lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._running: dict[str, int] = {}  # attempt dir -> pid, as the launcher reported
+        self._waiting: dict[str, str] = {}  # attempt dir the launcher holds -> the dir it waits on
         self.launcher_pid: int | None = None
 
     # -- connection ----------------------------------------------------------------------------
@@ -82,6 +86,7 @@ class LauncherClient:
                 self._sock = sock
                 self._buf = bytearray(rest)
                 self._running = {str(d): int(p) for d, p in (hello.get("running") or {}).items()}
+                self._waiting = {str(d): str(a) for d, a in (hello.get("waiting") or {}).items()}
                 self.launcher_pid = int(hello["pid"])
             return True
         raise LauncherUnavailable(f"no launcher answers on {self.directory}")
@@ -172,14 +177,31 @@ class LauncherClient:
     # -- requests ------------------------------------------------------------------------------
 
     def spawn(
-        self, attempt_dir: str, argv: list[str], env: dict[str, str], cpus: list[int], cgroup: str | None
+        self,
+        attempt_dir: str,
+        argv: list[str],
+        env: dict[str, str],
+        cpus: list[int],
+        cgroup: str | None,
+        after: str | None = None,
     ) -> None:
-        """Ask the launcher to start an attempt (see the module doc of the launcher).
+        """Ask the launcher to start an attempt, once the attempt in ``after`` (a directory) has
+        ended if that one still runs there (see the module doc of the launcher).
 
         Raises :class:`LauncherUnavailable` (an OSError) if the request cannot be sent; the
         backend then reports a failed start.
         """
         message = {"op": "spawn", "dir": attempt_dir, "argv": argv, "env": env, "cpus": cpus, "cgroup": cgroup}
+        if after is not None:
+            message["after"] = after
+        self._send(message)
+
+    def cancel(self, attempt_dir: str) -> None:
+        """Ask the launcher to drop a request still waiting (answered by ``withdrawn``, or not at
+        all if it has started). Raises :class:`LauncherUnavailable` if it cannot be sent."""
+        self._send({"op": "cancel", "dir": attempt_dir})
+
+    def _send(self, message: dict) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
         with self._send_lock:
             sock = self._sock
@@ -199,6 +221,17 @@ class LauncherClient:
             if pid is None:
                 return False
             adopt(pid)
+            return True
+
+    def waiting(self, attempt_dir: str, adopt: Callable[[str], None]) -> bool:
+        """If the launcher holds ``attempt_dir`` until another attempt ends, call
+        ``adopt(that attempt's dir)`` and return True (under the lock that orders it before the
+        attempt's later reports)."""
+        with self._lock:
+            after = self._waiting.get(attempt_dir)
+            if after is None:
+                return False
+            adopt(after)
             return True
 
     # -- reports (watcher thread) ----------------------------------------------------------------
@@ -243,8 +276,14 @@ class LauncherClient:
             pid = int(event["pid"])
             with self._lock:
                 self._running[attempt_dir] = pid
+                self._waiting.pop(attempt_dir, None)
             self._started(attempt_dir, pid)
         elif kind == "exited":
             with self._lock:
                 self._running.pop(attempt_dir, None)
+                self._waiting.pop(attempt_dir, None)
             self._exited(attempt_dir)
+        elif kind == "withdrawn":
+            with self._lock:
+                self._waiting.pop(attempt_dir, None)
+            self._withdrawn(attempt_dir)

@@ -69,6 +69,7 @@ from genobatch.backends.adoption import Adoption
 from genobatch.backends.attempt import CHILD_PID_FILE, OOM_MARKER, LocalAttempt
 from genobatch.backends.base import (
     AttemptExited,
+    AttemptNotStarted,
     AttemptSpec,
     AttemptStarted,
     Backend,
@@ -183,6 +184,9 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
         self._sink: EventSink | None = None
         self._lock = threading.Lock()
         self._attempts: dict[tuple[str, int], LocalAttempt] = {}
+        # Successors placed ahead that this backend holds until their predecessor (the key) has
+        # ended: those the launcher cannot wait for itself (a wrapper-run predecessor or successor).
+        self._held: dict[tuple[str, int], tuple[AttemptSpec, LocalAttempt]] = {}
         self._closing = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=spawn_threads, thread_name_prefix="genobatch-spawn")
         self._watcher = Watcher(
@@ -208,6 +212,7 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
             started=self._launcher_started,
             exited=self._launcher_exited,
             lost=self._launcher_lost,
+            withdrawn=self._launcher_withdrawn,
         )
         # Connected now, so that reconcile knows what a launcher left by the previous server runs.
         self._connect_launcher(start=self._launcher_mode == "persistent")
@@ -218,6 +223,12 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
     def launcher(self) -> str:
         """How new host attempts are started: ``wrapper`` or ``persistent``."""
         return self._launcher_mode
+
+    @property
+    def hands_off(self) -> bool:
+        """Successors placed ahead are taken: the launcher (or the watcher, for wrapper-run
+        attempts) starts one the moment its predecessor has ended."""
+        return True
 
     @property
     def memory_enforcement(self) -> str:
@@ -258,11 +269,52 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
             if att.key in self._attempts:
                 raise ValueError(f"attempt {att.key} is already known to this backend")
             self._attempts[att.key] = att
-        if self._launcher_mode == "persistent" and self._job_user is None and not use_container:
+            if spec.after is not None and self._hold_back(spec, att):
+                return  # started by _finish of its predecessor
+        self._begin(spec, att)
+
+    def _begin(self, spec: AttemptSpec, att: LocalAttempt) -> None:
+        if self._by_launcher(att):
             # Spawning is one message to the launcher: done here, without a hop to the pool.
             self._spawn(spec, att)
         else:
             self._pool.submit(self._spawn, spec, att)
+
+    def _by_launcher(self, att: LocalAttempt) -> bool:
+        return self._launcher_mode == "persistent" and self._job_user is None and not att.container
+
+    def _hold_back(self, spec: AttemptSpec, att: LocalAttempt) -> bool:
+        """A successor placed ahead (lock held): True if this backend holds it until its
+        predecessor ends; False to start it now - the predecessor has ended, or the launcher
+        runs both and waits itself (``att.after_dir``)."""
+        att.after_key = spec.after
+        predecessor = self._attempts.get(spec.after)
+        if predecessor is None or predecessor.state == "done":
+            return False
+        if predecessor.launched and self._by_launcher(att):
+            att.after_dir = predecessor.attempt_dir
+            return False
+        att.held_behind = spec.after
+        self._held[spec.after] = (spec, att)
+        return True
+
+    def withdraw(self, job_id: str, attempt: int) -> None:
+        """Drop a successor that has not started: AttemptNotStarted follows (from the watcher
+        thread when the launcher held it); one that started is left alone."""
+        with self._lock:
+            att = self._attempts.get((job_id, attempt))
+            if att is None or att.state == "done" or att.child_pid is not None:
+                return
+            held = self._held.get(att.held_behind) if att.held_behind is not None else None
+            if held is not None and held[1] is att:
+                del self._held[att.held_behind]
+            elif not (att.launched and att.after_dir):
+                return
+        if held is not None:
+            self._not_started(att)
+            return
+        with contextlib.suppress(OSError):  # the launcher has gone: its loss is reported anyway
+            self._launcher.cancel(att.attempt_dir)
 
     def stop(self, job_id: str, attempt: int, grace_s: float = 30.0) -> None:
         """SIGTERM the command's process group now and SIGKILL its whole tree after ``grace_s``.
@@ -279,8 +331,21 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
             if att.state in ("pending", "starting"):
                 # Acted on before Popen (no spawn at all) or once the command has started.
                 att.stop_grace = grace_s if att.stop_grace is None else min(att.stop_grace, grace_s)
+                held = self._held.get(att.held_behind) if att.held_behind is not None else None
+                if held is not None and held[1] is att:
+                    del self._held[att.held_behind]
+                elif att.launched and att.after_dir and att.child_pid is None:
+                    # Waiting at the launcher: dropped there if it has not started (then reported
+                    # stopped before it started), else stopped once it has.
+                    with contextlib.suppress(OSError):
+                        self._launcher.cancel(att.attempt_dir)
+                    return
+                else:
+                    return
+            else:
+                self._begin_stop(att, grace_s)
                 return
-            self._begin_stop(att, grace_s)
+        self._finish(att, None, status=STOPPED_BEFORE_START)
 
     def close(self) -> None:
         """Stop the threads; attempts keep running and are adopted by the next ``reconcile``.
@@ -459,6 +524,39 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
                 usage=usage,
             )
         )
+        self._pass_on(att)
+
+    def _pass_on(self, att: LocalAttempt) -> None:
+        """``att`` is over: start the successor this backend held behind it - or, if ``att``
+        never started and its own predecessor still runs, hold that successor behind the
+        predecessor instead (as the launcher relinks one it holds)."""
+        with self._lock:
+            follower = self._held.pop(att.key, None)
+            if follower is None:
+                return
+            predecessor = self._attempts.get(att.after_key) if att.after_key is not None else None
+            never_ran = att.child_pid is None and att.wrapper_pid is None
+            if never_ran and predecessor is not None and predecessor.state != "done":
+                self._held[att.after_key] = follower
+                follower[1].held_behind = att.after_key
+                return
+            follower[1].held_behind = None
+        if not self._closing.is_set():
+            self._begin(*follower)  # its devices are free now
+
+    def _not_started(self, att: LocalAttempt) -> None:
+        """Forget an attempt that never started and report it so (not a failed attempt)."""
+        with self._lock:
+            if att.state == "done":
+                return
+            att.state = "done"
+            if self._attempts.get(att.key) is att:
+                del self._attempts[att.key]
+        cgroup = att.containment.cgroup if att.containment else None
+        if cgroup is not None and cgroup.exists():
+            cgroup.remove()
+        self._emit(AttemptNotStarted(att.job_id, att.attempt, _now_ms()))
+        self._pass_on(att)
 
     def _on_exit(self, att: LocalAttempt) -> None:
         """The wrapper has ended: reap it, read its exit record and report (watcher thread, which
@@ -466,6 +564,9 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
         att.reap()
         record = read_exit_record(att.attempt_dir)
         if att.state == "starting":  # the command never started
+            if record is None and att.launched and not os.path.exists(os.path.join(att.attempt_dir, CHILD_PID_FILE)):
+                self._not_started(att)  # the launcher went away before spawning it (it was waiting)
+                return
             if record is not None and record.status == "notfound":
                 reason = f"CannotStartContainerError: executable file not found in $PATH: {att.executable}"
             elif record is not None and record.status == "nocgroup":

@@ -115,6 +115,10 @@ class Watcher:
         whose end it reports): finish with its descriptors, then let the backend report."""
         self._ended(att)
 
+    def forget(self, att: LocalAttempt) -> None:
+        """Stop watching an attempt that never started (watcher thread only)."""
+        self._close_oom_fd(att)
+
     def schedule_kill(self, att: LocalAttempt, delay_s: float) -> None:
         """Have ``overdue(att)`` called in ``delay_s`` seconds unless it is due sooner; lock held."""
         deadline = time.monotonic() + delay_s

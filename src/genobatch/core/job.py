@@ -64,6 +64,9 @@ class Attempt:
     info: dict = field(default_factory=dict)  # backend's facts: pid, runtime, hostname
     usage: dict = field(default_factory=dict)  # measured usage (trace fields)
     timed_out: bool = False
+    # A successor placed ahead on a running attempt's devices (genobatch.core.handoff): the
+    # (job id, attempt number) it waits for; it starts the moment that attempt ends.
+    after: tuple[str, int] | None = None
 
     @property
     def finished(self) -> bool:

@@ -33,10 +33,10 @@ class JobQueue:
         self.runnable.add((*job.sort_key(), job.id))
         self.shapes[job.resources] += 1
 
-    def add_many(self, jobs: list[Job]) -> None:
-        """:meth:`add` for many jobs at once (a restore's): one sorted merge, not one insert each."""
+    def add_many(self, jobs: list[Job], resources: Resources) -> None:
+        """:meth:`add` for many jobs of one shape at once (a restore's): one sorted merge."""
         self.runnable.update([(*job.sort_key(), job.id) for job in jobs])
-        self.shapes.update(job.resources for job in jobs)
+        self.shapes[resources] += len(jobs)
 
     def remove(self, job: Job) -> None:
         key = (*job.sort_key(), job.id)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 from genobatch.core import retry
 from genobatch.core.compute_environment import ComputeEnvironment
+from genobatch.core.handoff import Handoffs, HolderKey
 from genobatch.core.job import (
     DEPENDENCY_FAILED,
     MAX_RESOURCE,
     TIMEOUT_REASON,
     Attempt,
     Job,
-    Resources,
     time_limit_cancel_reason,
 )
 from genobatch.core.placement import never_runs_reason, place
@@ -54,6 +54,8 @@ class StartAttempt:
     compute_environment: str
     cpus: tuple[int, ...]
     gpus: tuple[int, ...]
+    # Placed ahead (genobatch.core.handoff): start only once this (job id, attempt) has ended.
+    after: HolderKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,16 @@ class StopAttempt:
     attempt: int
 
 
-Action = StartAttempt | StopAttempt
+@dataclass(frozen=True, slots=True)
+class WithdrawAttempt:
+    """Drop a successor placed ahead if it has not started; the backend answers with
+    ``AttemptNotStarted`` (then it is RUNNABLE again) or, if it started, with its usual events."""
+
+    job_id: str
+    attempt: int
+
+
+Action = StartAttempt | StopAttempt | WithdrawAttempt
 
 
 class Scheduler:
@@ -82,6 +93,7 @@ class Scheduler:
         self._work: deque[tuple[Job, JobStatus, str | None, int]] = deque()
         self._children_of: dict[str, list[str]] = {}  # array parent id -> live child ids
         self._final: list[str] = []  # became final since the last eviction
+        self.handoffs = Handoffs()  # successors placed ahead on running attempts' devices
 
     # ----------------------------------------------------------------- configuration
     def set_pool(self, pool: Pool) -> None:
@@ -191,6 +203,8 @@ class Scheduler:
         """
         in_flight = []
         runnable: list[Job] = []
+        waiting: list[tuple[Job, HolderKey]] = []
+        on_handoff_pools: list[Job] = []
         for job in sorted(jobs, key=lambda j: (j.seq, j.array_index or -1)):
             self.jobs[job.id] = job
             if job.parent_id is not None:
@@ -207,15 +221,33 @@ class Scheduler:
             elif job.status in ACTIVE:
                 attempt = job.current
                 ce = self.compute_environments.get(attempt.compute_environment) if attempt else None
-                if ce is not None:
+                holder_key = self._live_holder(attempt)
+                if holder_key is not None:
+                    waiting.append((job, holder_key))  # on devices its holder still owns
+                elif ce is not None:
                     ce.used_vcpus += job.resources.vcpus
                     ce.pool.reserve(attempt.cpus, attempt.gpus, job.resources.memory_mib)
+                if ce is not None and ce.pool.name in self.handoffs.pools:
+                    on_handoff_pools.append(job)
                 if attempt is not None and attempt.started_at is not None and job.timeout_s:
                     self._add_deadline(job, attempt)
                 in_flight.append(job)
+        self.handoffs.restore(on_handoff_pools, waiting)
         self._enqueue_restored(runnable)
         self._drain(max((j.created_at for j in jobs), default=0))
         return in_flight
+
+    def _live_holder(self, attempt: Attempt | None) -> HolderKey | None:
+        """The attempt a restored successor still waits on, if that attempt is still in flight."""
+        if attempt is None or attempt.after is None or attempt.started_at is not None:
+            return None
+        holder = self.jobs.get(attempt.after[0])
+        if holder is None:
+            return None
+        current = holder.current
+        if holder.status in ACTIVE and current is not None and current.number == attempt.after[1]:
+            return attempt.after
+        return None
 
     # ----------------------------------------------------------------- user requests
     def cancel(self, job_id: str, reason: str, now: int) -> None:
@@ -306,6 +338,7 @@ class Scheduler:
         current.exit_code, current.reason, current.status_reason = info.exit_code, info.reason, info.status_reason
         current.usage = dict(usage)
         current.timed_out = current.timed_out or info.timed_out
+        self.handoffs.ran(job, current.started_at, at)
         self._release(job, current)
         if job.status == S.STARTING and info.exit_code is not None:
             # It ran while we were not looking (e.g. during a restart): record that it ran.
@@ -326,6 +359,22 @@ class Scheduler:
             self._push(job, S.RUNNABLE, info.status_reason, at)
         else:
             self._push(job, S.FAILED, info.status_reason, at)
+        self._drain(at)
+
+    def not_started(self, job_id: str, attempt: int, at: int) -> None:
+        """The backend never started the attempt (a successor withdrawn, or one a crash kept from
+        starting): it is not a failed attempt. It is forgotten and the job is RUNNABLE again (or
+        FAILED, if TerminateJob came meanwhile)."""
+        job = self.jobs.get(job_id)
+        current = job.current if job else None
+        if current is None or current.number != attempt or current.started_at is not None:
+            return
+        if job.status != S.STARTING:
+            return
+        self._release(job, current)
+        job.attempts.pop()
+        self.dirty.add(job.id)
+        self._push(job, S.FAILED if job.stop_reason else S.RUNNABLE, job.stop_reason, at)
         self._drain(at)
 
     def tick(self, now: int) -> list[Action]:
@@ -354,11 +403,17 @@ class Scheduler:
             current.timed_out = True
             self.dirty.add(job_id)
             actions.append(StopAttempt(job_id, attempt))
+        actions.extend(
+            WithdrawAttempt(job_id, attempt) for job_id, attempt in self.handoffs.due_withdrawals(now, self.jobs)
+        )
         return actions
 
     def next_deadline(self) -> int | None:
         """When :meth:`tick` next has work (epoch ms), or None."""
         heads = [heap[0][0] for heap in (self._deadlines, self._park_deadlines) if heap]
+        handoff = self.handoffs.next_deadline()
+        if handoff is not None:
+            heads.append(handoff)
         return min(heads) if heads else None
 
     def _add_deadline(self, job: Job, attempt: Attempt) -> None:
@@ -381,11 +436,45 @@ class Scheduler:
                 placed_at=now,
             )
             job.attempts.append(attempt)
+            self.handoffs.placed(job, self.compute_environments[placement.compute_environment].pool.name)
             self._push(job, S.STARTING, None, now)
             actions.append(
                 StartAttempt(job.id, attempt.number, placement.compute_environment, placement.cpus, placement.gpus)
             )
+        if self.handoffs.free_holders:
+            actions.extend(self._place_ahead(now))
         self._drain(now)
+        return actions
+
+    def _place_ahead(self, now: int) -> list[Action]:
+        """Place successors on running siblings' devices, in queue order (see core.handoff)."""
+        actions: list[Action] = []
+        for queue in sorted(self.queues.values(), key=lambda q: -q.priority):
+            taken = []
+            for key in queue.runnable:
+                job = self.jobs[key[-1]]
+                holder = self.handoffs.holder_for(job)
+                ce = self.compute_environments.get(holder.current.compute_environment) if holder else None
+                if ce is None or not (ce.enabled and ce.reachable) or ce.name not in queue.compute_environments:
+                    break  # nothing is placed ahead of a job that waits normally
+                held = holder.current
+                attempt = Attempt(
+                    number=len(job.attempts) + 1,
+                    compute_environment=ce.name,
+                    cpus=held.cpus,
+                    gpus=held.gpus,
+                    placed_at=now,
+                    after=(holder.id, held.number),
+                )
+                job.attempts.append(attempt)
+                self.handoffs.wait_on(job, holder, now)
+                taken.append((key, job))
+                actions.append(StartAttempt(job.id, attempt.number, ce.name, held.cpus, held.gpus, attempt.after))
+            for key, job in taken:
+                queue.take(key, job.resources)
+                self._push(job, S.STARTING, None, now)
+            if queue.runnable:
+                break  # a job of this queue waits normally: lower-priority queues wait too
         return actions
 
     # ----------------------------------------------------------------- persistence hooks
@@ -401,6 +490,7 @@ class Scheduler:
             job = self.jobs.pop(job_id, None)
             if job is not None and job.is_array_parent:
                 self._children_of.pop(job_id, None)
+                self.handoffs.forget_family(job_id)
         self._final.clear()
 
     # ----------------------------------------------------------------- transitions
@@ -449,14 +539,16 @@ class Scheduler:
         """:meth:`_enqueue` for the RUNNABLE jobs of a restore, in bulk: one placement check per
         queue and shape, one sorted merge per queue (issue 9: restoring 100,000 queued jobs took 1.1-1.9 s
         one by one, 0.6 s in bulk)."""
-        groups: dict[tuple[str, Resources], list[Job]] = {}
+        # Grouped by the Resources object, not its value: restored jobs of one spec share one
+        # (store.jobs._scheduling), and a frozen dataclass hashes its fields on every call.
+        groups: dict[tuple[str, int], list[Job]] = {}
         for job in jobs:
-            groups.setdefault((job.queue, job.resources), []).append(job)
-        for (name, need), members in groups.items():
-            queue = self.queues[name]
+            groups.setdefault((job.queue, id(job.resources)), []).append(job)
+        for (name, _), members in groups.items():
+            queue, need = self.queues[name], members[0].resources
             code = never_runs_reason(need, queue, self.compute_environments)
             if code is None:
-                queue.add_many(members)
+                queue.add_many(members, need)
                 self._placement_due = True
             else:
                 for job in members:
@@ -507,6 +599,14 @@ class Scheduler:
         if ce is None or attempt.info.get("released"):
             return
         attempt.info["released"] = True
+        # Devices passed on to a successor placed ahead (which the backend starts now), or a
+        # successor's that never owned any: nothing goes back to the pool.
+        kept, relinked = self.handoffs.release(job, attempt.number, self.jobs)
+        if relinked is not None:
+            self.dirty.add(relinked)
+        if kept:
+            self._placement_due = True
+            return
         ce.used_vcpus = max(0, ce.used_vcpus - job.resources.vcpus)
         ce.pool.release(attempt.cpus, attempt.gpus, job.resources.memory_mib)
         self._placement_due = True
