@@ -54,6 +54,10 @@ class Execution:
         of the engine thread)."""
         return dict(self.__dict__)
 
+    def size(self) -> int:
+        """How big a snapshot is, in frames plus Map/Parallel child slots (what it costs to write)."""
+        return len(self.frames) + sum(len(f["children"]["status"]) for f in self.frames.values() if f["children"])
+
     @classmethod
     def from_dict(cls, data: dict) -> Execution:
         """The state ``to_dict`` wrote."""

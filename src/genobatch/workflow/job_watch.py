@@ -12,16 +12,34 @@ through the Batch API's own DescribeJobs handler (a ``.sync`` task's output is t
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from genobatch.api import job_queries
 from genobatch.context import Context
 from genobatch.engine import Engine, now_ms
 from genobatch.store import jobs as job_rows
+from genobatch.workflow import batch_task
 
 FINAL_JOB = frozenset({"SUCCEEDED", "FAILED"})  # a Batch job's final statuses
 
 Key = tuple[str, str]  # (execution ARN, task token)
+
+
+class EndedJob(NamedTuple):
+    """A watched job's end as its task sees it: the task's output (the DescribeJobs job in
+    PascalCase) if it SUCCEEDED, else the task's error and cause."""
+
+    job_id: str
+    succeeded: bool
+    output: dict | None
+    error: str | None
+    cause: str | None
+
+    @classmethod
+    def of(cls, job: dict) -> EndedJob:
+        if job["status"] == "SUCCEEDED":
+            return cls(job["jobId"], True, batch_task.job_output(job), None, None)
+        return cls(job["jobId"], False, None, *batch_task.job_failure(job))
 
 
 class JobWatch:
@@ -52,8 +70,10 @@ class JobWatch:
             return None
         return max(0.0, self._last_poll + self.poll_interval_s - time.monotonic())
 
-    def poll(self) -> list[dict]:
-        """If a poll is due: the watched jobs that have ended, described, in reporting order."""
+    def poll(self) -> list[EndedJob]:
+        """If a poll is due: the watched jobs that have ended, in reporting order. Described and
+        converted here, on the runner's thread, not in its batch on the engine thread (which stops
+        starting jobs while a batch runs)."""
         if not self.jobs or time.monotonic() - self._last_poll < self.poll_interval_s:
             return []
         self._last_poll = time.monotonic()
@@ -67,27 +87,27 @@ class JobWatch:
             return []
         with self.engine.database.connect() as conn:
             described = self.describe_ended(conn, candidates)
-        ended = {job["jobId"] for job in described}
+        ended = {job.job_id for job in described}
         settling = any(job_id in live and job_id not in ended for job_id in candidates)
         return in_reporting_order(described, settling=settling)
 
-    def ended_of(self, conn: Any, execution_arn: str) -> list[dict]:
+    def ended_of(self, conn: Any, execution_arn: str) -> list[EndedJob]:
         """Now, on ``conn``: the watched jobs of one execution that have ended, in reporting order."""
         job_ids = [job_id for job_id, key in self.jobs.items() if key[0] == execution_arn]
         return in_reporting_order(self.describe_ended(conn, job_ids), settling=False) if job_ids else []
 
-    def describe_ended(self, conn: Any, job_ids: list[str]) -> list[dict]:
-        """DescribeJobs of those of ``job_ids`` whose committed status is final."""
+    def describe_ended(self, conn: Any, job_ids: list[str]) -> list[EndedJob]:
+        """Those of ``job_ids`` whose committed status is final, described by DescribeJobs."""
         statuses = job_rows.statuses(conn, job_ids)
         ended = sorted(job_id for job_id, status in statuses.items() if status.value in FINAL_JOB)
         described: list[dict] = []
         for start in range(0, len(ended), 100):
             request = {"jobs": ended[start : start + 100]}
             described += job_queries.describe_jobs(Context(conn, self.engine.settings, now_ms()), request)["jobs"]
-        return described
+        return [EndedJob.of(job) for job in described]
 
 
-def in_reporting_order(finished: list[dict], *, settling: bool) -> list[dict]:
+def in_reporting_order(finished: list[EndedJob], *, settling: bool) -> list[EndedJob]:
     """The ended jobs of one poll in the order the interpreter should learn of them.
 
     A failure can abort other work (the siblings of a failed Map iteration or Parallel branch). Every
@@ -97,7 +117,7 @@ def in_reporting_order(finished: list[dict], *, settling: bool) -> list[dict]:
     the next poll while another watched job has ended in the scheduler but its final status is not
     committed yet (``settling``); a failure then costs at most one poll interval more.
     """
-    succeeded = [job for job in finished if job["status"] == "SUCCEEDED"]
+    succeeded = [job for job in finished if job.succeeded]
     if settling:
         return succeeded
-    return succeeded + [job for job in finished if job["status"] != "SUCCEEDED"]
+    return succeeded + [job for job in finished if not job.succeeded]

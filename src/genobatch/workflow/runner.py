@@ -54,7 +54,7 @@ from genobatch.workflow.events import (
     to_dict,
 )
 from genobatch.workflow.interpreter import Execution, apply
-from genobatch.workflow.job_watch import JobWatch
+from genobatch.workflow.job_watch import EndedJob, JobWatch
 from genobatch.workflow.runner_state import (
     UNREBUILDABLE,
     Call,
@@ -72,8 +72,12 @@ from genobatch.workflow.runner_state import (
 log = logging.getLogger("genobatch.workflow")
 BATCH_LIMIT = 2000
 POLL_INTERVAL_S = 0.2
-SNAPSHOT_EVERY_EVENTS = 500  # a restart replays at most this many events per execution...
-SNAPSHOT_EVERY_S = 5.0  # ...or this many seconds' worth
+# A snapshot is written once the events since the last one outnumber both of these, so that a
+# restart replays few events while a big state (a 1,000-item Map: 1,000 frames and result slots,
+# ~0.5 MB of JSON, tens of ms to write on the engine thread) is not rewritten every few hundred
+# events: replaying an event costs about what writing a few state slots does.
+SNAPSHOT_EVERY_EVENTS = 500
+SNAPSHOT_EVENTS_PER_SLOT = 2
 TERMINATE_REASON = "Step Functions task stopped"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
 
@@ -303,7 +307,7 @@ class WorkflowRunner:
         previous = self._task_updates.get((arn, token))
         self._task_updates[(arn, token)] = (state, job_id or (previous[1] if previous else None))
 
-    def _apply_batch(self, conn: Any, batch: list, finished: list[dict]) -> tuple[list, list]:
+    def _apply_batch(self, conn: Any, batch: list, finished: list[EndedJob]) -> tuple[list, list]:
         results: list[tuple[Future, object, bool]] = []
         work: list = []
         self._pending = {}
@@ -442,10 +446,11 @@ class WorkflowRunner:
             values: dict[str, Any] = {"event_count": live.event_count}
             if execution is not None:
                 values.update(columns(execution))
-                due = live.event_count - live.snapshot_events >= SNAPSHOT_EVERY_EVENTS
-                if execution.status in TERMINAL or due or time.monotonic() - live.snapshot_at >= SNAPSHOT_EVERY_S:
+                since = live.event_count - live.snapshot_events
+                due = since >= SNAPSHOT_EVERY_EVENTS and since >= SNAPSHOT_EVENTS_PER_SLOT * execution.size()
+                if execution.status in TERMINAL or due:
                     values.update(snapshot=execution.snapshot(), snapshot_events=live.event_count)
-                    live.snapshot_events, live.snapshot_at = live.event_count, time.monotonic()
+                    live.snapshot_events = live.event_count
             wf.update_execution(conn, arn, values)
             if execution is not None and execution.status in TERMINAL:
                 del self._live[arn]  # reloaded (from the terminal snapshot) if redriven
@@ -573,18 +578,17 @@ class WorkflowRunner:
     def _settle(self, ctx: RunnerContext, arn: str) -> None:
         self._report_finished(ctx, self._watch.ended_of(ctx.conn, arn))
 
-    def _report_finished(self, ctx: RunnerContext, finished: list[dict]) -> None:
+    def _report_finished(self, ctx: RunnerContext, finished: list[EndedJob]) -> None:
         """Feed the interpreter each finished job's outcome: the job for SUCCEEDED, TaskFailed for FAILED."""
         for job in finished:
-            key = self._watch.forget(job["jobId"])
+            key = self._watch.forget(job.job_id)
             if key is None:
                 continue  # cancelled meanwhile
             arn, token = key
             self._close(ctx, arn, token)
-            if job["status"] == "SUCCEEDED":
+            if job.succeeded:
                 # Also to an execution that has ended: a task it aborted may have succeeded late,
                 # and the interpreter keeps that result for a redrive.
-                self._feed_late(ctx, arn, TaskSucceeded(token, batch_task.job_output(job)))
+                self._feed_late(ctx, arn, TaskSucceeded(token, job.output))
             else:
-                error, cause = batch_task.job_failure(job)
-                self.feed_event(ctx, arn, TaskFailed(token, error, cause))
+                self.feed_event(ctx, arn, TaskFailed(token, job.error, job.cause))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
@@ -56,7 +55,6 @@ class Live:
     execution: Execution | None
     event_count: int
     snapshot_events: int
-    snapshot_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
