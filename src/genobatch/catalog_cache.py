@@ -8,7 +8,9 @@ Register/DeregisterJobDefinition, ...).
 
 Invalidation is exact and asks nothing of the writers: the cache listens on the database for
 INSERT, UPDATE and DELETE statements on the catalog tables, whoever runs them, and drops every
-entry at once (catalog writes are rare; submits are many):
+entry at once (catalog writes are rare; submits are many). It sees SQLAlchemy Core statements,
+which is how the store writes (only the schema migrations, run before any engine starts, send SQL
+text):
 
 * a lookup inside a transaction that has itself written the catalog is answered from the store
   and not kept: it sees that transaction's uncommitted rows, which a rollback of the transaction
