@@ -30,11 +30,14 @@ Run: ``python bench/submit_latency.py [-n 200] [--poll-ms 3] [--passive] [--db p
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import multiprocessing
 import os
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 from array_throughput import py_spy_hook, thread_cpu
@@ -43,8 +46,14 @@ from launcher import load_average, machine_info, now_ms, percentile, register_de
 FINAL = ("SUCCEEDED", "FAILED")
 
 
-def one_job(client, definition: str, poll_s: float, passive: bool, timeout_s: float = 30) -> dict:
-    """Submit one job, time it to RUNNING, and wait for it to end (so the next one finds idle capacity)."""
+def one_job(
+    client, definition: str, poll_s: float, passive: bool, timeout_s: float = 30, data_dir: Path | None = None
+) -> dict:
+    """Submit one job, time it to RUNNING, and wait for it to end (so the next one finds idle capacity).
+
+    With ``data_dir`` (the server's), also when the local backend began starting the attempt
+    (``attempt.json``'s ``created_ms``) and when the command was spawned (``child.pid``'s mtime).
+    """
     t0_ms = now_ms()
     t0 = time.perf_counter()
     job_id = client.submit_job(jobName="latency", jobQueue="default", jobDefinition=definition)["jobId"]
@@ -70,13 +79,20 @@ def one_job(client, definition: str, poll_s: float, passive: bool, timeout_s: fl
         time.sleep(interval)
     if status != "SUCCEEDED":
         raise RuntimeError(f"job {job_id} ended {status}: {detail.get('statusReason')}")
-    return {
+    run = {
         "polled_ms": polled_ms,
         "missed": missed,
         "started_ms": detail["startedAt"] - t0_ms,
         "created_ms": detail["createdAt"] - t0_ms,
         "submit_ms": submit_s * 1000,
     }
+    if data_dir is not None:
+        attempt_dir = data_dir / "jobs" / job_id / "1"
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            run["dispatch_ms"] = json.loads((attempt_dir / "attempt.json").read_text())["created_ms"] - t0_ms
+        with contextlib.suppress(OSError):
+            run["spawned_ms"] = (attempt_dir / "child.pid").stat().st_mtime_ns / 1e6 - t0_ms
+    return run
 
 
 def hold_queue(client) -> str:
@@ -239,10 +255,10 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src",
         metavar="DIR",
-        help="with --clients: alternate bursts against a server run from this source tree (baseline) and the "
-        "current one, --repeats times each, and print the ratios",
+        help="alternate runs against a server run from this source tree (baseline) and the current one, "
+        "--repeats times each, and print the ratios (bursts with --clients, -n sequential jobs without)",
     )
-    parser.add_argument("--repeats", type=int, default=1, help="with --clients: bursts per variant (default 1)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs (bursts) per variant (default 1)")
     parser.add_argument("--py-spy", metavar="OUT", help="with --clients: profile the current tree's first burst")
     parser.add_argument("--py-spy-mode", choices=("wall", "cpu", "gil"), default="gil", help="(default gil)")
     args = parser.parse_args()
@@ -256,26 +272,53 @@ def main() -> None:
     if args.clients:
         throughput_main(args, store)
         return
-    with server_for(args.db) as server:
+    latency_main(args, store)
+
+
+def latency_runs(args: argparse.Namespace, src: str | None) -> list[dict]:
+    """``-n`` sequential jobs on a fresh server (run from ``src``, or the current tree)."""
+    with server_for(args.db, src=src) as server:
         client = server.client()
         definition = register_definition(client, args.command.split(), vcpus=1, memory_mib=64)
         for _ in range(args.warmup):
             one_job(client, definition, args.poll_ms / 1000, args.passive)
-        runs = [one_job(client, definition, args.poll_ms / 1000, args.passive) for _ in range(args.jobs)]
+        return [
+            one_job(client, definition, args.poll_ms / 1000, args.passive, data_dir=server.data_dir)
+            for _ in range(args.jobs)
+        ]
 
+
+def latency_main(args: argparse.Namespace, store: str) -> None:
+    """Sequential jobs on an idle server: the stages from t0 to RUNNING (and the baseline's, alternating)."""
+    variants = [("baseline", args.baseline_src), ("current", None)] if args.baseline_src else [("current", None)]
+    runs: dict[str, list[dict]] = {name: [] for name, _ in variants}
+    for repeat in range(args.repeats):
+        order = variants if repeat % 2 == 0 else variants[::-1]  # ABBA: the host drifts
+        for name, src in order:
+            print(f"# {name} repeat {repeat + 1}: load {load_average()}", flush=True)
+            runs[name].extend(latency_runs(args, src))
     mode = "passive (50 ms polls)" if args.passive else f"polling every {args.poll_ms:g} ms"
-    print(f"genobatch[{store}] {args.jobs} sequential jobs of {args.command!r}, {mode}; latencies from t0 in ms:")
-    print(summary("SubmitJob round trip", [run["submit_ms"] for run in runs]))
-    print(summary("createdAt - t0", [run["created_ms"] for run in runs]))
-    print(summary("startedAt - t0", [run["started_ms"] for run in runs]))
-    if not args.passive:
-        print(summary("DescribeJobs shows RUNNING", [run["polled_ms"] for run in runs if run["polled_ms"] is not None]))
-        missed = sum(run["missed"] for run in runs)
-        if missed:
-            print(f"({missed} jobs were final before a poll saw RUNNING; left out of the polled row)")
     key = "started_ms" if args.passive else "polled_ms"
-    p50 = percentile([run[key] for run in runs if run[key] is not None], 50)
-    print(f"target p50 <= 100 ms: {'met' if p50 <= 100 else 'NOT met'} ({p50:.1f} ms, {key})")
+    medians = {}
+    for name, _ in variants:
+        done = runs[name]
+        print(f"genobatch[{store}, {name}] {len(done)} sequential jobs of {args.command!r}, {mode}; ms from t0:")
+        print(summary("SubmitJob round trip", [run["submit_ms"] for run in done]))
+        print(summary("createdAt - t0 (engine batch)", [run["created_ms"] for run in done]))
+        print(summary("attempt being started - t0", [run["dispatch_ms"] for run in done if "dispatch_ms" in run]))
+        print(summary("command spawned - t0", [run["spawned_ms"] for run in done if "spawned_ms" in run]))
+        print(summary("startedAt - t0", [run["started_ms"] for run in done]))
+        if not args.passive:
+            shown = [run["polled_ms"] for run in done if run["polled_ms"] is not None]
+            print(summary("DescribeJobs shows RUNNING", shown))
+            missed = sum(run["missed"] for run in done)
+            if missed:
+                print(f"({missed} jobs were final before a poll saw RUNNING; left out of the polled row)")
+        medians[name] = percentile([run[key] for run in done if run[key] is not None], 50)
+        print(f"target p50 <= 100 ms: {'met' if medians[name] <= 100 else 'NOT met'} ({medians[name]:.1f} ms, {key})")
+    if args.baseline_src:
+        print(f"ratio current/baseline, p50 of {key}: {medians['current'] / medians['baseline']:.2f}x")
+    print(f"# load at end {load_average()}")
 
 
 if __name__ == "__main__":

@@ -211,11 +211,15 @@ class Engine:
         return ctx, results
 
     def _after_commit(self, ctx: Context, results: list[tuple[Future, object, bool]]) -> None:
-        """Answer the callers and start or stop attempts: only what is durable has effects."""
+        """Start or stop attempts and answer the callers: only what is durable has effects.
+
+        Starts go first: answering wakes the HTTP thread, which then competes with this one for
+        the GIL while the launcher still waits for the request (submit -> RUNNING, issue 9).
+        """
         self.scheduler.evict_final()
+        self._dispatch(ctx.actions)
         for future, value, ok in results:
             _settle(future, value, ok)
-        self._dispatch(ctx.actions)
 
     def _apply_backend_event(self, ctx: Context, event: object) -> None:
         if isinstance(event, AttemptStarted):

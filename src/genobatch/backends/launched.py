@@ -56,7 +56,6 @@ class LaunchedAttempts:
         with self._lock:
             att.state = "starting"
             self._launched[att.attempt_dir] = att
-        self._watcher.watch(att, None, None)  # its OOM eventfd
         try:
             self._launcher.spawn(
                 att.attempt_dir, command, env, list(spec.cpus), cgroup.procs_file if cgroup else None, att.after_dir
@@ -65,6 +64,11 @@ class LaunchedAttempts:
             with self._lock:
                 self._launched.pop(att.attempt_dir, None)
             self._finish(att, None, reason=f"CannotStartContainerError: {exc}", status=FAILED_TO_START)
+            return
+        # Its OOM eventfd, once the request is out: waking the watcher first made it compete for
+        # the GIL with this thread before the launcher had anything to do (an attempt that ends
+        # before the watcher gets to it is simply not watched: its end is reported all the same).
+        self._watcher.watch(att, None, None)
 
     def _connect_launcher(self, *, start: bool) -> bool:
         """Connect to the launcher (starting one if ``start``) and have the watcher read its
