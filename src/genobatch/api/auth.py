@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -160,9 +159,7 @@ def verify_sigv4(
     # Anything but 64 hex digits cannot match; "" keeps compare_digest from rejecting non-ASCII input.
     provided = auth.signature.lower() if _HEX_SHA256_RE.match(auth.signature) else ""
     mismatches: list[tuple[str, str]] = []
-    for path, query, payload_hash in itertools.product(
-        _canonical_uris(raw_path), _canonical_queries(params), _payload_hashes(claimed, body, presigned)
-    ):
+    for path, query, payload_hash in _candidates(raw_path, params, claimed, body, presigned):
         canonical_request = "\n".join([method.upper(), path, query, canonical_headers, signed_headers, payload_hash])
         to_sign = string_to_sign(timestamp, auth.scope, canonical_request)
         expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
@@ -220,6 +217,17 @@ def remove_dot_segments(path: str) -> str:
     lead = "/" if path.startswith("/") else ""
     trail = "/" if path.endswith("/") and out else ""
     return lead + "/".join(out) + trail
+
+
+def _candidates(
+    raw_path: str, params: list[tuple[str, str]], claimed: str | None, body: bytes, presigned: bool
+) -> Iterable[tuple[str, str, str]]:
+    """(canonical URI, canonical query, payload hash) in ``itertools.product`` order, made lazily:
+    the first is what every correct client signs, and product() built every alternative first."""
+    for path in _canonical_uris(raw_path):
+        for query in _canonical_queries(params):
+            for payload_hash in _payload_hashes(claimed, body, presigned):
+                yield path, query, payload_hash
 
 
 def _canonical_uris(raw_path: str) -> Iterable[str]:
