@@ -8,7 +8,7 @@ import pytest
 from test_scheduler import OK, array, job, make
 
 from genobatch.core.handoff import HANDOFF_DEPTH, HANDOFF_WAIT_MS, SHORT_RUN_MS
-from genobatch.core.job import Job
+from genobatch.core.job import Job, Resources
 from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt, WithdrawAttempt
 from genobatch.core.status import JobStatus
 
@@ -91,10 +91,43 @@ def test_a_holders_end_passes_its_devices_to_its_successor_and_nothing_is_overco
     assert "arr" not in scheduler.jobs or scheduler.jobs["arr"].status == S.SUCCEEDED
 
 
+def test_separate_short_jobs_of_one_queue_and_resources_hand_off_like_an_array():
+    """A Map state's tasks are separate jobs: once one of them ran short, the next are placed
+    ahead too - but only behind a job of the same queue that asks for the same resources."""
+    scheduler = handing_off(cpus=1)
+    big = Resources(vcpus=1, memory_mib=4096)
+    scheduler.submit([job(f"t{i}") for i in range(4)], {}, 0)
+    assert [(a.job_id, a.after) for a in scheduler.schedule(0)] == [("t0", None)]  # not short yet
+    scheduler.started("t0", 1, 1, {})
+    scheduler.exited("t0", 1, 3, OK, {})
+    starts = scheduler.schedule(4)
+    assert [(a.job_id, a.after) for a in starts] == [("t1", None), ("t2", ("t1", 1)), ("t3", ("t2", 1))]
+    scheduler.submit([job("other", resources=big)], {}, 5)
+    assert scheduler.schedule(5) == [] and scheduler.jobs["other"].status == S.RUNNABLE
+    assert free(scheduler) == (0, 8192 - 2048)  # the successors take nothing from the pool
+
+
+def test_nothing_is_placed_behind_a_holder_that_has_run_long():
+    """The family ran short before, but the running job has been running for longer than a short
+    run: a new job waits RUNNABLE (cancellable), not STARTING behind it."""
+    scheduler = handing_off(cpus=1)
+    scheduler.submit([job("t0"), job("t1")], {}, 0)
+    scheduler.schedule(0)
+    scheduler.started("t0", 1, 1, {})
+    scheduler.exited("t0", 1, 3, OK, {})
+    assert [(a.job_id, a.after) for a in scheduler.schedule(4)] == [("t1", None)]
+    scheduler.started("t1", 1, 5, {})
+    scheduler.submit([job("t2")], {}, 6 + SHORT_RUN_MS)
+    assert scheduler.schedule(6 + SHORT_RUN_MS) == [] and scheduler.jobs["t2"].status == S.RUNNABLE
+
+
 def test_plain_jobs_and_long_arrays_get_no_successors():
     scheduler = handing_off(cpus=1)
     scheduler.submit([job("a"), job("b")], {}, 0)
     assert [(a.job_id, a.after) for a in scheduler.schedule(0)] == [("a", None)]
+    scheduler.started("a", 1, 1, {})
+    scheduler.exited("a", 1, 2 + SHORT_RUN_MS, OK, {})  # a long run: b waits normally
+    assert [(a.job_id, a.after) for a in scheduler.schedule(3 + SHORT_RUN_MS)] == [("b", None)]
     long_run = handing_off(cpus=1)
     long_run.submit(array("arr", 3), {}, 0)
     long_run.schedule(0)

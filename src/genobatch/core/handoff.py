@@ -17,8 +17,10 @@ one behind it, if any, then waits on that holder instead.
 Because a placed successor is STARTING (no longer cancellable, and ahead of jobs submitted later),
 placing ahead is kept to where it pays and is short-lived:
 
-* only array children, behind a running sibling, and only while the array's last finished attempt
-  ran at most ``SHORT_RUN_MS`` (a short array: the hand-off is most of each child's cost);
+* only within a *family* - an array's children, or the separate jobs of one queue that ask for the
+  same resources (a Step Functions Map's tasks, a script's loop of SubmitJob calls) - behind a
+  running member, and only while the family's last finished attempt ran at most ``SHORT_RUN_MS``
+  (short jobs: the hand-off is most of each one's cost);
 * only in queue order: the first runnable job that cannot go ahead stops the pass, so nothing is
   placed ahead of a job that waits normally (no priority inversion beyond the successors placed);
 * one successor per holder, at most ``HANDOFF_DEPTH`` waiting per slot, on a compute environment
@@ -43,17 +45,26 @@ HANDOFF_WAIT_MS = 2000
 HolderKey = tuple[str, int]  # (job id, attempt number)
 
 
+def family(job: Job) -> str:
+    """The jobs that may hand off to each other: an array's children (keyed by the parent's id),
+    or the separate jobs of one queue with the same resources."""
+    if job.parent_id is not None:
+        return job.parent_id
+    resources = job.resources
+    return f"{job.queue}\0{resources.vcpus}/{resources.memory_mib}/{resources.gpus}"
+
+
 @dataclass(slots=True)
 class Handoffs:
     """Who holds which slot, which successor waits on which attempt, and which arrays are short."""
 
     pools: set[str] = field(default_factory=set)  # pools whose backend can hand off
-    # Array parent id -> {job id: job} of its children whose attempt is the last of its slot's
-    # chain (running, or itself waiting) on a hand-off pool: each may take a successor.
+    # Family -> {job id: job} of its members whose attempt is the last of its slot's chain
+    # (running, or itself waiting) on a hand-off pool: each may take a successor.
     free_holders: dict[str, dict[str, Job]] = field(default_factory=dict)
     successor_of: dict[HolderKey, str] = field(default_factory=dict)  # attempt -> successor job id
     waiting: dict[str, HolderKey] = field(default_factory=dict)  # successor job id -> attempt it waits on
-    short_families: set[str] = field(default_factory=set)  # array parents whose last attempt was short
+    short_families: set[str] = field(default_factory=set)  # families whose last attempt was short
     withdrawn: set[str] = field(default_factory=set)  # successors asked to withdraw, not yet answered
     _deadlines: list[tuple[int, str, int]] = field(default_factory=list)  # (ms, job id, attempt)
 
@@ -64,22 +75,31 @@ class Handoffs:
             self._add_holder(job)
 
     def _add_holder(self, job: Job) -> None:
-        if job.parent_id is not None:
-            self.free_holders.setdefault(job.parent_id, {})[job.id] = job
+        self.free_holders.setdefault(family(job), {})[job.id] = job
 
     def _drop_holder(self, job: Job) -> None:
-        family = self.free_holders.get(job.parent_id or "")
-        if family is not None:
-            family.pop(job.id, None)
-            if not family:
-                del self.free_holders[job.parent_id]
+        key = family(job)
+        members = self.free_holders.get(key)
+        if members is not None:
+            members.pop(job.id, None)
+            if not members:
+                del self.free_holders[key]
 
-    def holder_for(self, job: Job) -> Job | None:
-        """A sibling of ``job`` whose slot's chain can take it as the next successor, if any."""
-        if job.parent_id not in self.short_families:
+    def holder_for(self, job: Job, now: int) -> Job | None:
+        """A member of ``job``'s family whose slot's chain can take it as the next successor, if any.
+
+        Only a holder placed or started at most ``SHORT_RUN_MS`` ago: one that has run longer is
+        not short, and a job placed behind it would only wait STARTING (no longer cancellable)
+        where it should wait RUNNABLE.
+        """
+        key = family(job)
+        if key not in self.short_families:
             return None
         best, best_depth = None, HANDOFF_DEPTH
-        for holder in self.free_holders.get(job.parent_id, {}).values():
+        for holder in self.free_holders.get(key, {}).values():
+            current = holder.current
+            if now - (current.started_at or current.placed_at) > SHORT_RUN_MS:
+                continue
             depth = self._depth(holder.id)
             if holder.resources == job.resources and depth < best_depth:  # the shortest chain
                 best, best_depth = holder, depth
@@ -155,23 +175,23 @@ class Handoffs:
             if job_id in self.withdrawn:
                 continue
             self.withdrawn.add(job_id)
-            # Its slot ran long: no more successors for this array until a short run again.
-            self.short_families.discard(job.parent_id or "")
+            # Its slot ran long: no more successors for this family until a short run again.
+            self.short_families.discard(family(job))
             due.append((job_id, attempt))
         return due
 
     def next_deadline(self) -> int | None:
         return self._deadlines[0][0] if self._deadlines else None
 
-    # -- arrays ------------------------------------------------------------------------------
+    # -- families ----------------------------------------------------------------------------
     def ran(self, job: Job, started_at: int | None, stopped_at: int) -> None:
-        """An attempt of ``job`` ended: whether its array counts as short now."""
-        if job.parent_id is None or started_at is None:
-            return  # an attempt that never ran says nothing about how long the array's run
+        """An attempt of ``job`` ended: whether its family counts as short now."""
+        if started_at is None:
+            return  # an attempt that never ran says nothing about how long its family's run
         if stopped_at - started_at <= SHORT_RUN_MS:
-            self.short_families.add(job.parent_id)
+            self.short_families.add(family(job))
         else:
-            self.short_families.discard(job.parent_id)
+            self.short_families.discard(family(job))
 
     def forget_family(self, parent_id: str) -> None:
         """The array is final: nothing of it is left to hand off."""

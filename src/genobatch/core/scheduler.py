@@ -447,13 +447,14 @@ class Scheduler:
         return actions
 
     def _place_ahead(self, now: int) -> list[Action]:
-        """Place successors on running siblings' devices, in queue order (see core.handoff)."""
+        """Place successors on the devices of running members of their family, in queue order (see
+        core.handoff)."""
         actions: list[Action] = []
         for queue in sorted(self.queues.values(), key=lambda q: -q.priority):
             taken = []
             for key in queue.runnable:
                 job = self.jobs[key[-1]]
-                holder = self.handoffs.holder_for(job)
+                holder = self.handoffs.holder_for(job, now)
                 ce = self.compute_environments.get(holder.current.compute_environment) if holder else None
                 if ce is None or not (ce.enabled and ce.reachable) or ce.name not in queue.compute_environments:
                     break  # nothing is placed ahead of a job that waits normally
