@@ -121,6 +121,22 @@ def test_nothing_is_placed_behind_a_holder_that_has_run_long():
     assert scheduler.schedule(6 + SHORT_RUN_MS) == [] and scheduler.jobs["t2"].status == S.RUNNABLE
 
 
+def test_a_job_submitted_while_every_slot_is_taken_waits_runnable():
+    """Its family ran short and the running job started just now, but it was placed before the
+    new job arrived: the new job waits RUNNABLE (cancellable), as on AWS."""
+    scheduler = handing_off(cpus=1)
+    scheduler.submit([job("t0"), job("t1")], {}, 0)
+    scheduler.schedule(0)
+    scheduler.started("t0", 1, 1, {})
+    scheduler.exited("t0", 1, 3, OK, {})
+    assert [(a.job_id, a.after) for a in scheduler.schedule(4)] == [("t1", None)]
+    scheduler.started("t1", 1, 5, {})
+    late = job("late")
+    late.created_at = 6
+    scheduler.submit([late], {}, 6)
+    assert scheduler.schedule(6) == [] and late.status == S.RUNNABLE
+
+
 def test_plain_jobs_and_long_arrays_get_no_successors():
     scheduler = handing_off(cpus=1)
     scheduler.submit([job("a"), job("b")], {}, 0)

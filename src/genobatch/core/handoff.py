@@ -90,7 +90,10 @@ class Handoffs:
 
         Only a holder placed or started at most ``SHORT_RUN_MS`` ago: one that has run longer is
         not short, and a job placed behind it would only wait STARTING (no longer cancellable)
-        where it should wait RUNNABLE.
+        where it should wait RUNNABLE. And only a holder placed after ``job`` was submitted: a job
+        that arrives while every slot is taken waits RUNNABLE, as on AWS (behind two sleepers
+        that had just started, a new job was STARTING: test_job_semantics' cancel test); one that
+        was already queued would have been next on that slot anyway.
         """
         key = family(job)
         if key not in self.short_families:
@@ -98,7 +101,7 @@ class Handoffs:
         best, best_depth = None, HANDOFF_DEPTH
         for holder in self.free_holders.get(key, {}).values():
             current = holder.current
-            if now - (current.started_at or current.placed_at) > SHORT_RUN_MS:
+            if now - (current.started_at or current.placed_at) > SHORT_RUN_MS or job.created_at > current.placed_at:
                 continue
             depth = self._depth(holder.id)
             if holder.resources == job.resources and depth < best_depth:  # the shortest chain
