@@ -148,9 +148,11 @@ def test_kill_dash_nine_with_successors_placed_ahead(tmp_path_factory, tmp_path,
     ]
     children = [f"{array}:{i}" for i in range(8)]
     deadline = time.monotonic() + 60
-    while True:  # both CPUs held by long children, and successors waiting behind them
-        statuses = [d["status"] for d in batch.describe_jobs(jobs=children)["jobs"]]
-        if statuses.count("RUNNING") == 2 and statuses.count("STARTING") >= 2:
+    while True:  # both CPUs held by long children (2 and 3), and successors waiting behind them
+        statuses = {d["jobId"]: d["status"] for d in batch.describe_jobs(jobs=children)["jobs"]}
+        held = [statuses[child] for child in children[2:4]]
+        behind = [statuses[child] for child in children[4:]]
+        if held == ["RUNNING", "RUNNING"] and behind.count("STARTING") >= 2:
             break
         assert time.monotonic() < deadline, statuses
         time.sleep(0.02)
@@ -158,7 +160,7 @@ def test_kill_dash_nine_with_successors_placed_ahead(tmp_path_factory, tmp_path,
     server.stop(kill=True)
     if also_the_launcher:
         os.kill(recorder, signal.SIGKILL)
-    waiting = [child for child in children[2:] if not (server.data_dir / "jobs" / child / "1" / "child.pid").exists()]
+    waiting = [child for child in children[4:] if not (server.data_dir / "jobs" / child / "1" / "child.pid").exists()]
     assert len(waiting) >= 2, "no successor was left waiting when the server was killed"
     hold.unlink()
     server.start()

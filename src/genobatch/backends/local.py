@@ -69,7 +69,6 @@ from genobatch.backends.adoption import Adoption
 from genobatch.backends.attempt import CHILD_PID_FILE, OOM_MARKER, LocalAttempt
 from genobatch.backends.base import (
     AttemptExited,
-    AttemptNotStarted,
     AttemptSpec,
     AttemptStarted,
     Backend,
@@ -108,6 +107,7 @@ from genobatch.backends.outcome import (
     add_kernel_peak,
     exit_fields,
 )
+from genobatch.backends.successors import Successors
 from genobatch.backends.usage import (
     ProcessTable,
     build_usage,
@@ -131,7 +131,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LocalBackend(Adoption, LaunchedAttempts, Backend):
+class LocalBackend(Adoption, LaunchedAttempts, Successors, Backend):
     """Runs attempts as host processes pinned to their CPUs, with memory limits and usage."""
 
     def __init__(
@@ -282,39 +282,6 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
 
     def _by_launcher(self, att: LocalAttempt) -> bool:
         return self._launcher_mode == "persistent" and self._job_user is None and not att.container
-
-    def _hold_back(self, spec: AttemptSpec, att: LocalAttempt) -> bool:
-        """A successor placed ahead (lock held): True if this backend holds it until its
-        predecessor ends; False to start it now - the predecessor has ended, or the launcher
-        runs both and waits itself (``att.after_dir``)."""
-        att.after_key = spec.after
-        predecessor = self._attempts.get(spec.after)
-        if predecessor is None or predecessor.state == "done":
-            return False
-        if predecessor.launched and self._by_launcher(att):
-            att.after_dir = predecessor.attempt_dir
-            return False
-        att.held_behind = spec.after
-        self._held[spec.after] = (spec, att)
-        return True
-
-    def withdraw(self, job_id: str, attempt: int) -> None:
-        """Drop a successor that has not started: AttemptNotStarted follows (from the watcher
-        thread when the launcher held it); one that started is left alone."""
-        with self._lock:
-            att = self._attempts.get((job_id, attempt))
-            if att is None or att.state == "done" or att.child_pid is not None:
-                return
-            held = self._held.get(att.held_behind) if att.held_behind is not None else None
-            if held is not None and held[1] is att:
-                del self._held[att.held_behind]
-            elif not (att.launched and att.after_dir):
-                return
-        if held is not None:
-            self._not_started(att)
-            return
-        with contextlib.suppress(OSError):  # the launcher has gone: its loss is reported anyway
-            self._launcher.cancel(att.attempt_dir)
 
     def stop(self, job_id: str, attempt: int, grace_s: float = 30.0) -> None:
         """SIGTERM the command's process group now and SIGKILL its whole tree after ``grace_s``.
@@ -524,38 +491,6 @@ class LocalBackend(Adoption, LaunchedAttempts, Backend):
                 usage=usage,
             )
         )
-        self._pass_on(att)
-
-    def _pass_on(self, att: LocalAttempt) -> None:
-        """``att`` is over: start the successor this backend held behind it - or, if ``att``
-        never started and its own predecessor still runs, hold that successor behind the
-        predecessor instead (as the launcher relinks one it holds)."""
-        with self._lock:
-            follower = self._held.pop(att.key, None)
-            if follower is None:
-                return
-            predecessor = self._attempts.get(att.after_key) if att.after_key is not None else None
-            never_ran = att.child_pid is None and att.wrapper_pid is None
-            if never_ran and predecessor is not None and predecessor.state != "done":
-                self._held[att.after_key] = follower
-                follower[1].held_behind = att.after_key
-                return
-            follower[1].held_behind = None
-        if not self._closing.is_set():
-            self._begin(*follower)  # its devices are free now
-
-    def _not_started(self, att: LocalAttempt) -> None:
-        """Forget an attempt that never started and report it so (not a failed attempt)."""
-        with self._lock:
-            if att.state == "done":
-                return
-            att.state = "done"
-            if self._attempts.get(att.key) is att:
-                del self._attempts[att.key]
-        cgroup = att.containment.cgroup if att.containment else None
-        if cgroup is not None and cgroup.exists():
-            cgroup.remove()
-        self._emit(AttemptNotStarted(att.job_id, att.attempt, _now_ms()))
         self._pass_on(att)
 
     def _on_exit(self, att: LocalAttempt) -> None:

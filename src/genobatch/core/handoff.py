@@ -34,9 +34,13 @@ This module is pure bookkeeping; :class:`~genobatch.core.scheduler.Scheduler` ca
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from genobatch.core.job import Job
+from genobatch.core.compute_environment import ComputeEnvironment
+from genobatch.core.job import Attempt, Job
+from genobatch.core.queue import JobQueue
+from genobatch.core.status import ACTIVE
 
 SHORT_RUN_MS = 100
 HANDOFF_DEPTH = 8
@@ -108,6 +112,40 @@ class Handoffs:
                 best, best_depth = holder, depth
         return best
 
+    def place_ahead(
+        self,
+        queues: Iterable[JobQueue],
+        compute_environments: Mapping[str, ComputeEnvironment],
+        jobs: Mapping[str, Job],
+        now: int,
+    ) -> list[tuple[JobQueue, tuple, Job]]:
+        """One pass, queues by priority and each in its order, stopping at the first job that
+        cannot go ahead: each job placed gets its attempt (on its holder's devices, ``after`` the
+        holder's) and is returned as (queue, its key in the queue, job); the caller takes it out of
+        the queue and makes it STARTING."""
+        placed: list[tuple[JobQueue, tuple, Job]] = []
+        for queue in sorted(queues, key=lambda q: -q.priority):
+            for key in queue.runnable:
+                job = jobs[key[-1]]
+                holder = self.holder_for(job, now)
+                ce = compute_environments.get(holder.current.compute_environment) if holder else None
+                if ce is None or not (ce.enabled and ce.reachable) or ce.name not in queue.compute_environments:
+                    return placed  # nothing is placed ahead of a job that waits normally
+                held = holder.current
+                job.attempts.append(
+                    Attempt(
+                        number=len(job.attempts) + 1,
+                        compute_environment=ce.name,
+                        cpus=held.cpus,
+                        gpus=held.gpus,
+                        placed_at=now,
+                        after=(holder.id, held.number),
+                    )
+                )
+                self.wait_on(job, holder, now)
+                placed.append((queue, key, job))
+        return placed
+
     def _depth(self, job_id: str) -> int:
         """How many attempts wait on the slot up to and including ``job_id``'s."""
         depth = 0
@@ -137,6 +175,23 @@ class Handoffs:
         for job in in_flight:
             if (job.id, job.current.number) not in self.successor_of:
                 self._add_holder(job)
+
+    @staticmethod
+    def live_holder(attempt: Attempt | None, jobs: Mapping[str, Job]) -> HolderKey | None:
+        """After a restart: the attempt a restored successor still waits on, if that one is still
+        in flight (then the successor owns no devices yet)."""
+        if attempt is None or attempt.after is None or attempt.started_at is not None:
+            return None
+        holder = jobs.get(attempt.after[0])
+        current = holder.current if holder is not None else None
+        if (
+            holder is not None
+            and holder.status in ACTIVE
+            and current is not None
+            and current.number == attempt.after[1]
+        ):
+            return attempt.after
+        return None
 
     def release(self, job: Job, attempt: int, jobs: dict[str, Job]) -> tuple[bool, str | None]:
         """``job``'s attempt ended (or was withdrawn): (whether its devices stay taken, the id of

@@ -221,7 +221,7 @@ class Scheduler:
             elif job.status in ACTIVE:
                 attempt = job.current
                 ce = self.compute_environments.get(attempt.compute_environment) if attempt else None
-                holder_key = self._live_holder(attempt)
+                holder_key = self.handoffs.live_holder(attempt, self.jobs)
                 if holder_key is not None:
                     waiting.append((job, holder_key))  # on devices its holder still owns
                 elif ce is not None:
@@ -236,18 +236,6 @@ class Scheduler:
         self._enqueue_restored(runnable)
         self._drain(max((j.created_at for j in jobs), default=0))
         return in_flight
-
-    def _live_holder(self, attempt: Attempt | None) -> HolderKey | None:
-        """The attempt a restored successor still waits on, if that attempt is still in flight."""
-        if attempt is None or attempt.after is None or attempt.started_at is not None:
-            return None
-        holder = self.jobs.get(attempt.after[0])
-        if holder is None:
-            return None
-        current = holder.current
-        if holder.status in ACTIVE and current is not None and current.number == attempt.after[1]:
-            return attempt.after
-        return None
 
     # ----------------------------------------------------------------- user requests
     def cancel(self, job_id: str, reason: str, now: int) -> None:
@@ -447,35 +435,19 @@ class Scheduler:
         return actions
 
     def _place_ahead(self, now: int) -> list[Action]:
-        """Place successors on the devices of running members of their family, in queue order (see
-        core.handoff)."""
+        """Place successors on running family members' devices, in queue order (core.handoff)."""
         actions: list[Action] = []
-        for queue in sorted(self.queues.values(), key=lambda q: -q.priority):
-            taken = []
-            for key in queue.runnable:
-                job = self.jobs[key[-1]]
-                holder = self.handoffs.holder_for(job, now)
-                ce = self.compute_environments.get(holder.current.compute_environment) if holder else None
-                if ce is None or not (ce.enabled and ce.reachable) or ce.name not in queue.compute_environments:
-                    break  # nothing is placed ahead of a job that waits normally
-                held = holder.current
-                attempt = Attempt(
-                    number=len(job.attempts) + 1,
-                    compute_environment=ce.name,
-                    cpus=held.cpus,
-                    gpus=held.gpus,
-                    placed_at=now,
-                    after=(holder.id, held.number),
+        for queue, key, job in self.handoffs.place_ahead(
+            self.queues.values(), self.compute_environments, self.jobs, now
+        ):
+            queue.take(key, job.resources)
+            self._push(job, S.STARTING, None, now)
+            attempt = job.current
+            actions.append(
+                StartAttempt(
+                    job.id, attempt.number, attempt.compute_environment, attempt.cpus, attempt.gpus, attempt.after
                 )
-                job.attempts.append(attempt)
-                self.handoffs.wait_on(job, holder, now)
-                taken.append((key, job))
-                actions.append(StartAttempt(job.id, attempt.number, ce.name, held.cpus, held.gpus, attempt.after))
-            for key, job in taken:
-                queue.take(key, job.resources)
-                self._push(job, S.STARTING, None, now)
-            if queue.runnable:
-                break  # a job of this queue waits normally: lower-priority queues wait too
+            )
         return actions
 
     # ----------------------------------------------------------------- persistence hooks
