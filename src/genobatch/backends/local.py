@@ -457,6 +457,16 @@ class LocalBackend(Adoption, LaunchedAttempts, Successors, Backend):
         except Exception:  # the sink's bug must not kill a backend thread
             log.exception("event sink failed on %r", event)
 
+    def _mark_done(self, att: LocalAttempt) -> bool:
+        """Mark ``att`` done and forget it; False if it already was (its end is reported once)."""
+        with self._lock:
+            if att.state == "done":
+                return False
+            att.state = "done"
+            if self._attempts.get(att.key) is att:
+                del self._attempts[att.key]
+        return True
+
     def _finish(
         self,
         att: LocalAttempt,
@@ -468,12 +478,8 @@ class LocalBackend(Adoption, LaunchedAttempts, Successors, Backend):
         at_ms: int | None = None,
     ) -> None:
         """Mark the attempt done and emit its AttemptExited, exactly once."""
-        with self._lock:
-            if att.state == "done":
-                return
-            att.state = "done"
-            if self._attempts.get(att.key) is att:
-                del self._attempts[att.key]
+        if not self._mark_done(att):
+            return
         cgroup = att.containment.cgroup if att.containment else None
         if cgroup is not None and cgroup.exists():  # one that never ran anything (failed start)
             cgroup.kill()

@@ -94,12 +94,8 @@ class Successors:
 
     def _not_started(self, att: LocalAttempt) -> None:
         """Forget an attempt that never started and report it so (not a failed attempt)."""
-        with self._lock:
-            if att.state == "done":
-                return
-            att.state = "done"
-            if self._attempts.get(att.key) is att:
-                del self._attempts[att.key]
+        if not self._mark_done(att):
+            return
         cgroup = att.containment.cgroup if att.containment else None
         if cgroup is not None and cgroup.exists():
             cgroup.remove()
