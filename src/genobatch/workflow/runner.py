@@ -130,7 +130,6 @@ class WorkflowRunner:
         self._definitions: dict[str, StateMachineDefinition] = {}
         self._pending: dict[str, Pending] = {}
         self._task_updates: dict[tuple[str, str], tuple[str, str | None]] = {}  # written at the batch's end
-        #: RedriveExecution client tokens answered, per execution (kept in memory only).
 
     # ----------------------------------------------------------------- public
     def start(self) -> None:
