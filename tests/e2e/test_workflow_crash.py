@@ -7,15 +7,17 @@ idempotency key: there must be exactly one job per token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from harness import execution_jobs, launch
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from test_stepfunctions import ROLE, sfn_client, wait_execution
 
 pytestmark = pytest.mark.slow
@@ -58,11 +60,18 @@ def wait_history(sfn, arn: str, event_type: str, count: int, timeout: float = 60
         time.sleep(0.05)
 
 
-def database_url(server) -> str:
-    """The server's store, for SQLAlchemy (psycopg 3, as the server itself uses)."""
+@contextlib.contextmanager
+def store_transaction(server) -> Iterator[Connection]:
+    """A transaction on the server's store, through SQLAlchemy (psycopg 3, as the server uses)."""
+    url = f"sqlite:///{server.data_dir / 'genobatch.db'}"
     if server.db_url:
-        return server.db_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    return f"sqlite:///{server.data_dir / 'genobatch.db'}"
+        url = server.db_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def test_executions_survive_kill_dash_nine_mid_map_and_mid_wait(tmp_path_factory, tmp_path):
@@ -127,12 +136,10 @@ def test_a_job_submitted_just_before_the_crash_is_adopted_not_resubmitted(tmp_pa
         arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="a1")["executionArn"]
         wait_history(sfn, arn, "TaskSubmitted", 1)
         server.stop(kill=True)
-        engine = create_engine(database_url(server))
-        with engine.begin() as conn:
+        with store_transaction(server) as conn:
             changed = conn.execute(
                 text("UPDATE sfn_tasks SET state = 'PENDING', job_id = NULL WHERE execution_arn = :arn"), {"arn": arn}
             ).rowcount
-        engine.dispose()
         assert changed == 1
         server.start()
         sfn, batch = sfn_client(server), server.client()
@@ -159,13 +166,11 @@ def test_an_execution_that_cannot_be_rebuilt_after_a_restart_ends_failed(tmp_pat
         arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="b1")["executionArn"]
         wait_history(sfn, arn, "TaskSubmitted", 1)
         server.stop(kill=True)
-        engine = create_engine(database_url(server))
-        with engine.begin() as conn:
+        with store_transaction(server) as conn:
             conn.execute(
                 text("INSERT INTO sfn_events (execution_arn, seq, record) VALUES (:arn, 100000, :record)"),
                 {"arn": arn, "record": json.dumps({"event": {"type": "NoSuchEvent"}, "now": 0})},
             )
-        engine.dispose()
         server.start()
         sfn, batch = sfn_client(server), server.client()
         described = wait_execution(sfn, arn, timeout=30)
@@ -188,10 +193,8 @@ def test_an_execution_that_cannot_be_rebuilt_after_a_restart_ends_failed(tmp_pat
         assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
         assert "could not be rebuilt" in refused.value.response["Error"]["Message"]
         assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"
-        engine = create_engine(database_url(server))
-        with engine.connect() as conn:
+        with store_transaction(server) as conn:
             timers = conn.execute(text("SELECT token FROM sfn_timers WHERE execution_arn = :arn"), {"arn": arn}).all()
-        engine.dispose()
         assert timers == []
     finally:
         server.stop()
