@@ -80,6 +80,11 @@ HANDLERS: dict[str, tuple[Callable[[Context, dict], dict], bool]] = {
 }
 
 
+def _ascii_json(content: object) -> bytes:
+    """``content`` as compact JSON with every non-ASCII character escaped (see _AsciiJSONResponse)."""
+    return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 class _AsciiJSONResponse(JSONResponse):
     """JSON with every non-ASCII character escaped (``\\u00e9``), which any JSON parser reads back
     as the same text. Unlike UTF-8 output it cannot fail to encode: a lone surrogate that an
@@ -87,7 +92,7 @@ class _AsciiJSONResponse(JSONResponse):
     includes it a 500."""
 
     def render(self, content: object) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+        return _ascii_json(content)
 
 
 def _auth_response(error: AuthError, request_id: str) -> Response:
@@ -211,7 +216,7 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 async def _send_json(send: Send, content: object, request_id: str) -> None:
     """A 200 with ``content`` as ASCII JSON: the bytes and headers ``_AsciiJSONResponse`` sends."""
-    body = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+    body = _ascii_json(content)
     headers = [
         (b"x-amzn-requestid", request_id.encode("latin-1")),
         (b"content-length", str(len(body)).encode("latin-1")),
