@@ -250,3 +250,15 @@ def test_an_attempt_a_crash_kept_from_starting_is_placed_again_under_its_number(
     scheduler.exited("a", 1, 4, OK, {})
     assert j.status == S.SUCCEEDED and len(j.attempts) == 1
     assert free(scheduler) == (1, 8192)
+
+
+def test_successors_waiting_on_a_holder_count_no_vcpus_in_use():
+    scheduler = handing_off()
+    short_array(scheduler, 2 * HANDOFF_DEPTH + 6)
+    starts = scheduler.schedule(4)
+    assert sum(1 for a in starts if a.after) == 2 * HANDOFF_DEPTH  # STARTING, on the holders' CPUs
+    assert scheduler.vcpus_in_use("q") == 2
+    scheduler.started("arr:1", 1, 5, {})
+    scheduler.exited("arr:1", 1, 6, OK, {})  # its devices pass to arr:3, which now holds them
+    scheduler.started("arr:3", 1, 6, {})
+    assert scheduler.vcpus_in_use("q") == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from genobatch.core.job import (
@@ -468,3 +470,31 @@ def test_an_unreachable_compute_environment_gets_nothing_new_and_jobs_go_to_the_
     assert scheduler.jobs["b"].status == S.RUNNABLE
     scheduler.set_reachable("cluster", True)
     assert [(s.job_id, s.compute_environment) for s in scheduler.schedule(2)] == [("b", "cluster")]
+
+
+def test_vcpus_in_use_counts_placed_and_running_jobs_of_the_queue_only():
+    scheduler = make(cpus=5)
+    scheduler.set_queue("other", 1, ["ce"], True)
+    records = array("arr", 3, resources=Resources(vcpus=1))
+    retried = job("retried", resources=Resources(vcpus=2), max_attempts=2)
+    elsewhere = job("elsewhere", queue="other")
+    scheduler.submit([*records, retried, elsewhere], {}, 0)
+    assert scheduler.vcpus_in_use("q") == 0  # queued jobs hold nothing
+    scheduler.schedule(0)  # the 3 children and retried fill the 5 CPUs; elsewhere waits
+    assert elsewhere.status == S.RUNNABLE and records[0].status != S.RUNNABLE
+    assert scheduler.vcpus_in_use("q") == 5  # the array parent's own vCPU is not counted
+    assert scheduler.vcpus_in_use("other") == 0
+    scheduler.started("retried", 1, 1, {})
+    scheduler.exited("retried", 1, 2, fail(), {})
+    assert retried.status == S.RUNNABLE and scheduler.vcpus_in_use("q") == 3
+    fresh = make(cpus=5)
+    fresh.set_queue("other", 1, ["ce"], True)
+    fresh.restore(copy.deepcopy([*records, retried, elsewhere]), {})
+    assert (fresh.vcpus_in_use("q"), fresh.vcpus_in_use("other")) == (3, 0)
+    for child in records[1:]:
+        scheduler.started(child.id, 1, 3, {})
+        scheduler.exited(child.id, 1, 4, OK, {})
+    run_to_end(scheduler, now=5)
+    assert all(r.status == S.SUCCEEDED for r in [*records, retried, elsewhere])
+    assert scheduler.vcpus_in_use("q") == 0 and scheduler.vcpus_in_use("other") == 0
+    assert scheduler.vcpus_in_use("no-such-queue") == 0

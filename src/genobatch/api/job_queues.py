@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
+
 from genobatch.api import limits
 from genobatch.api.errors import ClientException
 from genobatch.api.paging import paged_response
 from genobatch.api.resources import check_new, check_reference_count, require
 from genobatch.context import Context
 from genobatch.core.job import TIME_LIMIT_REASONS
-from genobatch.core.status import ACTIVE
 from genobatch.engine import apply_job_queue
 from genobatch.store import catalog
 
@@ -159,13 +160,14 @@ def get_job_queue_snapshot(ctx: Context, request: dict) -> dict:
     front: list[str] = []
     if queue is not None:
         front = [key[-1] for key in queue.runnable.islice(0, SNAPSHOT_SIZE)]
-        parked = sorted(queue.parked, key=lambda job_id: scheduler.jobs[job_id].sort_key())
-        front += parked[: SNAPSHOT_SIZE - len(front)]
-    in_use = sum(job.resources.vcpus for job in scheduler.jobs.values() if job.queue == name and job.status in ACTIVE)
+        if len(front) < SNAPSHOT_SIZE and queue.parked:
+            front += heapq.nsmallest(
+                SNAPSHOT_SIZE - len(front), queue.parked, key=lambda job_id: scheduler.jobs[job_id].sort_key()
+            )
     return {
         "frontOfQueue": {"jobs": [{"jobArn": ctx.arn("job", job_id)} for job_id in front], "lastUpdatedAt": ctx.now},
         "queueUtilization": {
-            "totalCapacityUsage": [{"capacityUnit": "VCPU", "quantity": float(in_use)}],
+            "totalCapacityUsage": [{"capacityUnit": "VCPU", "quantity": float(scheduler.vcpus_in_use(name))}],
             "lastUpdatedAt": ctx.now,
         },
     }

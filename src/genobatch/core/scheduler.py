@@ -143,6 +143,7 @@ class Scheduler:
         queue = JobQueue(name, priority, tuple(compute_environments), enabled, dict(time_limits or {}))
         if old is not None:
             queue.runnable, queue.parked, queue.shapes = old.runnable, old.parked, old.shapes
+            queue.active = old.active
         self.queues[name] = queue
         self._reconsider_parked()
 
@@ -151,6 +152,15 @@ class Scheduler:
 
     def queue_has_live_jobs(self, name: str) -> bool:
         return any(job.queue == name for job in self.jobs.values())
+
+    def vcpus_in_use(self, name: str) -> int:
+        """The vCPUs the queue's attempts hold now: its STARTING and RUNNING jobs, less successors
+        still waiting on a holder's devices (core.handoff: they hold nothing yet)."""
+        queue = self.queues.get(name)
+        if queue is None:
+            return 0
+        waiting = self.handoffs.waiting
+        return sum(self.jobs[job_id].resources.vcpus for job_id in queue.active if job_id not in waiting)
 
     # ----------------------------------------------------------------- jobs in
     def submit(self, jobs: list[Job], known: Mapping[str, JobStatus], now: int) -> None:
@@ -219,6 +229,7 @@ class Scheduler:
             elif job.status == S.RUNNABLE:
                 runnable.append(job)
             elif job.status in ACTIVE:
+                self._mark_active(job, True)
                 attempt = job.current
                 ce = self.compute_environments.get(attempt.compute_environment) if attempt else None
                 holder_key = self.handoffs.live_holder(attempt, self.jobs)
@@ -483,6 +494,8 @@ class Scheduler:
         if old == S.RUNNABLE:
             self._dequeue(job)
         job.status = new
+        if (old in ACTIVE) != (new in ACTIVE) and not job.is_array_parent:
+            self._mark_active(job, new in ACTIVE)
         job.status_reason = reason if reason is not None else job.status_reason
         self.dirty.add(job.id)
         if new == S.RUNNABLE:
@@ -498,6 +511,11 @@ class Scheduler:
             self._notify_dependents(job, now)
         if job.parent_id is not None:
             self._update_parent(job, old, new, now)
+
+    def _mark_active(self, job: Job, active: bool) -> None:
+        queue = self.queues.get(job.queue)
+        if queue is not None:
+            (queue.active.add if active else queue.active.discard)(job.id)
 
     def _enqueue(self, job: Job, now: int) -> None:
         queue = self.queues[job.queue]
