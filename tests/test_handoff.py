@@ -7,9 +7,10 @@ import copy
 import pytest
 from test_scheduler import OK, array, job, make
 
+from genobatch.core.action import StartAttempt, StopAttempt, WithdrawAttempt
 from genobatch.core.handoff import HANDOFF_DEPTH, HANDOFF_WAIT_MS, SHORT_RUN_MS
 from genobatch.core.job import Job, Resources
-from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt, WithdrawAttempt
+from genobatch.core.scheduler import Scheduler
 from genobatch.core.status import JobStatus
 
 pytestmark = pytest.mark.no_store

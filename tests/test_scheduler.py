@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from genobatch.core.action import StartAttempt, StopAttempt
 from genobatch.core.job import (
     DEPENDENCY_FAILED,
     MAX_RESOURCE,
@@ -17,7 +18,7 @@ from genobatch.core.job import (
 )
 from genobatch.core.pool import CountedPool, HostPool
 from genobatch.core.retry import ExitInfo, decide, glob_matches
-from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
+from genobatch.core.scheduler import Scheduler
 from genobatch.core.status import IllegalTransition, JobStatus, check_transition
 
 pytestmark = pytest.mark.no_store  # uses no store: the PostgreSQL pass would only repeat it

@@ -11,8 +11,9 @@ from sqlalchemy import Connection
 
 from genobatch.catalog_cache import CatalogCache
 from genobatch.config import Settings
+from genobatch.core.action import Action
 from genobatch.core.job import Job
-from genobatch.core.scheduler import Action, Scheduler
+from genobatch.core.scheduler import Scheduler
 
 Handler = TypeVar("Handler", bound=Callable)
 

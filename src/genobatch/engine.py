@@ -40,9 +40,10 @@ from genobatch.backends.registry import LOCAL, BackendRegistry, backend_kind
 from genobatch.catalog_cache import CatalogCache
 from genobatch.config import Settings
 from genobatch.context import Context
+from genobatch.core.action import StartAttempt, StopAttempt, WithdrawAttempt
 from genobatch.core.pool import CountedPool, HostPool
 from genobatch.core.retry import ExitInfo
-from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt, WithdrawAttempt
+from genobatch.core.scheduler import Scheduler
 from genobatch.store import catalog
 from genobatch.store import jobs as job_rows
 

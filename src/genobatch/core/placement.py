@@ -101,3 +101,18 @@ def never_runs_reason(
     if targets and all(need.vcpus > ce.max_vcpus for ce in targets):
         return MAX_RESOURCE
     return RESOURCE_MISCONFIGURATION
+
+
+def never_runs_status_reason(code: str, job: Job) -> str:
+    """The statusReason of a RUNNABLE job held for ``code`` (from :func:`never_runs_reason`), as AWS words it."""
+    if code == MAX_RESOURCE:
+        detail = (
+            f"the maxvCpus of the compute environment(s) of job queue {job.queue} is smaller than "
+            f"the job's {job.resources.vcpus} vCPUs"
+        )
+    else:
+        detail = (
+            f"The job resource requirement ({job.resources.describe()}) is higher than that can be met "
+            f"by the compute environment(s) of job queue {job.queue}"
+        )
+    return f"{code} - {detail}"

@@ -16,20 +16,19 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from genobatch.core import retry
+from genobatch.core.action import Action, StartAttempt, StopAttempt, WithdrawAttempt
 from genobatch.core.compute_environment import ComputeEnvironment
 from genobatch.core.handoff import Handoffs, HolderKey
 from genobatch.core.job import (
     DEPENDENCY_FAILED,
-    MAX_RESOURCE,
     TIMEOUT_REASON,
     Attempt,
     Job,
     time_limit_cancel_reason,
 )
-from genobatch.core.placement import never_runs_reason, place
+from genobatch.core.placement import never_runs_reason, never_runs_status_reason, place
 from genobatch.core.pool import Pool
 from genobatch.core.queue import JobQueue
 from genobatch.core.status import (
@@ -43,39 +42,6 @@ from genobatch.core.status import (
 )
 
 S = JobStatus
-
-
-@dataclass(frozen=True, slots=True)
-class StartAttempt:
-    """Start attempt ``attempt`` of ``job_id`` on ``compute_environment`` with these devices."""
-
-    job_id: str
-    attempt: int
-    compute_environment: str
-    cpus: tuple[int, ...]
-    gpus: tuple[int, ...]
-    # Placed ahead (genobatch.core.handoff): start only once this (job id, attempt) has ended.
-    after: HolderKey | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StopAttempt:
-    """Stop a running attempt (SIGTERM, then SIGKILL after the grace period)."""
-
-    job_id: str
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class WithdrawAttempt:
-    """Drop a successor placed ahead if it has not started; the backend answers with
-    ``AttemptNotStarted`` (then it is RUNNABLE again) or, if it started, with its usual events."""
-
-    job_id: str
-    attempt: int
-
-
-Action = StartAttempt | StopAttempt | WithdrawAttempt
 
 
 class Scheduler:
@@ -551,17 +517,7 @@ class Scheduler:
         limit = queue.time_limits.get(code)
         if limit is not None:
             heapq.heappush(self._park_deadlines, (since + limit * 1000, job.id))
-        if code == MAX_RESOURCE:
-            detail = (
-                f"the maxvCpus of the compute environment(s) of job queue {job.queue} is smaller than "
-                f"the job's {job.resources.vcpus} vCPUs"
-            )
-        else:
-            detail = (
-                f"The job resource requirement ({job.resources.describe()}) is higher than that can be met "
-                f"by the compute environment(s) of job queue {job.queue}"
-            )
-        job.status_reason = f"{code} - {detail}"
+        job.status_reason = never_runs_status_reason(code, job)
         self.dirty.add(job.id)
 
     def _dequeue(self, job: Job) -> None:

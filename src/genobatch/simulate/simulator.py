@@ -22,10 +22,11 @@ import math
 import random
 from collections.abc import Mapping
 
+from genobatch.core.action import StartAttempt, StopAttempt
 from genobatch.core.array import expand_array, parent_dependencies
 from genobatch.core.job import Job, Resources
 from genobatch.core.retry import ExitInfo
-from genobatch.core.scheduler import Scheduler, StartAttempt, StopAttempt
+from genobatch.core.scheduler import Scheduler
 from genobatch.core.status import TERMINAL
 from genobatch.cost.billing import BillingSpec, billing_spec_from_compute_environment
 from genobatch.cost.catalog import Catalog, CatalogError
