@@ -46,6 +46,7 @@ from genobatch.store import jobs as job_rows
 from genobatch.store.schema import jobs as jobs_table
 
 DEFAULT_GROUP = "/aws/batch/job"
+_PAGE = 1000  # job rows read at a time when listing every stream
 CONTAINER_NAME = "default"
 #: CloudWatch's largest event is 256 KiB including 26 bytes of overhead; longer lines are split.
 MAX_EVENT_BYTES = 256 * 1024 - 26
@@ -190,17 +191,19 @@ def find(conn: Connection, attempt_dir: AttemptDir, group: str, name: str) -> St
 def all_streams(conn: Connection, attempt_dir: AttemptDir, group: str, prefix: str = "") -> list[Stream]:
     """Every stream of ``group`` whose name starts with ``prefix``, by name.
 
-    There is no index from groups to jobs, so this reads every job (in pages): DescribeLogStreams
-    and FilterLogEvents without stream names cost a pass over the store.
+    There is no index from groups to streams, so this reads every job that has had an attempt (in
+    pages; queued jobs are skipped by an index): DescribeLogStreams and FilterLogEvents without
+    stream names cost a pass over the jobs that ran.
     """
     streams: list[Stream] = []
-    token = None
+    last_id = None
     while True:
-        rows, token = job_rows.list_rows(conn, after_token=token, limit=1000)
+        rows = job_rows.attempted_rows(conn, after_id=last_id, limit=_PAGE)
         for row in rows:
             streams.extend(s for s in _streams_of(row, attempt_dir) if s.group == group and s.name.startswith(prefix))
-        if token is None:
+        if len(rows) < _PAGE:
             break
+        last_id = rows[-1]["id"]
     streams.sort(key=lambda s: s.name)
     return streams
 

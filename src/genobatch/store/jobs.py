@@ -24,7 +24,7 @@ _INSERT_JOBS = jobs_table.insert()
 _UPDATE_JOB_STATE = (
     jobs_table.update()
     .where(jobs_table.c.id == bindparam("b_id"))
-    .values(status=bindparam("status"), state=bindparam("state"))
+    .values(status=bindparam("status"), state=bindparam("state"), attempt_count=bindparam("attempt_count"))
 )
 
 
@@ -87,6 +87,7 @@ def insert_jobs(conn: Connection, new: Sequence[tuple[Job, str, str | None, dict
                 "share_identifier": share,
                 "spec": spec,
                 "state": _state(job),
+                "attempt_count": len(job.attempts),
             }
             for job, definition_arn, share, spec in new
         ],
@@ -95,7 +96,10 @@ def insert_jobs(conn: Connection, new: Sequence[tuple[Job, str, str | None, dict
 
 def update_jobs(conn: Connection, changed: Iterable[Job]) -> None:
     """Write the status and state of jobs the scheduler changed (one batched statement)."""
-    rows = [{"b_id": job.id, "status": job.status.value, "state": _state(job)} for job in changed]
+    rows = [
+        {"b_id": job.id, "status": job.status.value, "state": _state(job), "attempt_count": len(job.attempts)}
+        for job in changed
+    ]
     if rows:
         conn.execute(_UPDATE_JOB_STATE, rows)
 
@@ -366,6 +370,19 @@ def list_rows(
         token = encode_token(last["seq"], -1 if last["array_index"] is None else last["array_index"])
     _fill_parent_specs(conn, rows)
     return rows, token
+
+
+def attempted_rows(conn: Connection, after_id: str | None = None, limit: int = 1000) -> list[dict]:
+    """Up to ``limit`` rows of jobs that have had an attempt, by id after ``after_id`` (through the
+    partial index ix_jobs_attempted_id: jobs still queued are not read)."""
+    t = jobs_table
+    conditions = [t.c.attempt_count > 0]
+    if after_id is not None:
+        conditions.append(t.c.id > after_id)
+    query = select(t).where(*conditions).order_by(t.c.id).limit(limit)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    _fill_parent_specs(conn, rows)
+    return rows
 
 
 def max_seq(conn: Connection) -> int:

@@ -57,6 +57,9 @@ jobs = Table(
     Column("share_identifier", String(255), nullable=True),
     Column("spec", JSON, nullable=True),
     Column("state", JSON, nullable=False),
+    # len(state.attempts), kept beside the JSON so the jobs that have logs (one stream per
+    # attempt) are found through an index, not by decoding every row (migration 0005).
+    Column("attempt_count", Integer, nullable=False, server_default="0"),
 )
 Index("ix_jobs_queue_status_created", jobs.c.queue, jobs.c.status, jobs.c.created_at)
 Index("ix_jobs_parent_index", jobs.c.parent_id, jobs.c.array_index)
@@ -73,6 +76,10 @@ Index(
     postgresql_where=_TOP_LEVEL,
 )
 Index("ix_jobs_top_queue_seq", jobs.c.queue, jobs.c.seq, sqlite_where=_TOP_LEVEL, postgresql_where=_TOP_LEVEL)
+# DescribeLogStreams and FilterLogEvents without stream names read the jobs that ran: a partial
+# index, so a million queued jobs cost neither an entry each nor a pass over their rows.
+_ATTEMPTED = jobs.c.attempt_count > 0
+Index("ix_jobs_attempted_id", jobs.c.id, sqlite_where=_ATTEMPTED, postgresql_where=_ATTEMPTED)
 
 tags = Table(
     "tags",
