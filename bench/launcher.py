@@ -135,11 +135,12 @@ class BenchServer:
         key = json.loads((self.data_dir / "credentials.json").read_text())["keys"][0]
         return key["access_key_id"], key["secret_access_key"]
 
-    def client(self):  # boto3 clients have no importable static type
-        """A boto3 Batch client for this server, with retries kept low so errors are not hidden."""
+    def client(self, service: str = "batch"):  # boto3 clients have no importable static type
+        """A boto3 client (Batch by default; ``logs`` for CloudWatch Logs) for this server, with
+        retries kept low so errors are not hidden."""
         access_key, secret_key = self.credentials()
         return boto3.client(
-            "batch",
+            service,
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id=access_key,

@@ -41,6 +41,7 @@ from launcher import BenchServer, load_average, machine_info, percentile, regist
 
 ARRAY_MAX = 10_000
 HOLD = "bench-hold"
+LOG_GROUP = "/aws/batch/job"
 
 
 def hold_queue(client) -> str:
@@ -151,6 +152,7 @@ def measure_calls(
     client.list_jobs(jobQueue=HOLD, jobStatus="RUNNABLE", maxResults=1)  # connection warm
     out: dict[str, list[float]] = {"SubmitJob": [], "DescribeJobs (100 ids)": [], "ListJobs queue page": []}
     out["ListJobs array page"] = []
+    out["GetJobQueueSnapshot"] = []
 
     def describe() -> None:
         ids = random_ids(filled, 100, rng)
@@ -182,6 +184,12 @@ def measure_calls(
         out["DescribeJobs (100 ids)"].append(timed(describe))
         out["ListJobs queue page"].append(timed(list_queue))
         out["ListJobs array page"].append(timed(list_array))
+        out["GetJobQueueSnapshot"].append(timed(lambda: client.get_job_queue_snapshot(jobQueue=HOLD)))
+    # A pass over every stored job (no index from log streams to jobs): timed a few times only.
+    logs = server.client("logs")
+    out["DescribeLogStreams (prefix, 3 calls)"] = [
+        timed(lambda: logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix="bench")) for _ in range(3)
+    ]
     return out
 
 
@@ -301,11 +309,12 @@ def report(results: list[dict]) -> None:
 def core_per_event(queued: int, events: int) -> dict:
     """Per event in the pure core with ``queued`` jobs queued: one attempt exits, the next job is
     placed and started (one vCPU, so exactly one runs at a time). Runs in the calling process."""
+    from genobatch.core.action import StartAttempt
     from genobatch.core.array import expand_array
     from genobatch.core.job import Job, Resources
     from genobatch.core.pool import HostPool
     from genobatch.core.retry import ExitInfo
-    from genobatch.core.scheduler import Scheduler, StartAttempt
+    from genobatch.core.scheduler import Scheduler
 
     scheduler = Scheduler()
     scheduler.set_pool(HostPool("host", (0,), 1024))
