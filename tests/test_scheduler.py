@@ -483,7 +483,7 @@ def test_vcpus_in_use_counts_placed_and_running_jobs_of_the_queue_only():
     assert scheduler.vcpus_in_use("q") == 0  # queued jobs hold nothing
     scheduler.schedule(0)  # the 3 children and retried fill the 5 CPUs; elsewhere waits
     assert elsewhere.status == S.RUNNABLE and records[0].status != S.RUNNABLE
-    assert scheduler.vcpus_in_use("q") == 5  # the array parent's own vCPU is not counted
+    assert scheduler.vcpus_in_use("q") == 5
     assert scheduler.vcpus_in_use("other") == 0
     scheduler.started("retried", 1, 1, {})
     scheduler.exited("retried", 1, 2, fail(), {})

@@ -28,7 +28,7 @@ class JobQueue:
     parked: dict[str, tuple[str, int]] = field(default_factory=dict)  # job id -> (reason code, since ms)
     # Runnable jobs per resource shape: a placement pass stops once every shape here is blocked.
     shapes: Counter[Resources] = field(default_factory=Counter)
-    # Ids of this queue's STARTING and RUNNING jobs (not array parents), kept by the scheduler on
+    # Ids of this queue's STARTING and RUNNING jobs, kept by the scheduler on
     # each transition: what the queue uses now is read from these, not from a scan of every job.
     active: set[str] = field(default_factory=set)
 

@@ -460,7 +460,7 @@ class Scheduler:
         if old == S.RUNNABLE:
             self._dequeue(job)
         job.status = new
-        if (old in ACTIVE) != (new in ACTIVE) and not job.is_array_parent:
+        if (old in ACTIVE) != (new in ACTIVE):  # an array parent is never ACTIVE (core.status)
             self._mark_active(job, new in ACTIVE)
         job.status_reason = reason if reason is not None else job.status_reason
         self.dirty.add(job.id)
