@@ -57,8 +57,17 @@ def test_work_directories_go_first_and_only_of_jobs_whose_logs_stay() -> None:
 
 def test_forever_keeps_everything() -> None:
     jobs = [finished("ancient", 10_000)]
-    decided = plan(jobs, Policy(None, None, None), NOW)
+    decided = plan(jobs, Policy(None, None, None, None), NOW)
     assert (decided.remove_logs, decided.remove_work, decided.logs_cutoff_ms) == ((), (), None)
+    assert decided.remove_records == ()
+
+
+def test_records_go_an_hour_after_the_end_by_default_and_only_of_jobs_whose_logs_stay() -> None:
+    hour = 1 / 24
+    jobs = [finished("old", 40), finished("two hours", 2 * hour), finished("half an hour", hour / 2)]
+    decided = plan(jobs, Policy(keep_logs_s=30 * 86400, keep_logs_jobs=None, keep_work_s=None), NOW)
+    assert ids(decided.remove_logs) == {"old"}
+    assert ids(decided.remove_records) == {"two hours"}
 
 
 def test_policy_says_its_rule() -> None:
@@ -90,7 +99,7 @@ def wait_until(predicate, timeout: float = 30) -> None:
 def test_server_removes_finished_attempts_by_the_policy_and_never_a_live_one(tmp_path_factory) -> None:
     server = Server(tmp_path_factory.mktemp("retention"), free_port(), fresh_database_url())
     # Keep the logs of the newest finished job only, work directories not at all, check often.
-    server.args = ["--keep-logs", "forever", "--keep-logs-jobs", "1", "--keep-work", "0"]
+    server.args = ["--keep-logs", "forever", "--keep-logs-jobs", "1", "--keep-work", "0", "--keep-records", "0"]
     server.args += ["--retention-interval", "0.2s"]
     server.start()
     jobs_dir = server.data_dir / "jobs"
@@ -107,9 +116,14 @@ def test_server_removes_finished_attempts_by_the_policy_and_never_a_live_one(tmp
         assert wait_for(batch, second)["status"] == "SUCCEEDED"
 
         wait_until(lambda: not (jobs_dir / first).exists() and not (jobs_dir / second / "1" / "work").exists())
-        # The newest finished job keeps its log; the running one keeps everything.
+        # The newest finished job keeps its log and nothing else (its records are in the store);
+        # the running one keeps everything.
+        wait_until(lambda: sorted(os.listdir(jobs_dir / second / "1")) == ["output.log"])
         assert f"said {second}" in (jobs_dir / second / "1" / "output.log").read_text()
         assert (jobs_dir / live / "1" / "work").is_dir()
+        assert {"attempt.json", "child.pid"} <= set(os.listdir(jobs_dir / live / "1"))
+        described = batch.describe_jobs(jobs=[second])["jobs"][0]
+        assert described["attempts"][0]["container"]["exitCode"] == 0  # the store still says it
         assert batch.describe_jobs(jobs=[live])["jobs"][0]["status"] == "RUNNING"
 
         removed = server.native(f"/jobs/{first}/logs")

@@ -51,6 +51,7 @@ class Settings:
     keep_logs_s: float | None = 30 * 86400.0
     keep_logs_jobs: int | None = 10_000
     keep_work_s: float | None = 86400.0
+    keep_records_s: float | None = 3600.0
     retention_interval_s: float = 600.0
     # Opt-in per-operation quotas of the wire API, calls per second (see genobatch.api.rate_limit).
     api_rate_limits: dict[str, float] = field(default_factory=dict)

@@ -4,6 +4,12 @@ Every attempt has a directory ``jobs/<job id>/<attempt>/`` with its log (``outpu
 bookkeeping files and ``work/``, the command's working directory. Left alone they grow without
 bound (18,000 jobs left half a gigabyte), so a thread of the server applies this policy:
 
+* **records**: the bookkeeping files a finished job's attempts leave (``attempt.json``, the pid
+  files, ``exit_status``, ``stop``, the OOM marker) and an empty ``work/`` are deleted
+  ``keep_records_s`` after the job ended (default one hour). Everything in them is in the store by
+  then (they exist so that a restarted server can settle attempts in flight), so a finished
+  attempt keeps only its log and its directory: a few KiB on disk instead of six files' blocks
+  and two directories' (issue 9);
 * **work directories**: ``work/`` of every attempt of a finished job (SUCCEEDED or FAILED) is
   deleted ``keep_work_s`` after the job ended (default one day; a container's filesystem is gone
   when its task ends on AWS Batch too);
@@ -36,12 +42,19 @@ from typing import Any
 from sqlalchemy import Engine as Database
 from sqlalchemy import select
 
+from genobatch.backends.attempt import CHILD_PID_FILE, OOM_MARKER, WRAPPER_PID_FILE
+from genobatch.backends.host import STOP_FILE
+from genobatch.backends.launch import SPEC_FILE
+from genobatch.backends.usage import EXIT_FILE
 from genobatch.core.status import TERMINAL
 from genobatch.store.schema import jobs as jobs_table
 
 log = logging.getLogger("genobatch.retention")
 STATE_FILE = "retention.json"
 QUERY_CHUNK = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's limits
+#: An attempt's bookkeeping files (local backend): read only to settle an attempt that was in
+#: flight when the server stopped; the store holds all they say once the job is final.
+RECORD_FILES = (SPEC_FILE, WRAPPER_PID_FILE, CHILD_PID_FILE, EXIT_FILE, STOP_FILE, OOM_MARKER)
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class Policy:
     keep_logs_s: float | None = 30 * 86400.0
     keep_logs_jobs: int | None = 10_000
     keep_work_s: float | None = 86400.0
+    keep_records_s: float | None = 3600.0
 
     def describe_logs(self) -> str:
         """The logs rule in words, for messages."""
@@ -79,6 +93,7 @@ class Plan:
     remove_work: tuple[FinishedJob, ...]
     logs_cutoff_ms: int | None  # every finished job that ended before this loses its directory
     work_cutoff_ms: int | None
+    remove_records: tuple[FinishedJob, ...] = ()
 
 
 def plan(finished: list[FinishedJob], policy: Policy, now_ms: int) -> Plan:
@@ -87,7 +102,8 @@ def plan(finished: list[FinishedJob], policy: Policy, now_ms: int) -> Plan:
     Logs: a job loses its directory when it ended before ``logs_cutoff_ms``, the later of
     ``now - keep_logs_s`` and the end of the ``keep_logs_jobs``-th most recently ended job (jobs
     that ended at that same millisecond are all kept). Work: the remaining jobs that ended before
-    ``now - keep_work_s`` lose their attempts' ``work/``.
+    ``now - keep_work_s`` lose their attempts' ``work/``; records: those that ended before
+    ``now - keep_records_s`` lose their attempts' bookkeeping files (:data:`RECORD_FILES`).
     """
     cutoffs = []
     if policy.keep_logs_s is not None:
@@ -101,12 +117,11 @@ def plan(finished: list[FinishedJob], policy: Policy, now_ms: int) -> Plan:
     remove_logs = tuple(job for job in finished if logs_cutoff is not None and job.stopped_at_ms < logs_cutoff)
     work_cutoff = None if policy.keep_work_s is None else now_ms - int(policy.keep_work_s * 1000)
     gone = {job.job_id for job in remove_logs}
-    remove_work = tuple(
-        job
-        for job in finished
-        if work_cutoff is not None and job.stopped_at_ms < work_cutoff and job.job_id not in gone
-    )
-    return Plan(remove_logs, remove_work, logs_cutoff, work_cutoff)
+    kept = [job for job in finished if job.job_id not in gone]
+    remove_work = tuple(job for job in kept if work_cutoff is not None and job.stopped_at_ms < work_cutoff)
+    records_cutoff = None if policy.keep_records_s is None else now_ms - int(policy.keep_records_s * 1000)
+    remove_records = tuple(job for job in kept if records_cutoff is not None and job.stopped_at_ms < records_cutoff)
+    return Plan(remove_logs, remove_work, logs_cutoff, work_cutoff, remove_records)
 
 
 def job_stopped_at(state: Mapping[str, Any]) -> int | None:
@@ -148,6 +163,9 @@ class Retention:
         self.database = database
         self.policy = policy
         self.interval_s = interval_s
+        # Jobs whose records this process has removed already: a pass does not try them again
+        # (kept to the jobs still on disk, so it never outgrows the directory).
+        self._records_removed: set[str] = set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -180,11 +198,17 @@ class Retention:
         for job in decided.remove_work:
             for attempt in job.attempts:
                 self._delete(self.jobs_dir / job.job_id / str(attempt) / "work")
-        if decided.remove_logs or decided.remove_work:
+        records = [job for job in decided.remove_records if job.job_id not in self._records_removed]
+        for job in records:
+            for attempt in job.attempts:
+                _remove_records(self.jobs_dir / job.job_id / str(attempt))
+        self._records_removed = {job.job_id for job in decided.remove_records}
+        if decided.remove_logs or decided.remove_work or records:
             log.info(
-                "retention: removed the logs of %d finished jobs and the work directories of %d",
+                "retention: removed the logs of %d finished jobs, the work directories of %d, the records of %d",
                 len(decided.remove_logs),
                 len(decided.remove_work),
+                len(records),
             )
         return decided
 
@@ -233,6 +257,21 @@ class Retention:
                 shutil.rmtree(path)
             except OSError as exc:
                 log.warning("retention: could not delete %s: %s", path, exc)
+
+
+def _remove_records(attempt_dir: Path) -> None:
+    """Delete an ended attempt's bookkeeping files and its ``work/`` if empty (the command's own
+    files stay until the work rule); the log and the directory stay."""
+    for name in RECORD_FILES:
+        try:
+            os.unlink(attempt_dir / name)
+        except FileNotFoundError:
+            continue  # never written (a wrapper's pid file under the launcher, a stop, ...)
+        except OSError as exc:
+            log.warning("retention: could not delete %s: %s", attempt_dir / name, exc)
+            return
+    with contextlib.suppress(OSError):  # missing, or not empty
+        os.rmdir(attempt_dir / "work")
 
 
 def _duration(seconds: float) -> str:

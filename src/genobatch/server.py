@@ -274,7 +274,7 @@ def _run(settings: Settings, sock: socket.socket, started_at: float) -> None:
     engine = build_engine(settings)
     workflows = WorkflowRunner(engine)  # Step Functions executions; after the engine, whose jobs they run
     workflows.start()
-    policy = Policy(settings.keep_logs_s, settings.keep_logs_jobs, settings.keep_work_s)
+    policy = Policy(settings.keep_logs_s, settings.keep_logs_jobs, settings.keep_work_s, settings.keep_records_s)
     retention = Retention(settings.data_dir, settings.jobs_dir, engine.database, policy, settings.retention_interval_s)
     retention.start()
     try:

@@ -166,6 +166,14 @@ def _duration_text(seconds: float | None) -> str:
     help="Delete a finished attempt's work directory this long after its job ended, or 'forever'.",
 )
 @click.option(
+    "--keep-records",
+    type=Duration(),
+    default="1h",
+    show_default=True,
+    envvar="GENOBATCH_KEEP_RECORDS",
+    help="Delete a finished attempt's bookkeeping files (the store has it all) this long after it ended, or 'forever'.",
+)
+@click.option(
     "--retention-interval",
     type=Duration(allow_forever=False),
     default="10m",
@@ -225,6 +233,7 @@ def server(ctx: click.Context, data_dir: Path | None, detach: bool, **options: A
         keep_logs_s=options["keep_logs"],
         keep_logs_jobs=options["keep_logs_jobs"],
         keep_work_s=options["keep_work"],
+        keep_records_s=options["keep_records"],
         retention_interval_s=options["retention_interval"],
         api_rate_limits=_rate_limits(options["api_rate_limit"]),
     )
