@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from launcher import load_average, machine_info, now_ms, register_definition, server_for
+from launcher import filesystem_probe, load_average, machine_info, now_ms, register_definition, server_for
 
 POLL_S = 0.02
 FINAL = ("SUCCEEDED", "FAILED")
@@ -304,6 +304,7 @@ def main() -> None:
         f"# {info['date']}  commit {info['commit']}  {info['cpu']} x{parallel}  python {info['python']}  "
         f"load {info['load']}"
     )
+    print(f"# filesystem {filesystem_probe()}")
     store = "SQLite" if not args.db else args.db.split("://", 1)[0]
 
     # Floor runs are interleaved with the genobatch repeats (two before each, two at the end):

@@ -267,6 +267,27 @@ def machine_info() -> dict[str, str]:
     }
 
 
+def filesystem_probe(directory: str | None = None, count: int = 200) -> str:
+    """Mean ms of a ``mkdir`` and of a small file's create + write + close in ``directory`` (the
+    temporary directory, where the benchmarks' data directories go): each attempt makes three
+    directories and a few small files, and a VM's disk can turn 5-10x slower at these after heavy
+    writes (bench/RESULTS.md), which moves every number here."""
+    base = tempfile.mkdtemp(prefix="gb-fs-probe-", dir=directory)
+    try:
+        began = time.perf_counter()
+        for index in range(count):
+            os.mkdir(os.path.join(base, str(index)))
+        made = time.perf_counter()
+        for index in range(count):
+            with open(os.path.join(base, str(index), "f"), "w") as fh:
+                fh.write("x" * 400)
+        written = time.perf_counter()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    where = directory or tempfile.gettempdir()
+    return f"{where}: mkdir {(made - began) / count * 1000:.3f} ms, small file {(written - made) / count * 1000:.3f} ms"
+
+
 def load_average() -> str:
     """The 1/5/15-minute load averages: on a shared host they say how far to trust a run."""
     try:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import psutil
 from array_throughput import py_spy_hook, thread_cpu
-from launcher import load_average, machine_info, now_ms, percentile, register_definition, server_for
+from launcher import filesystem_probe, load_average, machine_info, now_ms, percentile, register_definition, server_for
 
 FINAL = ("SUCCEEDED", "FAILED")
 
@@ -268,6 +268,7 @@ def main() -> None:
         f"# {info['date']}  commit {info['commit']}  {info['cpu']} x{info['affinity']}  python {info['python']}  "
         f"load {info['load']}"
     )
+    print(f"# filesystem {filesystem_probe()}")
     store = "SQLite" if not args.db else args.db.split("://", 1)[0]
     if args.clients:
         throughput_main(args, store)

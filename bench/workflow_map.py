@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 from array_throughput import py_spy_hook, thread_cpu
 from botocore.config import Config
-from launcher import REGION, load_average, machine_info, register_definition, run_array, server_for
+from launcher import REGION, filesystem_probe, load_average, machine_info, register_definition, run_array, server_for
 
 POLL_S = 0.1  # the client's polling is harness cost; both modes poll alike, coarse enough to stay small
 ROLE = "arn:aws:iam::123456789012:role/bench"
@@ -182,7 +182,7 @@ def main() -> None:
     parser.add_argument("--py-spy-mode", choices=("wall", "cpu", "gil"), default="gil")
     parser.add_argument("--only-workflow", action="store_true", help="run the workflow alone (for profiling)")
     args = parser.parse_args()
-    print(json.dumps(machine_info()))
+    print(json.dumps({**machine_info(), "filesystem": filesystem_probe()}))
     runs: dict[str, list[dict]] = {"baseline": [], "individual": [], "workflow": []}
     for repeat in range(args.repeats):
         order = (baseline, workflow, individual) if repeat % 2 == 0 else (workflow, baseline, individual)
