@@ -43,10 +43,12 @@ from sqlalchemy import Connection, select
 
 from genobatch.backends.host import LOG_FILE, read_log
 from genobatch.store import jobs as job_rows
+from genobatch.store.schema import job_definitions
 from genobatch.store.schema import jobs as jobs_table
 
 DEFAULT_GROUP = "/aws/batch/job"
 _PAGE = 1000  # job rows read at a time when listing every stream
+_MAX_NARROWING = 500  # more job definitions than this match a listing: it reads every job that ran
 CONTAINER_NAME = "default"
 #: CloudWatch's largest event is 256 KiB including 26 bytes of overhead; longer lines are split.
 MAX_EVENT_BYTES = 256 * 1024 - 26
@@ -188,17 +190,43 @@ def find(conn: Connection, attempt_dir: AttemptDir, group: str, name: str) -> St
     return None
 
 
+def definitions_logging_to(conn: Connection, group: str, prefix: str) -> list[str] | None:
+    """The ARNs of the job definitions (every revision, any status) whose jobs' streams are in
+    ``group`` and may start with ``prefix``; None when that cannot narrow a listing (no prefix and
+    the default group, or too many definitions).
+
+    A job's stream is named from its definition's revision alone (``awslogs-stream-prefix`` or the
+    definition's name, and ``awslogs-group``; a job cannot override its log configuration), so
+    these definitions' jobs are all that a listing of ``group`` by ``prefix`` has to read.
+    """
+    if not prefix and group == DEFAULT_GROUP:
+        return None
+    t = job_definitions
+    arns = []
+    for arn, name, document in conn.execute(select(t.c.arn, t.c.name, t.c.document)):
+        options = _log_options({"container": document.get("containerProperties") or {}})
+        if options is None or (options.get("awslogs-group") or DEFAULT_GROUP) != group:
+            continue
+        head = f"{options.get('awslogs-stream-prefix') or name}/{CONTAINER_NAME}/"
+        if head.startswith(prefix) or prefix.startswith(head):
+            arns.append(arn)
+    return arns if len(arns) <= _MAX_NARROWING else None
+
+
 def all_streams(conn: Connection, attempt_dir: AttemptDir, group: str, prefix: str = "") -> list[Stream]:
     """Every stream of ``group`` whose name starts with ``prefix``, by name.
 
-    There is no index from groups to streams, so this reads every job that has had an attempt (in
-    pages; queued jobs are skipped by an index): DescribeLogStreams and FilterLogEvents without
-    stream names cost a pass over the jobs that ran.
+    There is no index from streams to jobs: this reads the jobs that have had an attempt (queued
+    jobs are skipped by an index), only those of the job definitions whose streams can match when
+    that narrows it (:func:`definitions_logging_to`), in pages.
     """
     streams: list[Stream] = []
+    definitions = definitions_logging_to(conn, group, prefix)
+    if definitions == []:
+        return streams
     last_id = None
     while True:
-        rows = job_rows.attempted_rows(conn, after_id=last_id, limit=_PAGE)
+        rows = job_rows.attempted_rows(conn, after_id=last_id, limit=_PAGE, definition_arns=definitions)
         for row in rows:
             streams.extend(s for s in _streams_of(row, attempt_dir) if s.group == group and s.name.startswith(prefix))
         if len(rows) < _PAGE:

@@ -372,11 +372,15 @@ def list_rows(
     return rows, token
 
 
-def attempted_rows(conn: Connection, after_id: str | None = None, limit: int = 1000) -> list[dict]:
-    """Up to ``limit`` rows of jobs that have had an attempt, by id after ``after_id`` (through the
-    partial index ix_jobs_attempted_id: jobs still queued are not read)."""
+def attempted_rows(
+    conn: Connection, after_id: str | None = None, limit: int = 1000, definition_arns: Sequence[str] | None = None
+) -> list[dict]:
+    """Up to ``limit`` rows of jobs that have had an attempt, by id after ``after_id``, of these job
+    definitions only if given (partial indexes of the jobs that ran: jobs still queued are not read)."""
     t = jobs_table
     conditions = [t.c.attempt_count > 0]
+    if definition_arns is not None:
+        conditions.append(t.c.definition_arn.in_(list(definition_arns)))
     if after_id is not None:
         conditions.append(t.c.id > after_id)
     query = select(t).where(*conditions).order_by(t.c.id).limit(limit)

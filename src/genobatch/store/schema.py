@@ -80,6 +80,14 @@ Index("ix_jobs_top_queue_seq", jobs.c.queue, jobs.c.seq, sqlite_where=_TOP_LEVEL
 # index, so a million queued jobs cost neither an entry each nor a pass over their rows.
 _ATTEMPTED = jobs.c.attempt_count > 0
 Index("ix_jobs_attempted_id", jobs.c.id, sqlite_where=_ATTEMPTED, postgresql_where=_ATTEMPTED)
+# ... and those of given job definitions, for a listing by stream-name prefix (migration 0006).
+Index(
+    "ix_jobs_attempted_definition_id",
+    jobs.c.definition_arn,
+    jobs.c.id,
+    sqlite_where=_ATTEMPTED,
+    postgresql_where=_ATTEMPTED,
+)
 
 tags = Table(
     "tags",
