@@ -312,3 +312,34 @@ def test_a_late_success_after_the_redrive_began_does_not_replace_the_rerun():
     run.succeed(again_a, "a")
     run.succeed(run.task("B"), "b")
     assert run.status == "SUCCEEDED" and run.execution.output == ["a", "b"]
+
+
+def test_an_iteration_whose_aborted_tasks_all_succeeded_late_finishes_once_within_the_redrive():
+    """Every task an iteration still waited for when the Map failed succeeded late: the redrive
+    completes that iteration from the kept results alone. Doing so inside the Map's own start loop
+    completed its Parallel twice (a KeyError on the second, CI at 132be6e); now a redriven child
+    runs from the entry queue like any entered state."""
+    run = Driver(GENOMICS, {"samples": ["s1", "s2"]})
+    for work in run.tasks_of("Align"):
+        run.succeed(work, "bam")
+    running = {t.parameters["JobName"]: t for t in run.tasks.values()}
+    run.succeed(running["call-s1"], "vcf-s1")
+    running = {t.parameters["JobName"]: t for t in run.tasks.values()}  # eval-s1 is running now
+    run.fail(running["call-s2"], "States.TaskFailed", "Essential container in task exited")
+    assert run.status == "FAILED"
+    run.succeed(running["eval-s1"], "late-eval-s1")
+    run.succeed(running["stats-s1"], "late-stats-s1")
+
+    mark = len(run.commands)
+    run.send(RedriveRequested())
+    assert run.status == "RUNNING"
+    assert sorted(t.parameters["JobName"] for t in run_tasks_after(run, mark)) == ["call-s2", "stats-s2"]
+    iteration_ends = [e for e in run.history if e["type"] == "MapIterationSucceeded"]
+    assert [e["mapIterationSucceededEventDetails"]["index"] for e in iteration_ends] == [0]
+    while run.tasks:
+        work = next(iter(run.tasks.values()))
+        run.succeed(work, f"out-{work.parameters['JobName']}")
+    assert run.status == "SUCCEEDED"
+    assert run.execution.output[0] == ["late-eval-s1", "late-stats-s1"]
+    names = [t.parameters["JobName"] for t in run.commands if isinstance(t, RunTask)]
+    assert names.count("eval-s1") == 1 and names.count("stats-s1") == 1

@@ -70,7 +70,7 @@ class FanOut:
                 machine = f"{frame['machine']}/{frame['state']}/{index}"
             existing = self.ex.frames.get(child_id)
             if existing is not None and existing["status"] in ("FAILED", "ABORTED"):
-                self.redrive_frame(child_id)  # a redrive resumes the child where it stopped
+                self.redrive_later(child_id)  # a redrive resumes the child where it stopped
             else:
                 self.ex.frames[child_id] = new_frame(child_id, machine, frame_id, index, frame["vars"])
                 self.ex.frames[child_id]["last_event"] = frame["last_event"]

@@ -109,6 +109,7 @@ class _Run(FanOut):
         self.commands: list[Command] = []
         self.history: list[dict] = []
         self.entries: deque[str] = deque()  # frames that entered a state whose work has not run yet
+        self.redrives: set[str] = set()  # entries that are a failed/aborted child's redrive instead
         self.execution_context: dict | None = None
 
     # -- events --------------------------------------------------------------------------------
@@ -185,8 +186,13 @@ class _Run(FanOut):
         while self.entries:
             frame_id = self.entries.popleft()
             frame = self.ex.frames.get(frame_id)
+            redrive = frame_id in self.redrives
+            self.redrives.discard(frame_id)
             if frame is None or frame["status"] != "RUNNING" or self.ex.status != "RUNNING":
                 continue  # aborted (a sibling failed, the execution stopped) before its turn came
+            if redrive:
+                self.redrive_frame(frame_id)
+                continue
             state = self.state_of(frame)
             self.emit(
                 f"{state['Type']}StateEntered",
@@ -434,6 +440,14 @@ class _Run(FanOut):
         self.emit("ExecutionRedriven", None, {"redriveCount": ex.redrive_count})
         self.start_execution_timer()
         self.redrive_frame("")
+
+    def redrive_later(self, frame_id: str) -> None:
+        """Queue a failed/aborted child's redrive as an entry: it runs from ``run_entries``, never
+        inside its parent's start loop - a child can finish at once (from a kept late result, or
+        with nothing left to run), and would re-enter that loop and complete the parent twice."""
+        self.ex.frames[frame_id]["status"] = "RUNNING"
+        self.redrives.add(frame_id)
+        self.entries.append(frame_id)
 
     def redrive_frame(self, frame_id: str) -> None:
         """Resume a failed/aborted frame at the state where it stopped; inside a Map or Parallel
