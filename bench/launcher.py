@@ -106,10 +106,13 @@ class BenchServer:
                 raise RuntimeError(f"server exited early (rc {self.proc.returncode}):\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.endpoint + HEALTH_PATH, timeout=1) as response:
-                    if response.status == 200:
+                    # Only this process counts (another may hold the port until it binds it); a
+                    # baseline tree older than the pid in the answer is taken at its word.
+                    if response.status == 200 and json.loads(response.read()).get("pid") in (None, self.proc.pid):
                         return self
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         self.stop(kill=True)
         raise RuntimeError(f"server did not become healthy within {timeout}s:\n{self.log_tail()}")
 

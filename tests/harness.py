@@ -85,19 +85,37 @@ class Server:
         return cmd + self.args
 
     def start(self, timeout: float = 30) -> Server:
+        first = not (self.data_dir / "credentials.json").exists()
+        for _ in range(3):
+            if self._start_once(timeout):
+                return self
+            if not first:
+                break
+            # The port, free when picked, was taken meanwhile (another worker's server): a first
+            # start has no clients yet, so it may move to another port.
+            self.port = free_port()
+        raise RuntimeError(f"server exited early:\n{self.log()}")
+
+    def _start_once(self, timeout: float) -> bool:
+        """Start the process and wait until *it* answers the health check; False if it exited
+        because its port was taken, else RuntimeError if it exited or did not answer in time."""
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "already in use" in self.log():
+                    return False
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 with urllib.request.urlopen(self.endpoint + "/genobatch/v1/health", timeout=1) as response:
-                    if response.status == 200:
-                        return self
+                    # Another process may hold the port until this one binds it: only ours counts.
+                    if response.status == 200 and json.loads(response.read()).get("pid") == self.proc.pid:
+                        return True
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"server did not become ready:\n{self.log()}")
 
     def stop(self, kill: bool = False) -> None:

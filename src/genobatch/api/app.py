@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -250,7 +251,9 @@ def _too_large(scope: Scope, message: str) -> ApiError:
 
 
 async def health(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    # The pid tells a launcher polling a port which process answers: until the new server has
+    # bound it, another one may (a test harness's port picked "free a moment ago").
+    return JSONResponse({"status": "ok", "pid": os.getpid()})
 
 
 def _json_services(
