@@ -216,22 +216,21 @@ class LauncherClient:
         attempt, so an attempt adopted here gets that report, and one that ended before is not
         adopted (its ``exit_status`` is already written).
         """
-        with self._lock:
-            pid = self._running.get(attempt_dir)
-            if pid is None:
-                return False
-            adopt(pid)
-            return True
+        return self._adopt_listed(self._running, attempt_dir, adopt)
 
     def waiting(self, attempt_dir: str, adopt: Callable[[str], None]) -> bool:
         """If the launcher holds ``attempt_dir`` until another attempt ends, call
         ``adopt(that attempt's dir)`` and return True (under the lock that orders it before the
         attempt's later reports)."""
+        return self._adopt_listed(self._waiting, attempt_dir, adopt)
+
+    def _adopt_listed(self, listed: dict, attempt_dir: str, adopt: Callable) -> bool:
+        """``adopt(listed[attempt_dir])`` under the report lock if the launcher listed it."""
         with self._lock:
-            after = self._waiting.get(attempt_dir)
-            if after is None:
+            value = listed.get(attempt_dir)
+            if value is None:
                 return False
-            adopt(after)
+            adopt(value)
             return True
 
     # -- reports (watcher thread) ----------------------------------------------------------------
