@@ -108,9 +108,8 @@ def test_separate_short_jobs_of_one_queue_and_resources_hand_off_like_an_array()
     assert free(scheduler) == (0, 8192 - 2048)  # the successors take nothing from the pool
 
 
-def test_nothing_is_placed_behind_a_holder_that_has_run_long():
-    """The family ran short before, but the running job has been running for longer than a short
-    run: a new job waits RUNNABLE (cancellable), not STARTING behind it."""
+def short_family_running_t1() -> Scheduler:
+    """One slot; t0 ran short (its family is short), and t1 started on the slot at 5 ms."""
     scheduler = handing_off(cpus=1)
     scheduler.submit([job("t0"), job("t1")], {}, 0)
     scheduler.schedule(0)
@@ -118,6 +117,13 @@ def test_nothing_is_placed_behind_a_holder_that_has_run_long():
     scheduler.exited("t0", 1, 3, OK, {})
     assert [(a.job_id, a.after) for a in scheduler.schedule(4)] == [("t1", None)]
     scheduler.started("t1", 1, 5, {})
+    return scheduler
+
+
+def test_nothing_is_placed_behind_a_holder_that_has_run_long():
+    """The family ran short before, but the running job has been running for longer than a short
+    run: a new job waits RUNNABLE (cancellable), not STARTING behind it."""
+    scheduler = short_family_running_t1()
     scheduler.submit([job("t2")], {}, 6 + SHORT_RUN_MS)
     assert scheduler.schedule(6 + SHORT_RUN_MS) == [] and scheduler.jobs["t2"].status == S.RUNNABLE
 
@@ -125,13 +131,7 @@ def test_nothing_is_placed_behind_a_holder_that_has_run_long():
 def test_a_job_submitted_while_every_slot_is_taken_waits_runnable():
     """Its family ran short and the running job started just now, but it was placed before the
     new job arrived: the new job waits RUNNABLE (cancellable), as on AWS."""
-    scheduler = handing_off(cpus=1)
-    scheduler.submit([job("t0"), job("t1")], {}, 0)
-    scheduler.schedule(0)
-    scheduler.started("t0", 1, 1, {})
-    scheduler.exited("t0", 1, 3, OK, {})
-    assert [(a.job_id, a.after) for a in scheduler.schedule(4)] == [("t1", None)]
-    scheduler.started("t1", 1, 5, {})
+    scheduler = short_family_running_t1()
     late = job("late")
     late.created_at = 6
     scheduler.submit([late], {}, 6)

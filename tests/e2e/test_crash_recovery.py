@@ -19,8 +19,13 @@ pytestmark = pytest.mark.slow
 def ledger_definition(batch, ledger: Path, seconds: str) -> str:
     """A job that appends its id and attempt to a shared ledger, then sleeps."""
     script = f'echo "$AWS_BATCH_JOB_ID $AWS_BATCH_JOB_ATTEMPT" >> {ledger}; sleep {seconds}'
+    return shell_definition(batch, f"ledger-{seconds.replace('.', '_')}", script)
+
+
+def shell_definition(batch, name: str, script: str) -> str:
+    """A 1-vCPU, 64 MiB job definition running ``sh -c script``, retried once."""
     return batch.register_job_definition(
-        jobDefinitionName=f"ledger-{seconds.replace('.', '_')}",
+        jobDefinitionName=name,
         type="container",
         containerProperties={
             "image": "busybox",
@@ -133,16 +138,7 @@ def test_kill_dash_nine_with_successors_placed_ahead(tmp_path_factory, tmp_path,
         f'echo "$AWS_BATCH_JOB_ID $AWS_BATCH_JOB_ATTEMPT" >> {ledger}; '
         f'[ "$AWS_BATCH_JOB_ARRAY_INDEX" -lt 2 ] || while [ -e {hold} ]; do sleep 0.05; done'
     )
-    definition = batch.register_job_definition(
-        jobDefinitionName="handoff",
-        type="container",
-        containerProperties={
-            "image": "busybox",
-            "command": ["sh", "-c", script],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
-        },
-        retryStrategy={"attempts": 2},
-    )["jobDefinitionArn"]
+    definition = shell_definition(batch, "handoff", script)
     array = batch.submit_job(jobName="arr", jobQueue="default", jobDefinition=definition, arrayProperties={"size": 8})[
         "jobId"
     ]
